@@ -1,0 +1,1 @@
+"""Built-in backend plugins, installed as ``rnnbench.backends``."""

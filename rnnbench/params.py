@@ -1,0 +1,99 @@
+"""The canonical parameter layout, the one every backend converts to and from.
+
+Parameters are a flat ``dict[str, np.ndarray]`` in PyTorch/cuDNN conventions.
+With G gate blocks (rnn 1, lstm 4, gru 3), hidden size H and I_k the input
+width of layer k (the embedding dim or the feature count for k = 0, H after):
+
+====================  ==============  =========================================
+name                  shape           meaning
+====================  ==============  =========================================
+``embedding``         (vocab, dim)    token vectors (embedding input only)
+``l{k}.w_ih``         (G*H, I_k)      input-to-gates weights of layer k
+``l{k}.w_hh``         (G*H, H)        hidden-to-gates weights of layer k
+``l{k}.b_ih``         (G*H,)          input-side gate bias of layer k
+``l{k}.b_hh``         (G*H,)          hidden-side gate bias of layer k
+``head.w``            (O, H)          output projection
+``head.b``            (O,)            output bias
+====================  ==============  =========================================
+
+Gate blocks are stacked along the rows in this order, each H rows tall:
+
+- rnn:  h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
+- lstm: i, f, g, o.  c' = f * c + i * g,  h' = o * tanh(c')  with
+  i, f, o = sigmoid(...) and g = tanh(...) of W_ih x + b_ih + W_hh h + b_hh.
+- gru:  r, z, n.  r, z = sigmoid(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z}),
+  n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h.
+
+Both biases are kept (as cuDNN does); a framework with one bias per gate
+stores their sum and the conversion splits it back as (sum, 0).
+Initial hidden and cell states are zeros.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnbench.errors import SpecError
+from rnnbench.spec import ModelSpec
+
+Params = dict[str, np.ndarray]
+
+
+def layer_keys(layer: int) -> tuple[str, str, str, str]:
+    """The four parameter names of one recurrent layer, in layout order."""
+    return (f"l{layer}.w_ih", f"l{layer}.w_hh", f"l{layer}.b_ih", f"l{layer}.b_hh")
+
+
+def param_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Every parameter's name and shape, in layout order."""
+    gh, h = spec.gates * spec.hidden_size, spec.hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    if spec.embedded:
+        shapes["embedding"] = (int(spec.vocab_size), int(spec.embedding_dim))  # type: ignore[arg-type]
+    for k in range(spec.num_layers):
+        w_ih, w_hh, b_ih, b_hh = layer_keys(k)
+        shapes[w_ih] = (gh, spec.layer_input_size(k))
+        shapes[w_hh] = (gh, h)
+        shapes[b_ih] = (gh,)
+        shapes[b_hh] = (gh,)
+    shapes["head.w"] = (spec.output_size, h)
+    shapes["head.b"] = (spec.output_size,)
+    return shapes
+
+
+def init_params(spec: ModelSpec, seed: int) -> Params:
+    """Initial weights, identical for a seed on every machine.
+
+    Distributions follow PyTorch's defaults: the embedding N(0, 1); every
+    recurrent weight and bias U(-1/sqrt(H), 1/sqrt(H)); the head
+    U(-1/sqrt(H), 1/sqrt(H)). Values are drawn in float64 by one PCG64
+    stream, in layout order, then cast to ``spec.dtype``; PCG64 and these
+    draws are bit-identical across platforms.
+    """
+    rng = np.random.Generator(np.random.PCG64(seed))
+    bound = 1.0 / np.sqrt(spec.hidden_size)
+    params: Params = {}
+    for name, shape in param_shapes(spec).items():
+        if name == "embedding":
+            values = rng.standard_normal(shape)
+        else:
+            values = rng.uniform(-bound, bound, shape)
+        params[name] = values.astype(spec.dtype)
+    return params
+
+
+def check_params(spec: ModelSpec, params: Params) -> None:
+    """Raise SpecError unless ``params`` has exactly the layout of ``spec``."""
+    expected = param_shapes(spec)
+    if set(params) != set(expected):
+        missing = sorted(set(expected) - set(params))
+        extra = sorted(set(params) - set(expected))
+        raise SpecError(f"parameters do not match the spec: missing {missing}, unexpected {extra}")
+    for name, shape in expected.items():
+        if tuple(params[name].shape) != shape:
+            raise SpecError(f"parameter {name!r} has shape {params[name].shape}. Accepted: {shape}")
+
+
+def copy_params(params: Params, dtype: str | None = None) -> Params:
+    """A deep copy, optionally cast, so callers never share buffers."""
+    return {k: np.array(v, dtype=dtype or v.dtype, copy=True) for k, v in params.items()}
