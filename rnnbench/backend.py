@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from rnnbench.errors import UsageError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -60,6 +62,11 @@ class ParitySettings:
 
     threads: int  # CPU threads every framework may use (intra-op); CPU affinity is set by the core
     flush_denormals: bool = False  # True: flush float denormals to zero ("tuned"); False: framework default
+    tf32: bool = False  # allow TensorFloat-32 matmuls on GPUs that have them; off keeps float32 exact
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise UsageError(f"threads={self.threads!r} is not valid. Accepted: an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,10 @@ class Model(ABC):
     def synchronize(self) -> None:
         """Wait until all queued device work is done (a no-op on the host)."""
 
+    def last_loss(self) -> float | None:
+        """The loss of the latest ``train_step`` (read back now, so not in a timed region)."""
+        return None
+
     def device_memory(self) -> MemoryStats | None:
         """The framework's device-memory peak, or None off a GPU."""
         return None
@@ -116,6 +127,7 @@ class Backend(ABC):
     requires: ClassVar[tuple[str, ...]] = ()  # importable modules the backend needs
     framework: ClassVar[str | None] = None  # distribution whose version is reported
     install_hint: ClassVar[str] = ""  # the command that makes it available
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")  # parameter dtypes build accepts
 
     def available(self) -> Availability:
         """Ok when every required module can be found; nothing is imported."""

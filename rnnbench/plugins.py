@@ -23,7 +23,12 @@ DISABLE_AUTOLOAD_ENV = "RNNBENCH_DISABLE_PLUGIN_AUTOLOAD"
 # Comma-separated plugin names to block: entry-point names or built-in dotted names.
 BLOCK_ENV = "RNNBENCH_BLOCK_PLUGINS"
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("rnnbench.backends.numpy_backend",)
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "rnnbench.backends.numpy_backend",
+    "rnnbench.backends.torch_backend",
+    "rnnbench.backends.tensorflow_backend",
+    "rnnbench.backends.jax_backend",
+)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class Registry:
     def _collect(self, hook_name: str, kind: str, base: type) -> dict:
         entries: dict = {}
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order: built-ins first
             origin = self.pm.origin_of(impl.plugin_name)
             for cls in _as_list(impl.function(), hook_name, origin):
                 _check_class(cls, base, kind, origin)

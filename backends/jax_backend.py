@@ -1,0 +1,160 @@
+"""The jax backend plugin: ``lax.scan`` cells under ``jax.jit``, optax optimisers.
+
+Importing this module imports neither jax nor optax; they are imported on
+the first ``devices``, ``configure`` or ``build`` call. Before that first
+import the backend sets ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (unless the
+user set it) so the GPU allocator grows on demand and device-memory figures
+mean what the model used, not XLA's 75 % up-front reservation.
+
+Process-wide effects, recorded in every model's runtime settings:
+
+- float64: building a float64 model calls
+  ``jax.config.update("jax_enable_x64", True)``, which lasts for the rest of
+  the process (JAX has no per-array switch). float32 models built later
+  still compute in float32: their parameters and inputs are cast explicitly.
+- threads: XLA:CPU ignores thread variables and flags; only the CPU
+  affinity of the process, which the core sets for every worker, limits it.
+- denormals: XLA:CPU always flushes them to zero; XLA:GPU keeps them unless
+  ``--xla_gpu_ftz=true`` is in ``XLA_FLAGS`` before jax is imported, which
+  ``configure`` adds when flushing is requested and jax is not imported yet.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import sys
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rnnbench import hookimpl
+from rnnbench.backend import Backend, ParitySettings, RuntimeInfo
+from rnnbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from rnnbench.backend import Model
+    from rnnbench.params import Params
+    from rnnbench.spec import ModelSpec, OptimizerSpec
+
+PREALLOCATE_ENV = "XLA_PYTHON_CLIENT_PREALLOCATE"
+GPU_FTZ_FLAG = "--xla_gpu_ftz=true"
+# Distributions whose versions describe a JAX install; the CUDA ones only where installed.
+DISTRIBUTIONS = ("jax", "jaxlib", "optax", "jax-cuda12-plugin", "jax-cuda12-pjrt",
+                 "jax-cuda13-plugin", "jax-cuda13-pjrt")
+
+
+def import_jax() -> Any:
+    """``import jax``, first disabling GPU preallocation if jax is not imported yet."""
+    if "jax" not in sys.modules:
+        os.environ.setdefault(PREALLOCATE_ENV, "false")
+    import jax
+
+    return jax
+
+
+def _preallocate_setting() -> str:
+    value = os.environ.get(PREALLOCATE_ENV)
+    return value if value is not None else "unset (jax was imported before rnnbench; XLA default true)"
+
+
+def _gpus(jax: Any) -> list[Any]:
+    try:
+        return list(jax.devices("gpu"))
+    except RuntimeError:  # no GPU platform in this jaxlib, or no GPU present
+        return []
+
+
+def _cpu_affinity() -> str:
+    if not hasattr(os, "sched_getaffinity"):
+        return "unknown (no os.sched_getaffinity on this platform)"
+    return str(len(os.sched_getaffinity(0)))
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    description = "JAX lax.scan under jit with value_and_grad, optax optimisers"
+    requires = ("jax", "optax")
+    framework = "jax"
+    install_hint = 'pip install "rnnbench[jax]"'
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+
+    def __init__(self) -> None:
+        self._settings: dict[str, str] = {}
+
+    def versions(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for dist in DISTRIBUTIONS:
+            try:
+                found[dist] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        return found
+
+    def devices(self) -> list[str]:
+        return ["cpu"] + [f"gpu:{i}" for i in range(len(_gpus(import_jax())))]
+
+    def configure(self, settings: ParitySettings) -> dict[str, str]:
+        ftz_gpu = self._request_gpu_ftz(settings.flush_denormals)
+        import_jax()
+        self._settings = {
+            "threads": str(settings.threads),
+            "threads_mechanism": "CPU affinity only (set by the core); XLA:CPU ignores thread env vars and flags",
+            "cpu_affinity": _cpu_affinity(),
+            "flush_denormals_requested": str(settings.flush_denormals),
+            "flush_denormals_cpu": "always (XLA:CPU flushes denormals to zero; not configurable)",
+            "flush_denormals_gpu": ftz_gpu,
+            "xla": "on (jax.jit of the whole train step)",
+            "fused_kernel": "none: lax.scan over a pure cell function (no cuDNN/oneDNN RNN kernel)",
+            PREALLOCATE_ENV: _preallocate_setting(),
+        }
+        return dict(self._settings)
+
+    @staticmethod
+    def _request_gpu_ftz(flush: bool) -> str:
+        """Add the XLA:GPU flush-to-zero flag when asked and still possible; say what holds."""
+        flags = os.environ.get("XLA_FLAGS", "")
+        if GPU_FTZ_FLAG in flags:
+            return f"flushed ({GPU_FTZ_FLAG} in XLA_FLAGS)"
+        if not flush:
+            return "kept (XLA:GPU default, xla_gpu_ftz=false)"
+        if "jax" in sys.modules:
+            return "kept: flush requested but jax was imported before configure, so XLA_FLAGS cannot change"
+        os.environ["XLA_FLAGS"] = f"{flags} {GPU_FTZ_FLAG}".strip()
+        return f"flushed ({GPU_FTZ_FLAG} added to XLA_FLAGS)"
+
+    def resolve_device(self, device: str) -> Any:
+        """The jax Device called ``device`` ("cpu", "gpu:0", ...); UsageError if unknown."""
+        jax = import_jax()
+        if device == "cpu":
+            return jax.devices("cpu")[0]
+        gpus = _gpus(jax)
+        index = device.removeprefix("gpu:")
+        if device.startswith("gpu:") and index.isdigit() and int(index) < len(gpus):
+            return gpus[int(index)]
+        raise UsageError(f"Unknown device {device!r} for backend 'jax'. Accepted: {', '.join(self.devices())}")
+
+    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
+        jax = import_jax()
+        if spec.dtype == "float64":
+            jax.config.update("jax_enable_x64", True)  # process-wide and permanent; see the module docstring
+        jax_device = self.resolve_device(device)
+        from rnnbench.backends.jax_model import JaxModel
+
+        return JaxModel(spec, params, optimizer, jax_device, self._runtime_info(jax, jax_device))
+
+    def _runtime_info(self, jax: Any, device: Any) -> RuntimeInfo:
+        platform = "XLA GPU" if device.platform == "gpu" else f"XLA {device.platform.upper()}"
+        kind = f" ({device.device_kind})" if device.platform != "cpu" else ""
+        settings = dict(self._settings) or {"configure": "not called: framework defaults"}
+        settings |= {
+            "device": f"{device.platform}:{device.id}{kind}",
+            "jax_enable_x64": str(jax.config.jax_enable_x64),
+            "matmul_precision": "highest (true float32 products; no TF32 on GPUs)",
+            "donation": "params and optimiser state donated to the jitted train step",
+            "scan_unroll": "1",
+        }
+        return RuntimeInfo(f"jax jit + lax.scan (input projection hoisted), {platform}{kind}", settings)
+
+
+@hookimpl
+def rnnbench_register_backends() -> list[type[Backend]]:
+    return [JaxBackend]

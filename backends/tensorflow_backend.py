@@ -1,0 +1,72 @@
+"""The tensorflow backend plugin: Keras 3 layers in a compiled TensorFlow training step.
+
+Importing this module imports neither TensorFlow nor Keras; ``devices``,
+``configure`` and ``build`` import them on first use.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import TYPE_CHECKING
+
+from rnnbench import hookimpl
+from rnnbench.backend import Backend, ParitySettings
+from rnnbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from rnnbench.backend import Model
+    from rnnbench.params import Params
+    from rnnbench.spec import ModelSpec, OptimizerSpec
+
+# Distributions that install the ``tensorflow`` module, most common first.
+TF_DISTRIBUTIONS: tuple[str, ...] = (
+    "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos", "tensorflow-intel",
+    "tf-nightly", "tf-nightly-cpu",
+)
+
+
+def _installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class TensorflowBackend(Backend):
+    name = "tensorflow"
+    description = "TensorFlow/Keras 3 SimpleRNN/LSTM/GRU in a compiled training step"
+    requires = ("tensorflow", "keras")
+    framework = "tensorflow"
+    install_hint = 'pip install "rnnbench[tensorflow]"'
+
+    def versions(self) -> dict[str, str]:
+        """The installed TensorFlow distribution (tensorflow, tensorflow-cpu, ...) and Keras."""
+        found = {name: _installed_version(name) for name in (*TF_DISTRIBUTIONS, "keras")}
+        return {name: version for name, version in found.items() if version is not None}
+
+    def devices(self) -> list[str]:
+        from . import tensorflow_runtime as runtime
+
+        return ["cpu", *runtime.gpu_names()]
+
+    def configure(self, settings: ParitySettings) -> dict[str, str]:
+        from . import tensorflow_runtime as runtime
+
+        return runtime.configure(settings)
+
+    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
+        from . import tensorflow_runtime as runtime
+
+        accepted = self.devices()
+        if device not in accepted:
+            raise UsageError(f"device {device!r} is not available to tensorflow. Accepted: {', '.join(accepted)}")
+        runtime.enable_memory_growth()
+        from .tensorflow_model import TensorflowModel
+
+        return TensorflowModel(spec, params, optimizer, device, runtime.use_xla(spec, device),
+                               runtime.current_threads())
+
+
+@hookimpl
+def rnnbench_register_backends() -> list[type[Backend]]:
+    return [TensorflowBackend]

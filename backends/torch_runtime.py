@@ -1,0 +1,133 @@
+"""Process-wide torch settings, devices and the kernel path that actually runs.
+
+Imported lazily (from ``TorchBackend.devices``/``configure``/``build``): this
+module imports torch. Torch's threads, denormal mode and float32 precision
+are process-global, so what ``configure`` applied is kept here and recorded
+by every model's ``runtime_info``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from rnnbench.backend import ParitySettings
+from rnnbench.errors import UsageError
+
+# What configure() applied in this process; replaced by each call.
+APPLIED: dict[str, str] = {}
+
+# aten ops that identify the recurrent kernel, as the dispatcher names them.
+KERNEL_OPS: dict[str, str] = {
+    "aten::mkldnn_rnn_layer": "oneDNN fused kernel",
+    "aten::_cudnn_rnn": "cuDNN",
+    "aten::miopen_rnn": "MIOpen",
+}
+NATIVE_KERNEL = "ATen native cell loop (a matmul per step)"
+
+
+def available_devices() -> list[str]:
+    """"cpu" then one "cuda:N" per visible GPU."""
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["cpu"] + [f"cuda:{i}" for i in range(gpus)]
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device for ``device``; UsageError naming the accepted ones."""
+    accepted = available_devices()
+    if device not in accepted:
+        raise UsageError(f"Unknown device {device!r} for backend 'torch'. Accepted: {', '.join(accepted)}")
+    return torch.device(device)
+
+
+def strict_float32() -> str:
+    """Turn TF32 off for cuDNN RNNs and matmuls; return the setting as a string.
+
+    torch's own default lets cuDNN RNNs run float32 in TF32 on Ampere and
+    later (a 10-bit mantissa), which breaks conformance at 1e-4; rnnbench
+    compares float32 as float32, so every backend must make this choice the
+    same way. Only the new fp32_precision API is used where it exists:
+    mixing it with the legacy allow_tf32 flags makes torch raise.
+    """
+    if hasattr(torch.backends.cudnn, "rnn") and hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        torch.backends.cudnn.rnn.fp32_precision = "ieee"  # type: ignore[attr-defined]
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        return "ieee (TF32 off for cuDNN RNN and CUDA matmul)"
+    torch.backends.cudnn.allow_tf32 = False  # torch < 2.9: the legacy flags
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return "ieee (allow_tf32=False for cuDNN and CUDA matmul)"
+
+
+def configure(settings: ParitySettings) -> dict[str, str]:
+    """Apply threads, denormals and float32 precision; return what was applied."""
+    if settings.threads < 1:
+        raise UsageError(f"threads={settings.threads!r} is not valid. Accepted: an integer >= 1")
+    torch.set_num_threads(settings.threads)
+    supported = torch.set_flush_denormal(settings.flush_denormals)
+    if settings.flush_denormals:
+        denormals = "CPU: flushed to zero (torch.set_flush_denormal(True))" if supported else (
+            "CPU: not flushed, torch.set_flush_denormal is unsupported on this CPU")
+    else:
+        denormals = "CPU: kept (torch default; torch.set_flush_denormal(False))"
+    APPLIED.clear()
+    APPLIED.update({
+        "threads": str(torch.get_num_threads()),
+        "threads_mechanism": "torch.set_num_threads",
+        "interop_threads": str(torch.get_num_interop_threads()),
+        "flush_denormals": str(settings.flush_denormals and supported),
+        "denormals": denormals,
+        "fp32_precision": strict_float32(),
+        "compile": "eager (no torch.compile)",
+        "fused_kernel": "oneDNN for nn.LSTM float32 on CPU; none for nn.GRU/nn.RNN or float64 on CPU; "
+                        "cuDNN for all cells on CUDA",
+        "mkldnn_enabled": str(torch.backends.mkldnn.enabled),
+    })
+    return dict(APPLIED)
+
+
+def current_settings() -> dict[str, str]:
+    """What configure applied, or the live values where it was never called."""
+    if APPLIED:
+        return dict(APPLIED)
+    return {
+        "threads": str(torch.get_num_threads()),
+        "interop_threads": str(torch.get_num_interop_threads()),
+        "denormals": "torch default (not flushed) unless set elsewhere; configure() not called",
+        "compile": "eager (no torch.compile)",
+        "mkldnn_enabled": str(torch.backends.mkldnn.enabled),
+    }
+
+
+class _OpRecorder(TorchDispatchMode):
+    """Records the name of every aten op that reaches the dispatcher."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        self.ops.add(str(func.name()))
+        return func(*args, **(kwargs or {}))
+
+
+def probe_kernel(rnn: torch.nn.RNNBase, dtype: torch.dtype, device: torch.device) -> str:
+    """Which kernel the recurrent layer dispatches to, seen by recording its aten ops.
+
+    Runs one tiny forward with autograd on, as in training; torch picks the
+    kernel from the cell, dtype, device and backend flags, never from sizes,
+    so the answer holds for real batches. (A dispatch mode rather than the
+    profiler, which prints to stderr.)
+    """
+    x = torch.zeros(1, 2, rnn.input_size, dtype=dtype, device=device)  # (B=1, T=2, I)
+    recorder = _OpRecorder()
+    with torch.enable_grad(), recorder:
+        rnn(x)
+    for op, label in KERNEL_OPS.items():
+        if op in recorder.ops:
+            return label
+    return NATIVE_KERNEL
+
+
+def peak_memory(device: torch.device) -> tuple[int, int]:
+    """(peak, current) bytes allocated by torch's caching allocator on ``device``."""
+    return torch.cuda.max_memory_allocated(device), torch.cuda.memory_allocated(device)

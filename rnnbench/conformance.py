@@ -1,0 +1,240 @@
+"""Conformance: proof that a backend computes the reference function.
+
+For the NumPy reference itself, analytic gradients are checked against
+central finite differences in float64. Every other backend is checked
+against the NumPy reference: from identical canonical parameters and batch,
+the outputs, the loss, every gradient, and the parameters after one step of
+each optimiser must agree within the tolerance of the dtype.
+
+Errors are elementwise: ``rel = |a - b| / max(|b|, floor)``, so entries
+near zero are judged by the absolute floor instead of blowing up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from rnnbench.backend import Backend
+from rnnbench.params import Params, init_params
+from rnnbench.registry import Registry
+from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec
+
+# Largest accepted relative error, and the magnitude below which entries are
+# compared absolutely (the "absolute floor"), per dtype.
+TOLERANCE = {"float64": 1e-6, "float32": 1e-4}
+FLOOR = {"float64": 1e-3, "float32": 1e-2}
+FD_STEP = 1e-3  # five-point central-difference step for the float64 gradient check
+
+# One optimiser of each kind, with clipping low enough to be active.
+OPTIMIZERS = (
+    OptimizerSpec("adam", lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=0.5),
+    OptimizerSpec("rmsprop", lr=1e-2, rho=0.9, eps=1e-8, clip_norm=0.5),
+    OptimizerSpec("sgd", lr=0.1, momentum=0.9, clip_norm=0.5),
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One network shape to check, and its input kind."""
+
+    cell: str
+    head: str
+    num_layers: int
+    dtype: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.cell}-{self.head}-L{self.num_layers}-{self.dtype}"
+
+    def spec(self) -> ModelSpec:
+        # Token input for lm and classify, dense input for regress: both input paths are covered.
+        if self.head == "regress":
+            inputs: dict = {"input_features": 3}
+            output = 2
+        else:
+            inputs = {"vocab_size": 11, "embedding_dim": 4}
+            output = 11 if self.head == "lm" else 2
+        return ModelSpec(self.cell, hidden_size=5, head=self.head, output_size=output,  # type: ignore[arg-type]
+                         num_layers=self.num_layers, dtype=self.dtype, **inputs)  # type: ignore[arg-type]
+
+
+def cases(dtypes: tuple[str, ...] = ("float64", "float32")) -> list[Case]:
+    """3 cells x 3 heads x 1-2 layers for each dtype."""
+    return [Case(c, h, n, d) for d in dtypes for c in CELLS for h in HEADS for n in (1, 2)]
+
+
+def batch(spec: ModelSpec, seed: int = 0, size: int = 3, steps: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded batch (x, y) in the batch-first layout of ``spec``."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    if spec.embedded:
+        x = rng.integers(0, spec.vocab_size, (size, steps))  # type: ignore[arg-type]
+    else:
+        x = rng.standard_normal((size, steps, spec.input_features)).astype(spec.dtype)  # type: ignore[arg-type]
+    if spec.head == "lm":
+        y = rng.integers(0, spec.output_size, (size, steps))
+    elif spec.head == "classify":
+        y = rng.integers(0, 2, (size, spec.output_size)).astype(spec.dtype)
+    else:
+        y = rng.standard_normal((size, spec.output_size)).astype(spec.dtype)
+    return x, y
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The largest errors of one quantity of one case."""
+
+    case: str
+    quantity: str  # "output", "loss", "grad", "adam step", ...
+    max_abs: float
+    max_rel: float
+    worst: str  # the parameter (or array) holding the largest relative error
+    tolerance: float
+    floor: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.isfinite(self.max_rel)) and self.max_rel <= self.tolerance
+
+
+@dataclass
+class Report:
+    """Every comparison of a conformance run."""
+
+    backend: str
+    reference: str  # "finite differences" or "numpy"
+    comparisons: list[Comparison] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # what could not be checked, and why
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.comparisons) and all(c.ok for c in self.comparisons)
+
+    def worst_per_quantity(self) -> list[Comparison]:
+        """For each quantity and dtype, the comparison with the largest relative error."""
+        worst: dict[tuple[str, str], Comparison] = {}
+        for c in self.comparisons:
+            key = (c.quantity, c.case.rsplit("-", 1)[-1])
+            if key not in worst or not c.max_rel <= worst[key].max_rel:
+                worst[key] = c
+        return list(worst.values())
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend, "reference": self.reference, "ok": self.ok,
+                "skipped": self.skipped, "comparisons": [asdict(c) | {"ok": c.ok} for c in self.comparisons]}
+
+
+def compare(case: Case, quantity: str, got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> Comparison:
+    """Elementwise errors of ``got`` against ``want`` over every named array."""
+    floor, tol = FLOOR[case.dtype], TOLERANCE[case.dtype]
+    max_abs, max_rel, worst = 0.0, 0.0, ""
+    for name, reference in want.items():
+        a = np.asarray(got[name], dtype=np.float64)
+        b = np.asarray(reference, dtype=np.float64)
+        if a.shape != b.shape:
+            return Comparison(case.label, quantity, np.inf, np.inf, f"{name}: shape {a.shape} != {b.shape}", tol, floor)
+        diff = np.abs(a - b)
+        rel = diff / np.maximum(np.abs(b), floor)
+        worst_here = float(np.max(rel, initial=0.0)) if np.all(np.isfinite(rel)) else np.inf
+        max_abs = max(max_abs, float(np.max(diff, initial=0.0)))
+        if not worst_here <= max_rel:
+            max_rel, worst = worst_here, name
+    return Comparison(case.label, quantity, max_abs, max_rel, worst, tol, floor)
+
+
+def finite_difference_grads(loss: Callable[[Params], float], params: Params, step: float = FD_STEP) -> Params:
+    """Five-point central differences of ``loss`` for every parameter element.
+
+    The stencil's error is O(step^4), so a step of 1e-3 keeps both the
+    truncation and the float64 rounding error near 1e-12.
+    """
+    grads: Params = {}
+    for name, value in params.items():
+        grad = np.zeros_like(value)
+        for index in np.ndindex(value.shape):
+            original = value[index]
+            at = []
+            for offset in (2.0, 1.0, -1.0, -2.0):
+                value[index] = original + offset * step
+                at.append(loss(params))
+            value[index] = original
+            grad[index] = (-at[0] + 8 * at[1] - 8 * at[2] + at[3]) / (12 * step)
+        grads[name] = grad
+    return grads
+
+
+def check_reference(reference: Backend, seed: int = 0) -> Report:
+    """The NumPy reference's analytic gradients against finite differences, float64."""
+    report = Report(reference.name, "finite differences")
+    for case in cases(("float64",)):
+        spec = case.spec()
+        x, y = batch(spec, seed)
+        params = init_params(spec, seed)
+        model = reference.build(spec, params, OPTIMIZERS[2])
+        _, analytic = model.loss_and_grads(x, y)
+
+        def loss(p: Params, model=model, x=x, y=y) -> float:
+            model.set_params(p)
+            return model.loss_and_grads(x, y)[0]
+
+        numeric = finite_difference_grads(loss, params)
+        report.comparisons.append(compare(case, "grad", analytic, numeric))
+    return report
+
+
+def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] = ("float64", "float32"),
+                  device: str = "cpu", seed: int = 0) -> Report:
+    """``backend`` against ``reference`` on every case of the given dtypes."""
+    report = Report(backend.name, reference.name)
+    supported = backend.dtypes
+    for dtype in dtypes:
+        if dtype not in supported:
+            report.skipped.append(f"{dtype}: {backend.name} supports only {', '.join(supported)}")
+    for case in cases(tuple(d for d in dtypes if d in supported)):
+        report.comparisons.extend(_check_case(backend, reference, case, device, seed))
+    return report
+
+
+def _check_case(backend: Backend, reference: Backend, case: Case, device: str, seed: int) -> Iterator[Comparison]:
+    spec = case.spec()
+    x, y = batch(spec, seed)
+    params = init_params(spec, seed)
+    want = reference.build(spec, params, OPTIMIZERS[0])
+    got = backend.build(spec, params, OPTIMIZERS[0], device=device)
+    yield compare(case, "output", {"output": got.predict(x)}, {"output": want.predict(x)})
+    got_loss, got_grads = got.loss_and_grads(x, y)
+    want_loss, want_grads = want.loss_and_grads(x, y)
+    yield compare(case, "loss", {"loss": np.asarray(got_loss)}, {"loss": np.asarray(want_loss)})
+    yield compare(case, "grad", got_grads, want_grads)
+    for optimizer in OPTIMIZERS:
+        yield compare(case, f"{optimizer.name} step", *_after_step(backend, reference, spec, params,
+                                                                  optimizer, device, x, y))
+
+
+def _after_step(backend: Backend, reference: Backend, spec: ModelSpec, params: Params,
+                optimizer: OptimizerSpec, device: str, x: np.ndarray, y: np.ndarray) -> tuple[Params, Params]:
+    """Parameters after two optimiser steps on the same batch, backend then reference.
+
+    Two steps, not one, so the optimiser state (moments, momentum) is used too.
+    """
+    got = backend.build(spec, params, optimizer, device=device)
+    want = reference.build(spec, params, optimizer)
+    for model in (got, want):
+        model.train_step(x, y)
+        model.train_step(x, y)
+        model.synchronize()
+    return got.get_params(), want.get_params()
+
+
+REFERENCE_BACKEND = "numpy"
+
+
+def run_check(registry: Registry, name: str, dtypes: tuple[str, ...] = ("float64", "float32"),
+              device: str = "cpu") -> Report:
+    """The conformance check of backend ``name``: finite differences for the reference, else the reference."""
+    backend = registry.available_backend(name)
+    if name == REFERENCE_BACKEND:
+        return check_reference(backend)
+    return check_backend(backend, registry.available_backend(REFERENCE_BACKEND), dtypes, device)

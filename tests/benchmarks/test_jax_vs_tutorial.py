@@ -1,0 +1,180 @@
+"""The jax backend's train step next to the loop the JAX/optax tutorials teach.
+
+Run with ``pytest tests/benchmarks/test_jax_vs_tutorial.py --benchmark-only -s``.
+For each shape the tutorial loop is timed first, then the backend, in the
+same process on the same batch; the backend's record carries
+``ratio = median(backend) / median(tutorial)`` in extra_info. The acceptance
+criterion is ratio <= 1.05; with RNNBENCH_MAX_TUTORIAL_RATIO set, the test
+asserts the ratio is at most that.
+
+The tutorial loop is optax's "Getting started" training step (a jitted
+``step(params, opt_state, x, y)`` doing ``jax.value_and_grad``,
+``optimizer.update`` and ``optax.apply_updates``, returning the loss) around
+the LSTM of Flax's ``nn.RNN(nn.OptimizedLSTMCell(H))``, written in plain JAX
+(flax is not a dependency): ``lax.scan`` over a cell that projects x_t and h
+inside every step, one fused-gate matmul each, with a single bias; the
+optimiser is ``optax.chain(optax.clip_by_global_norm, optax.adam)``. Both
+sides run with the backend's matmul precision ("highest"), so on a GPU the
+ratio compares implementations rather than TF32 against float32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+optax = pytest.importorskip("optax")
+
+import jax.numpy as jnp  # noqa: E402
+from jax import lax  # noqa: E402
+
+from rnnbench.backends.jax_backend import JaxBackend  # noqa: E402
+from rnnbench.params import Params, init_params  # noqa: E402
+from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
+
+OPTIMIZER = OptimizerSpec("adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0)
+RATIO_ENV = "RNNBENCH_MAX_TUTORIAL_RATIO"
+
+
+@dataclass(frozen=True)
+class Shape:
+    spec: ModelSpec
+    batch: int
+    steps: int
+    warmup: int  # untimed rounds after the compiling call
+    rounds: int  # timed rounds, one train step each
+
+
+SHAPES = {
+    # LSTM, dense input = hidden = 512, 50 steps, batch 64 (compute bound).
+    "lstm512": Shape(ModelSpec("lstm", 512, "regress", 1, input_features=512), 64, 50, warmup=2, rounds=8),
+    # Embedding(10000, 32) -> LSTM(32) -> classify, 500 steps, batch 128 (latency bound).
+    "imdb": Shape(ModelSpec("lstm", 32, "classify", 1, vocab_size=10000, embedding_dim=32), 128, 500,
+                  warmup=3, rounds=15),
+}
+MEDIANS: dict[tuple[str, str], float] = {}  # (shape, impl) -> median seconds, for the ratio
+
+
+def _data(shape: Shape) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    spec = shape.spec
+    if spec.embedded:
+        x = rng.integers(0, spec.vocab_size, (shape.batch, shape.steps), dtype=np.int32)  # type: ignore[arg-type]
+    else:
+        x = rng.standard_normal((shape.batch, shape.steps, spec.input_features), dtype=np.float32)
+    if spec.head == "classify":
+        return x, rng.integers(0, 2, (shape.batch, spec.output_size)).astype(np.float32)
+    return x, rng.standard_normal((shape.batch, spec.output_size), dtype=np.float32)
+
+
+# --- the tutorial loop ---------------------------------------------------------------------------
+
+
+def _tutorial_params(spec: ModelSpec, params: Params) -> dict[str, Any]:
+    tree: dict[str, Any] = {
+        "lstm": {"w_i": params["l0.w_ih"].T, "w_h": params["l0.w_hh"].T,  # (I, 4H), (H, 4H)
+                 "b": params["l0.b_ih"] + params["l0.b_hh"]},  # (4H,)
+        "head": {"w": params["head.w"].T, "b": params["head.b"]},  # (H, O), (O,)
+    }
+    if spec.embedded:
+        tree["embedding"] = params["embedding"]  # (V, D)
+    return jax.tree.map(jnp.asarray, tree)
+
+
+def _lstm_cell(p: dict[str, Any], carry: tuple[Any, Any], x_t: Any) -> tuple[tuple[Any, Any], Any]:
+    h, c = carry
+    gates = x_t @ p["w_i"] + h @ p["w_h"] + p["b"]  # (B, 4H)
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return (h, c), h
+
+
+def _tutorial_step(head: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The jitted step and the optimiser's init."""
+    def model(params: dict[str, Any], x: Any) -> Any:
+        xs = params["embedding"][x] if "embedding" in params else x  # (B, T, D)
+        zeros = jnp.zeros((xs.shape[0], params["lstm"]["w_h"].shape[0]), xs.dtype)
+        (h, _), _ = lax.scan(partial(_lstm_cell, params["lstm"]), (zeros, zeros), jnp.swapaxes(xs, 0, 1))
+        return h @ params["head"]["w"] + params["head"]["b"]  # (B, O)
+
+    def loss(params: dict[str, Any], x: Any, y: Any) -> Any:
+        out = model(params, x)
+        if head == "classify":
+            return optax.sigmoid_binary_cross_entropy(out, y).mean()
+        return jnp.mean((out - y) ** 2)
+
+    optimizer = optax.chain(optax.clip_by_global_norm(OPTIMIZER.clip_norm), optax.adam(OPTIMIZER.lr))
+
+    @jax.jit
+    def step(params: Any, opt_state: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
+        loss_value, grads = jax.value_and_grad(loss)(params, x, y)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, loss_value
+
+    return step, optimizer.init
+
+
+def _tutorial_runner(shape: Shape, params: Params, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    step, init = _tutorial_step(shape.spec.head)
+    state = {"params": _tutorial_params(shape.spec, params)}
+    state["opt_state"] = init(state["params"])
+
+    def run() -> None:
+        state["params"], state["opt_state"], _ = step(state["params"], state["opt_state"], x, y)
+        jax.block_until_ready((state["params"], state["opt_state"]))
+
+    return run
+
+
+def _backend_runner(shape: Shape, params: Params, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    model = JaxBackend().build(shape.spec, params, OPTIMIZER)
+
+    def run() -> None:
+        model.train_step(x, y)
+        model.synchronize()
+
+    return run
+
+
+# --- the benchmarks ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _same_precision() -> Iterator[None]:
+    previous = jax.config.jax_default_matmul_precision
+    jax.config.update("jax_default_matmul_precision", "highest")  # the backend's precision, for the tutorial too
+    yield
+    jax.config.update("jax_default_matmul_precision", previous)
+
+
+RUNNERS = {"tutorial": _tutorial_runner, "rnnbench": _backend_runner}
+
+
+@pytest.mark.parametrize(("shape_name", "impl"), [
+    ("lstm512", "tutorial"), ("lstm512", "rnnbench"), ("imdb", "tutorial"), ("imdb", "rnnbench"),
+])
+def test_train_step(benchmark: Any, shape_name: str, impl: str) -> None:
+    shape = SHAPES[shape_name]
+    x, y = _data(shape)
+    run = RUNNERS[impl](shape, init_params(shape.spec, 0), x, y)
+    run()  # compile outside the timed rounds
+    benchmark.group = f"jax {shape_name}"
+    benchmark.extra_info.update({"impl": impl, "shape": shape_name, "batch": shape.batch, "steps": shape.steps})
+    benchmark.pedantic(run, rounds=shape.rounds, iterations=1, warmup_rounds=shape.warmup)
+    MEDIANS[(shape_name, impl)] = benchmark.stats.stats.median
+    if impl == "rnnbench" and (shape_name, "tutorial") in MEDIANS:
+        ratio = MEDIANS[(shape_name, impl)] / MEDIANS[(shape_name, "tutorial")]
+        benchmark.extra_info["ratio_to_tutorial"] = ratio
+        print(f"\njax {shape_name}: backend/tutorial median ratio = {ratio:.3f}")
+        limit = os.environ.get(RATIO_ENV)
+        if limit is not None:
+            assert ratio <= float(limit), f"backend/tutorial = {ratio:.3f} > {RATIO_ENV}={limit}"

@@ -1,0 +1,51 @@
+"""Shared fixtures: fresh plugin managers and fake installed plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from rnnbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PluginManager, make_plugin_manager
+from rnnbench.registry import Registry
+
+PLUGIN_DIR = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(autouse=True)
+def _plugin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test inherits plugin blocking or autoload settings from the shell."""
+    monkeypatch.delenv(BLOCK_ENV, raising=False)
+    monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
+
+
+@pytest.fixture
+def pm() -> PluginManager:
+    """A fresh manager with the built-in plugins only."""
+    return make_plugin_manager(load_entry_points=False)
+
+
+@pytest.fixture
+def registry(pm: PluginManager) -> Registry:
+    return Registry(pm)
+
+
+@pytest.fixture
+def install_fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
+    """Install a module of tests/plugins as a distribution with an ``rnnbench`` entry point.
+
+    It writes a real ``*.dist-info`` folder onto sys.path, so
+    ``importlib.metadata`` finds the entry point exactly as for a pip install.
+    The folder and the path entry disappear after the test.
+    """
+    monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+
+    def install(entry_point: str, module: str, distribution: str = "fake-plugin", version: str = "1.2.3") -> None:
+        info = tmp_path / f"{distribution.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[rnnbench]\n{entry_point} = {module}\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+    return install

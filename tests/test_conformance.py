@@ -1,0 +1,47 @@
+"""Every installed backend computes the reference function; the reference matches finite differences."""
+
+from __future__ import annotations
+
+import pytest
+
+from rnnbench.conformance import cases, check_backend, check_reference, run_check
+from rnnbench.plugins import make_plugin_manager
+from rnnbench.registry import Registry
+
+# CI installs every framework, so none of these is skipped there.
+CHECKED = ("torch", "tensorflow", "jax", "numpy64")
+
+
+@pytest.fixture(scope="module")
+def all_plugins() -> Registry:
+    """Built-ins and installed plugins (the example plugin among them)."""
+    return Registry(make_plugin_manager())
+
+
+def test_numpy_reference_matches_finite_differences(all_plugins):
+    report = check_reference(all_plugins.backend("numpy"))
+    assert [c.case for c in report.comparisons] == [c.label for c in cases(("float64",))]
+    assert report.ok, [c for c in report.comparisons if not c.ok]
+    assert max(c.max_rel for c in report.comparisons) <= 1e-6
+
+
+@pytest.mark.parametrize("name", CHECKED)
+def test_backend_matches_numpy_reference(all_plugins, name):
+    backend = all_plugins.backend(name)
+    status = backend.available()
+    if not status.ok:
+        pytest.skip(status.message(name))
+    report = run_check(all_plugins, name)
+    failures = [c for c in report.comparisons if not c.ok]
+    assert report.ok, failures
+    quantities = {c.quantity for c in report.comparisons}
+    assert quantities == {"output", "loss", "grad", "adam step", "rmsprop step", "sgd step"}
+
+
+def test_a_gradient_off_by_1e5_fails_conformance(install_fake_plugin):
+    install_fake_plugin("off", "off_by_a_bit")
+    registry = Registry(make_plugin_manager())
+    report = check_backend(registry.backend("off_by_a_bit"), registry.backend("numpy"), ("float64",))
+    assert not report.ok
+    failed = {c.quantity for c in report.comparisons if not c.ok}
+    assert failed == {"grad"}
