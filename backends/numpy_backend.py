@@ -45,7 +45,7 @@ class Workspace:
     x: np.ndarray  # (T, B, I_0) layer 0's input, time-major
     dx: np.ndarray | None  # (T, B, D) dL/d(embedded input); None for dense input
     layers: list[LayerBuffers]  # one per layer
-    dh: list[np.ndarray]  # (T, B, H) dL/d(hidden states of layer k), one per layer
+    dh: list[np.ndarray]  # (T, B, H) dL/d(hidden states of layer k); a last-step head fills only [-1][-1]
     out: np.ndarray  # (T*B, O) lm logits, or (B, O) from the last step
     dout: np.ndarray  # same shape: dL/d(out)
 
@@ -118,8 +118,10 @@ class NumpyModel(Model):
         return loss
 
     def _forward(self, x: np.ndarray, y: np.ndarray | None = None) -> Workspace:
-        """Run the network on ``x`` (checking ``y`` too, if given); the head's output and every
-        activation stay in the workspace."""
+        """Run the network on ``x``, after checking ``x`` (and ``y``, when given).
+
+        The head's output and every activation stay in the returned workspace.
+        """
         steps, batch = heads.check_x(self.spec, x)
         if y is not None:
             heads.check_y(self.spec, x, y)

@@ -76,7 +76,9 @@ class TorchRuleOptimizer:
         return [g * coef for g in grads]
 
     def _cast(self, value: float | tf.Tensor) -> tf.Tensor:
-        return tf.cast(value, self.dtype)
+        if tf.is_tensor(value):
+            return tf.cast(value, self.dtype)
+        return tf.constant(value, self.dtype)  # tf.cast(0.999, float64) would round through float32
 
     def _adam(self, grads: list[tf.Tensor]) -> None:
         s = self.spec

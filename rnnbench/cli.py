@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from rnnbench import __version__
+from rnnbench.cli_data import data_group
 from rnnbench.errors import RnnbenchError
 
 DTYPE_CHOICES = ("float64", "float32", "both")
@@ -43,6 +44,7 @@ def plugins_command(as_json: bool) -> None:
 
 
 cli.add_command(plugins_command, "list")
+cli.add_command(data_group)
 
 
 @cli.command("check")

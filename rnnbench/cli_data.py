@@ -1,6 +1,6 @@
 """`rnnbench data list|fetch|verify`: thin commands over ``rnnbench.data``.
 
-The lead's ``rnnbench/cli.py`` adds this group with ``cli.add_command(data_group)``.
+``rnnbench/cli.py`` adds this group to the main one with ``cli.add_command(data_group)``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def _data_dir_option(function: click.decorators.FC) -> click.decorators.FC:
 def _root(ctx: click.Context, explicit: Path | None) -> Path:
     from rnnbench.data.cache import data_dir
 
-    group_value = ctx.parent.params.get("data_dir") if ctx.parent else None  # `rnnbench data --data-dir X ...`
+    # `rnnbench data --data-dir X list` puts it on the group; `... list --data-dir X` on the command.
+    group_value = ctx.parent.params.get("data_dir") if ctx.parent else None
     return data_dir(explicit or group_value)
 
 

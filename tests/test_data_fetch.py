@@ -1,4 +1,4 @@
-"""The data dir, sha256 checks, fetch/verify/list and downloads (from a local HTTP server, never the network)."""
+"""Data dir, sha256 checks, fetch/verify/list, and downloads (from a local HTTP server, never the network)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def test_registry_matches_the_manifest(mirror):
 
 
 def test_unknown_dataset_lists_the_known_ones():
-    with pytest.raises(UsageError, match=r"^Unknown dataset 'mnist'. Available: airline, ett, imdb, tinyshakespeare$"):
+    message = r"^Unknown dataset 'mnist'. Available: airline, ett, imdb, tinyshakespeare$"
+    with pytest.raises(UsageError, match=message):
         dataset("mnist")
 
 
@@ -139,7 +140,7 @@ def test_missing_file_says_where_and_from_which_url(copy):
         f"tinyshakespeare/input.txt is not in the data dir {copy}: expected at {copy / TINY.path}; "
         f"download it from {TINY.url} (or run `rnnbench data fetch`)")
     assert [r.state for r in verify_all("tinyshakespeare", copy)] == ["missing"]
-    assert [(row.name, row.state) for row in status("tinyshakespeare", copy)] == [("tinyshakespeare", "missing")]
+    assert [row.state for row in status("tinyshakespeare", copy)] == ["missing"]
 
 
 def test_size_mismatch_is_caught_before_hashing(copy):
@@ -194,7 +195,8 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("error", ["ConnectionError", "HTTPError"])
 def test_offline_download_names_file_place_and_url(server, tmp_path, error):
-    url = f"http://127.0.0.1:{closed_port()}/input.txt" if error == "ConnectionError" else f"{server[0]}/missing.txt"
+    refused, not_found = f"http://127.0.0.1:{closed_port()}/input.txt", f"{server[0]}/missing.txt"
+    url = refused if error == "ConnectionError" else not_found
     offline = DataFile(TINY.path, url, TINY.sha256, TINY.size)
     with pytest.raises(DataMissing) as caught:
         download(offline, tmp_path, progress=False)
@@ -260,3 +262,11 @@ def test_wired_into_rnnbench_one_line_error_and_no_pooch_unless_downloading(copy
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("rnnbench: error: airline/airline-passengers.csv in the data dir ")
     assert "loaded: []" in done.stdout
+
+
+def test_the_cli_group_imports_light_and_the_package_exports_resolve():
+    code = ("import sys, rnnbench.cli_data, rnnbench.data as data; "
+            "loaded = [m for m in ('numpy', 'pooch', 'requests', 'pandas') if m in sys.modules]; "
+            "[getattr(data, name) for name in data.__all__]; print(loaded)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

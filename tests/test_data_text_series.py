@@ -36,7 +36,8 @@ def test_tinyshakespeare_vocabulary_and_contiguous_split(mirror):
 
 def test_char_corpus_rules():
     corpus = char_corpus("abcabcabca", val_fraction=0.2)
-    assert corpus.chars == "abc" and corpus.train.tolist() == [0, 1, 2, 0, 1, 2, 0, 1] and corpus.val.tolist() == [2, 0]
+    assert corpus.chars == "abc"
+    assert corpus.train.tolist() == [0, 1, 2, 0, 1, 2, 0, 1] and corpus.val.tolist() == [2, 0]
     with pytest.raises(UsageError, match=r"^Character 'z' is not in the vocabulary. Accepted: 'abc'$"):
         corpus.encode("abz")
     with pytest.raises(UsageError, match=r"^val_fraction=1.0 is not valid. Accepted: a number in \(0, 1\)$"):

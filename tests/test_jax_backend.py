@@ -257,8 +257,8 @@ def test_configure_records_the_working_mechanisms() -> None:
 
 def test_xla_cpu_flushes_denormals() -> None:
     # The fact configure records: numpy keeps 1e-40, XLA:CPU returns 0.
-    product = jax.jit(lambda a, b: a * b, device=jax.devices("cpu")[0])
-    assert float(product(np.float32(1e-20), np.float32(1e-20))) == 0.0
+    tiny = jax.device_put(np.float32(1e-20), jax.devices("cpu")[0])
+    assert float(jax.jit(lambda a, b: a * b)(tiny, tiny)) == 0.0
     assert np.float32(1e-20) * np.float32(1e-20) > 0.0
 
 

@@ -49,7 +49,7 @@ def is_writable(folder: Path) -> bool:
 
 
 def derived_dir(root: Path, explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Where derived arrays go: ``explicit``, ``$RNNBENCH_CACHE_DIR``, ``<root>/derived`` or the user's cache."""
+    """Where derived arrays go: ``explicit``, $RNNBENCH_CACHE_DIR, ``<root>/derived`` or the user cache."""
     chosen = explicit or os.environ.get(CACHE_DIR_ENV)
     if chosen:
         return Path(chosen).expanduser()

@@ -52,7 +52,7 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> bool:
         return False  # a cache is an optimisation: deriving again next time is correct, only slower
     try:
         with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays, **{CHECKSUM: np.array(checksum(arrays))})
+            np.savez(stream, **{**arrays, CHECKSUM: np.array(checksum(arrays))})  # type: ignore[arg-type]
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

@@ -25,7 +25,7 @@ TIMEOUT_S = 30.0  # per connect and per read, not for the whole file
 
 
 class Transfer:
-    """A pooch downloader: ``transfer(url, output_file, pooch)`` writes the bytes at ``url`` to ``output_file``."""
+    """A pooch downloader: ``transfer(url, output_file, pooch)`` writes the bytes at ``url`` to a file."""
 
     def __init__(self, label: str, progress: bool) -> None:
         self.label, self.progress = label, progress
@@ -50,15 +50,16 @@ def download(file: DataFile, root: Path, *, progress: bool = True) -> Path:
     """Download ``file`` into the data dir ``root``, verified; a one-line error when that fails."""
     target = root / file.path
     if not is_writable(root):
-        raise DataMissing(f"{file.path} is not in the data dir {root}, which is read-only: put it at {target} "
-                          f"(from {file.url}) or choose a writable data dir (--data-dir or $RNNBENCH_DATA_DIR)")
+        raise DataMissing(f"{file.path} is not in the data dir {root}, which is read-only: put it at "
+                          f"{target} (from {file.url}) or choose a writable data dir (--data-dir or "
+                          "$RNNBENCH_DATA_DIR)")
     import pooch
     import requests
 
     try:
         with _quiet(pooch.get_logger()):
-            pooch.retrieve(file.url, known_hash=f"sha256:{file.sha256}", fname=target.name, path=target.parent,
-                           downloader=Transfer(file.path, progress))
+            pooch.retrieve(file.url, known_hash=f"sha256:{file.sha256}", fname=target.name,
+                           path=target.parent, downloader=Transfer(file.path, progress))
     except requests.RequestException as exc:
         raise DataMissing(f"{file.path} could not be downloaded from {file.url} ({type(exc).__name__}); "
                           f"put the file at {target} yourself (sha256 {file.sha256})") from exc

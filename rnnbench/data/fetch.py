@@ -37,7 +37,7 @@ class DatasetStatus:
 
 
 def fetch(name: str, root: Path, *, progress: bool = True) -> Iterator[FileReport]:
-    """Make every part of dataset ``name`` (or ``"all"``) present and verified, one report per file as it is done.
+    """Make every part of dataset ``name`` (or ``"all"``) present and verified; one report per file.
 
     It raises on the first missing or corrupt file: a corrupt file is never replaced silently.
     """
@@ -92,10 +92,9 @@ def status(name: str, root: Path) -> list[DatasetStatus]:
 
 def _status(ds: Dataset, root: Path) -> DatasetStatus:
     found = present(ds.files(), root)
-    if ds.shortcut in found:
+    chosen: tuple[DataFile, ...] = tuple((present(p.choices, root) or p.choices)[0] for p in ds.parts)
+    if ds.shortcut is not None and ds.shortcut in found:
         chosen = (ds.shortcut,)
-    else:
-        chosen = tuple((present(p.choices, root) or p.choices)[0] for p in ds.parts)
     here = [f for f in chosen if f in found]
     state: DatasetState = "cached" if len(here) == len(chosen) else "partial" if here else "missing"
     size = sum(_disk_size(root / f.path) if f in found else (f.size or 0) for f in chosen)

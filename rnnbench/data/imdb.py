@@ -53,6 +53,7 @@ def load_imdb(data_dir: PathLike | None = None, num_words: int | None = 10_000, 
     ``reviews`` names a tarball or ``aclImdb/`` folder to use instead of the
     data dir's; ``cache_dir`` overrides where derived arrays are cached.
     """
+    _check_options(num_words, 1, 2, 3)  # before the seconds spent deriving
     return keras_load_data(load_imdb_npz_arrays(data_dir, reviews=reviews, cache_dir=cache_dir),
                            num_words=num_words, seed=seed)
 
@@ -102,13 +103,15 @@ def _derived(where: Path, file: DataFile, index: Path, cache: Path) -> dict[str,
     return arrays
 
 
-def _derive_checked(where: Path, file: DataFile, source: Path, index: Path, identity: str) -> dict[str, np.ndarray]:
+def _derive_checked(where: Path, file: DataFile, source: Path, index: Path,
+                    identity: str) -> dict[str, np.ndarray]:
     try:
         arrays, digest = derive(source, read_word_index(index))
     except DataCorrupt as exc:
         raise DataCorrupt(corrupt_message(file, where, f"cannot be read ({exc.__cause__})")) from exc
     if identity != file.sha256 and digest != file.members_digest:
-        raise DataCorrupt(corrupt_message(file, where, f"has members digest {digest}, not {file.members_digest}"))
+        why = f"has members digest {digest}, not {file.members_digest}"
+        raise DataCorrupt(corrupt_message(file, where, why))
     return arrays
 
 
@@ -162,6 +165,6 @@ def _check_options(num_words: int | None, start_char: int, oov_char: int, index_
 
 
 def load_word_index(data_dir: PathLike | None = None) -> dict[str, int]:
-    """``keras.datasets.imdb.get_word_index()``: word -> rank (1 = "the"); value ``rank + 3`` in the arrays."""
+    """``keras.datasets.imdb.get_word_index()``: word -> rank (1 = "the"), ``rank + 3`` in the arrays."""
     path = require(WORD_INDEX, resolve_data_dir(data_dir))
     return {word.decode("utf-8"): rank for word, rank in read_word_index(path).items()}

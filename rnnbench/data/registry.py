@@ -36,9 +36,9 @@ class DataFile:
 
     def __post_init__(self) -> None:
         if self.sha256 is None and self.members_digest is None:
-            raise UsageError(f"DataFile {self.path!r} has no digest. Accepted: a sha256, a members digest or both")
+            raise UsageError(f"DataFile {self.path!r} has no digest. Accepted: a sha256 or a members digest")
         if self.is_folder and self.sha256 is not None:
-            raise UsageError(f"DataFile {self.path!r} is a folder with a sha256. Accepted: a members digest only")
+            raise UsageError(f"DataFile {self.path!r} is a folder with a sha256. Accepted: a members digest")
 
     @property
     def downloadable(self) -> bool:
@@ -55,7 +55,7 @@ class Part:
 
     def __post_init__(self) -> None:
         if not self.choices or not self.choices[0].downloadable:
-            raise UsageError(f"Part {self.name!r} has no downloadable first choice. Accepted: a file with a sha256")
+            raise UsageError(f"Part {self.name!r} has no downloadable first file. Accepted: one with sha256")
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def pad_sequences(sequences: Sequences | Sequence[Sequence[int]], maxlen: int | 
 
 
 def _check_padding(maxlen: int | None, padding: str, truncating: str) -> None:
-    if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, (int, np.integer)) or maxlen < 1):
+    integer = isinstance(maxlen, (int, np.integer)) and not isinstance(maxlen, bool)
+    if maxlen is not None and not (integer and maxlen >= 1):
         raise UsageError(f"maxlen={maxlen!r} is not valid. Accepted: None or an integer >= 1")
     for name, side in (("padding", padding), ("truncating", truncating)):
         if side not in SIDES:

@@ -89,8 +89,8 @@ def sliding_windows(series: np.ndarray, lookback: int, horizon: int,
     """
     count = len(series) - lookback - horizon + 1
     if count < 1:
-        raise UsageError(f"lookback + horizon = {lookback + horizon} is not valid for a series of {len(series)} "
-                         f"rows. Accepted: at most {len(series)}")
+        raise UsageError(f"lookback + horizon = {lookback + horizon} is not valid for a series of "
+                         f"{len(series)} rows. Accepted: at most {len(series)}")
     view = np.lib.stride_tricks.sliding_window_view
     x = view(series, lookback, axis=0)[:count].transpose(0, 2, 1)  # (N, lookback, F)
     chosen = series[:, targets] if targets is not None else series  # (T, F_out)
@@ -131,7 +131,8 @@ def load_ett(data_dir: PathLike | None = None, name: str = "ETTh1", *, features:
     scaled = scaler.transform(values).astype(dtype)  # (T, F_in)
     targets = inputs if features == "M" else (ETT_TARGET,)
     target_columns = [inputs.index(c) for c in targets]
-    splits = [_windows(scaled[start:end], lookback, horizon, target_columns) for start, end in ett_borders(lookback)]
+    splits = [_windows(scaled[start:end], lookback, horizon, target_columns)
+              for start, end in ett_borders(lookback)]
     return ForecastData(name, features, lookback, horizon, inputs, targets, scaler, *splits)
 
 
@@ -150,9 +151,9 @@ def _check_ett(name: str, features: str, lookback: int, horizon: int, dtype: str
     for field, (value, accepted) in choices.items():
         if value not in accepted:
             raise UsageError(f"{field}={value!r} is not valid. Accepted: {', '.join(accepted)}")
-    for field, value, high in (("lookback", lookback, ETT_ENDS[0]), ("horizon", horizon, 4 * MONTH_HOURS)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-            raise UsageError(f"{field}={value!r} is not valid. Accepted: an integer in [1, {high}]")
+    for length, size, high in (("lookback", lookback, ETT_ENDS[0]), ("horizon", horizon, 4 * MONTH_HOURS)):
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= high:
+            raise UsageError(f"{length}={size!r} is not valid. Accepted: an integer in [1, {high}]")
 
 
 @dataclass(frozen=True)

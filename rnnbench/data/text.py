@@ -27,7 +27,7 @@ class CharCorpus:
         return len(self.chars)
 
     def encode(self, text: str) -> np.ndarray:
-        """Ids of ``text``'s characters, (len(text),) int32; a character outside the vocabulary is an error."""
+        """Ids of ``text``'s characters, (len(text),) int32; a character not in the vocabulary is an error."""
         return encode_chars(text, self.chars)
 
     def decode(self, ids: np.ndarray) -> str:
@@ -61,7 +61,8 @@ def char_corpus(text: str, val_fraction: float = 0.1) -> CharCorpus:
     return CharCorpus(text, chars, ids[:n_train], ids[n_train:])
 
 
-def load_tinyshakespeare(data_dir: str | os.PathLike[str] | None = None, val_fraction: float = 0.1) -> CharCorpus:
+def load_tinyshakespeare(data_dir: str | os.PathLike[str] | None = None,
+                         val_fraction: float = 0.1) -> CharCorpus:
     """Tiny Shakespeare (1,115,394 characters, 65 distinct) from the data dir, verified first."""
     path = require(TINYSHAKESPEARE.choices[0], resolve_data_dir(data_dir))
     return char_corpus(path.read_bytes().decode("utf-8"), val_fraction)

@@ -1,0 +1,78 @@
+"""Summaries of timing samples: median, spread and a bootstrap confidence interval.
+
+Medians, not means: a shared machine adds long, rare stalls that a mean
+would smear over every backend. The interval is a percentile bootstrap of
+the median with a fixed seed, so the same samples always give the same
+interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+# pyperf warns when the spread passes 10% of the centre; so do we (IQR over median).
+UNSTABLE_SPREAD = 0.10
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Location and spread of one set of samples (seconds, or any unit)."""
+
+    n: int
+    median: float
+    q1: float
+    q3: float
+    mean: float
+    stdev: float
+    min: float
+    max: float
+    ci_low: float  # bootstrap interval of the median
+    ci_high: float
+    confidence: float
+
+    @property
+    def iqr(self) -> float:
+        return self.q3 - self.q1
+
+    @property
+    def relative_spread(self) -> float:
+        """IQR over median: 0.1 means the middle half of samples spans 10% of the median."""
+        return self.iqr / self.median if self.median else float("inf")
+
+    @property
+    def unstable(self) -> bool:
+        return self.relative_spread > UNSTABLE_SPREAD
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self) | {"iqr": self.iqr, "relative_spread": self.relative_spread}
+
+
+def bootstrap_median_interval(samples: np.ndarray, confidence: float = CONFIDENCE,
+                              resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median."""
+    if samples.size == 1:
+        return float(samples[0]), float(samples[0])
+    rng = np.random.Generator(np.random.PCG64(seed))
+    picks = rng.integers(0, samples.size, (resamples, samples.size))
+    medians = np.median(samples[picks], axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(medians, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def summarize(samples: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
+    """Summary of at least one finite sample."""
+    values = np.asarray(samples, dtype=np.float64)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"cannot summarise {values.size} samples with non-finite values; need >= 1 finite sample")
+    q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    low, high = bootstrap_median_interval(values, confidence)
+    stdev = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return Summary(n=int(values.size), median=float(median), q1=float(q1), q3=float(q3),
+                   mean=float(values.mean()), stdev=stdev, min=float(values.min()), max=float(values.max()),
+                   ci_low=low, ci_high=high, confidence=confidence)
