@@ -24,19 +24,20 @@ from rnnbench.spec import ModelSpec, OptimizerSpec
 MEMORY_SOURCE = "jax Device.memory_stats()['peak_bytes_in_use'] (process peak; JAX cannot reset it)"
 
 
-def _jitted(spec: ModelSpec, tx: optax.GradientTransformation) -> tuple[Callable[..., Any], ...]:
+def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, hoist: bool) -> tuple[Callable[..., Any], ...]:
     """(loss_and_grads, train_step, predict), each one jax.jit."""
 
     def loss(tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
-        return jax_net.loss(spec.cell, spec.head, tree, x, y)
+        return jax_net.loss(spec.cell, spec.head, hoist, tree, x, y)
 
-    def step(tree: Tree, opt_state: optax.OptState, x: jax.Array, y: jax.Array) -> tuple[Tree, optax.OptState]:
+    def step(tree: Tree, opt_state: optax.OptState, x: jax.Array,
+             y: jax.Array) -> tuple[Tree, optax.OptState]:
         grads = jax.grad(loss)(tree, x, y)
         updates, opt_state = tx.update(grads, opt_state, tree)
         return optax.apply_updates(tree, updates), opt_state
 
     def predict(tree: Tree, x: jax.Array) -> jax.Array:
-        return jax_net.predict(spec.cell, spec.head, tree, x)
+        return jax_net.predict(spec.cell, spec.head, hoist, tree, x)
 
     return (jax.jit(jax.value_and_grad(loss)),
             jax.jit(step, donate_argnums=(0, 1)),  # params and optimiser state are updated in place
@@ -47,15 +48,17 @@ class JaxModel(Model):
     """One network on one jax device, trained by an optax transformation."""
 
     def __init__(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec,
-                 device: jax.Device, info: RuntimeInfo) -> None:
+                 device: jax.Device, hoist: bool, info: RuntimeInfo) -> None:
         self.spec = spec
         self.device = device
         self._info = info
         self._tx = make_optimizer(optimizer)
-        self._loss_and_grads, self._step, self._predict = _jitted(spec, self._tx)
+        self._loss_and_grads, self._step, self._predict = _jitted(spec, self._tx, hoist)
         # Host-side casts, no-ops when the task already sends these dtypes.
-        self._x_dtype = np.int32 if spec.embedded else np.dtype(spec.dtype)
-        self._y_dtype = np.int32 if spec.head == "lm" else np.dtype(spec.dtype)
+        self._x_dtype = np.dtype(np.int32 if spec.embedded else spec.dtype)
+        self._y_dtype = np.dtype(np.int32 if spec.head == "lm" else spec.dtype)
+        self._tree: Tree = {}
+        self._opt_state: optax.OptState = None
         self.set_params(params)
 
     def _inputs(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, ...]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, Model, RuntimeInfo
+from rnnbench.backend import Backend, Model, ParitySettings, RuntimeInfo
 from rnnbench.backends import numpy_heads as heads
 from rnnbench.backends.numpy_cells import LayerBuffers, Weights, backward_layer, forward_layer
 from rnnbench.backends.numpy_optim import make_optimizer
@@ -172,6 +172,20 @@ class NumpyBackend(Backend):
     requires = ("numpy",)
     framework = "numpy"
     install_hint = 'pip install "rnnbench"'
+
+    def configure(self, settings: ParitySettings) -> dict[str, str]:
+        """Limit the BLAS pool to ``settings.threads`` with threadpoolctl.
+
+        The thread variables only count when numpy loads, and the core has
+        numpy loaded already, so the limit is set on the live BLAS library.
+        NumPy has no switch to flush denormals to zero.
+        """
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        threadpool_limits(limits=settings.threads, user_api="blas")
+        pools = [f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info() if p["user_api"] == "blas"]
+        denormals = "not supported by numpy: kept" if settings.flush_denormals else "kept (numpy default)"
+        return {"threads": f"BLAS threads: {', '.join(pools) or 'no BLAS pool found'}", "flush_denormals": denormals}
 
     def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
         if device != "cpu":

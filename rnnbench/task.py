@@ -64,7 +64,7 @@ class TaskConfig:
         if not isinstance(self.synthetic, bool):
             raise UsageError(f"synthetic={self.synthetic!r} is not valid. Accepted: True or False")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise UsageError(f"data_dir={self.data_dir!r} is not valid. Accepted: a path as a string, or None")
+            raise UsageError(f"data_dir={self.data_dir!r} is not valid. Accepted: a path as a str, or None")
 
     def options(self) -> dict[str, object]:
         """Every field and its value, for the result record."""
@@ -155,8 +155,9 @@ class Task(ABC):
         fields = [f.name for f in dataclasses.fields(self.config_class)]
         unknown = sorted(set(options) - set(fields))
         if unknown:
-            raise UsageError(f"Unknown option {unknown[0]!r} for task {self.name!r}. Accepted: {', '.join(fields)}")
-        return type(self)(dataclasses.replace(self.config, **options))
+            raise UsageError(
+                f"Unknown option {unknown[0]!r} for task {self.name!r}. Accepted: {', '.join(fields)}")
+        return type(self)(dataclasses.replace(self.config, **options))  # type: ignore[arg-type]
 
     # ---- what a task defines ----------------------------------------------------
 
@@ -216,7 +217,8 @@ class Task(ABC):
         """The whole evaluation set; in synthetic mode two batches from a fixed stream."""
         if self.config.synthetic:
             rng = np.random.default_rng([SYNTHETIC_STREAM, EVAL_STREAM])
-            return synthetic_batch(self.model_spec("lstm"), 2 * self.recipe().eval_batch_size, self.seq_len, rng)
+            size = 2 * self.recipe().eval_batch_size
+            return synthetic_batch(self.model_spec("lstm"), size, self.seq_len, rng)
         return self.real_eval_arrays()
 
     def eval_batches(self, limit: int | None = None) -> Iterator[Batch]:
@@ -263,7 +265,7 @@ def synthetic_batch(spec: ModelSpec, batch: int, steps: int, rng: np.random.Gene
     if spec.embedded:
         x = rng.integers(0, spec.vocab_size, (batch, steps), dtype=np.int32)  # type: ignore[arg-type]  # (B, T)
     else:
-        x = rng.standard_normal((batch, steps, spec.input_features)).astype(spec.dtype)  # (B, T, F)
+        x = rng.standard_normal((batch, steps, int(spec.input_features or 0))).astype(spec.dtype)  # (B, T, F)
     if spec.head == "lm":
         y = rng.integers(0, spec.output_size, (batch, steps), dtype=np.int32)  # (B, T)
     elif spec.head == "classify":

@@ -79,7 +79,8 @@ def _corpus(data_dir: str | None) -> CharCorpus:
 
     corpus = load_tinyshakespeare(data_dir)
     if corpus.vocab_size != VOCAB_SIZE:
-        raise UsageError(f"Tiny Shakespeare has {corpus.vocab_size} distinct characters. Accepted: {VOCAB_SIZE}")
+        raise UsageError(f"Tiny Shakespeare has {corpus.vocab_size} distinct characters. "
+                         f"Accepted: {VOCAB_SIZE}")
     return corpus
 
 
@@ -95,8 +96,8 @@ class CharRnnTask(Task):
 
     def model_spec(self, cell: Cell) -> ModelSpec:
         r = self.recipe()
-        return ModelSpec(cell, r.hidden_size, "lm", VOCAB_SIZE, num_layers=r.num_layers, vocab_size=VOCAB_SIZE,
-                         embedding_dim=EMBEDDING_DIM[self.config.profile])
+        return ModelSpec(cell, r.hidden_size, "lm", VOCAB_SIZE, num_layers=r.num_layers,
+                         vocab_size=VOCAB_SIZE, embedding_dim=EMBEDDING_DIM[self.config.profile])
 
     @property
     def seq_len(self) -> int:
@@ -131,7 +132,8 @@ class CharRnnTask(Task):
         cfg = self.config
         length = SAMPLE_LENGTH[cfg.profile] if cfg.sample_length is None else cfg.sample_length
         text = sample(model, self.corpus(), cfg.prompt, length, cfg.temperature, stream(seed, SAMPLE_STREAM))
-        return {"sample": {"prompt": cfg.prompt, "temperature": cfg.temperature, "length": length, "text": text}}
+        return {"sample": {"prompt": cfg.prompt, "temperature": cfg.temperature, "length": length,
+                           "text": text}}
 
 
 def _val_windows(val: np.ndarray) -> Batch:

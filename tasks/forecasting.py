@@ -79,7 +79,8 @@ RECIPES: dict[str, Recipe] = {
                     budget=Budget(max_steps=2 * STEPS_PER_EPOCH, max_seconds=240.0, eval_every=133,
                                   eval_batches=4)),
     "full": Recipe(hidden_size=64, num_layers=1, batch_size=32, eval_batch_size=256, optimizer=_adam(1e-3),
-                   budget=Budget(max_steps=10 * STEPS_PER_EPOCH, max_seconds=1800.0, eval_every=STEPS_PER_EPOCH)),
+                   budget=Budget(max_steps=10 * STEPS_PER_EPOCH, max_seconds=1800.0,
+                                 eval_every=STEPS_PER_EPOCH)),
 }
 
 
@@ -108,7 +109,7 @@ def forecast_metrics(x: np.ndarray, y: np.ndarray, out: np.ndarray, horizon: int
 
 class ForecastingTask(Task):
     name = "forecasting"
-    description = "ETTh1 hourly forecasting (look-back 96 -> 24, 12/4/4-month split); test MSE/MAE vs persistence"
+    description = "ETTh1 hourly forecasting (look-back 96 -> 24, 12/4/4 months); test MSE/MAE vs persistence"
     config_class = ForecastConfig
     headline = "test_mse"
     config: ForecastConfig

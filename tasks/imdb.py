@@ -39,7 +39,8 @@ RECIPES: dict[str, Recipe] = {
                     budget=Budget(max_steps=2 * STEPS_PER_EPOCH, max_seconds=240.0, eval_every=65,
                                   eval_batches=4)),
     "full": Recipe(hidden_size=32, num_layers=1, batch_size=128, eval_batch_size=500, optimizer=RMSPROP,
-                   budget=Budget(max_steps=10 * STEPS_PER_EPOCH, max_seconds=1800.0, eval_every=STEPS_PER_EPOCH)),
+                   budget=Budget(max_steps=10 * STEPS_PER_EPOCH, max_seconds=1800.0,
+                                 eval_every=STEPS_PER_EPOCH)),
 }
 
 
@@ -70,7 +71,7 @@ def padded_imdb(data_dir: str | None, maxlen: int) -> tuple[Batch, Batch]:
 
 class ImdbTask(Task):
     name = "imdb"
-    description = "IMDB review sentiment, Keras set-up (Embedding 10000x32 -> cell 32 -> Dense 1); test accuracy"
+    description = "IMDB sentiment, Keras set-up (Embedding 10000x32 -> cell 32 -> Dense 1); test accuracy"
     config_class = ImdbConfig
     headline = "test_accuracy"
     config: ImdbConfig

@@ -8,6 +8,7 @@ compiles three XLA programs.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -72,6 +73,17 @@ def test_module_imports_without_jax() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_configure_in_a_fresh_process_sets_env_before_importing_jax() -> None:
+    code = ("import os, rnnbench.backends.jax_backend as m; from rnnbench.backend import ParitySettings; "
+            "s = m.JaxBackend().configure(ParitySettings(threads=1, flush_denormals=True)); "
+            "print(s['flush_denormals_gpu']); print(s['XLA_PYTHON_CLIENT_PREALLOCATE']); "
+            "print(os.environ['XLA_FLAGS'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "XLA_PYTHON_CLIENT_PREALLOCATE")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    ftz, preallocate, flags = out.stdout.strip().splitlines()
+    assert ftz.startswith("flushed") and preallocate == "false" and "--xla_gpu_ftz=true" in flags
+
+
 def test_versions_are_the_installed_ones(backend: JaxBackend) -> None:
     versions = backend.versions()
     assert versions["jax"] == jax.__version__
@@ -127,6 +139,27 @@ def test_forward_matches_numpy_reference_on_converted_weights(backend: JaxBacken
     assert got_loss == pytest.approx(want_loss, rel=1e-10)
     for name in want_grads:
         np.testing.assert_allclose(got_grads[name], want_grads[name], rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_hoisted_and_per_step_projection_compute_the_same_function(cell: str) -> None:
+    # The GPU default (hoisted) is checked here on the CPU against the CPU default (per step).
+    spec = replace(LM, cell=cell, hidden_size=3, dtype="float64")
+    params = init_params(spec, 2)
+    x, y = _batch(spec)
+    models = []
+    for hoist in (True, False):
+        backend = JaxBackend()
+        backend.hoist_input_projection = hoist
+        models.append(backend.build(spec, params, ADAM))
+    hoisted, per_step = models
+    assert "hoisted" in hoisted.runtime_info().kernel_path
+    assert "per step" in per_step.runtime_info().kernel_path
+    np.testing.assert_allclose(hoisted.predict(x), per_step.predict(x), rtol=1e-12, atol=1e-14)
+    (loss_a, grads_a), (loss_b, grads_b) = hoisted.loss_and_grads(x, y), per_step.loss_and_grads(x, y)
+    assert loss_a == pytest.approx(loss_b, rel=1e-12)
+    for name in grads_a:
+        np.testing.assert_allclose(grads_a[name], grads_b[name], rtol=1e-10, atol=1e-14, err_msg=name)
 
 
 def test_outputs_and_grads_have_canonical_shapes(lm_model) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +245,8 @@ def test_optax_follows_the_torch_rules(spec: OptimizerSpec) -> None:
     for g in grads:
         updates, state = tx.update(jnp.asarray(g), state, params)
         params = optax.apply_updates(params, updates)
-    np.testing.assert_allclose(np.asarray(params), _torch_rule(spec, grads, len(grads)), rtol=1e-12, atol=1e-15)
+    want = _torch_rule(spec, grads, len(grads))
+    np.testing.assert_allclose(np.asarray(params), want, rtol=1e-12, atol=1e-15)
 
 
 def test_clip_like_torch_scales_by_norm_plus_eps_only_below_one() -> None:
@@ -251,7 +285,7 @@ def test_configure_records_the_working_mechanisms() -> None:
     assert "jit" in applied["xla"]
     model = backend.build(LM, init_params(LM, 0), ADAM)
     info = model.runtime_info()
-    assert info.kernel_path.startswith("jax jit + lax.scan") and "XLA CPU" in info.kernel_path
+    assert info.kernel_path == "jax jit + lax.scan (input projection per step), XLA CPU"
     assert info.settings["threads"] == "2"
 
 
@@ -280,3 +314,4 @@ def test_gpu_matches_cpu_and_reports_memory(backend: JaxBackend) -> None:
     memory = gpu.device_memory()
     assert memory is not None and memory.peak_bytes > 0
     assert "XLA GPU" in gpu.runtime_info().kernel_path
+    assert "hoisted" in gpu.runtime_info().kernel_path  # the GPU default

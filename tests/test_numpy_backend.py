@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rnnbench.backend import Model
+from rnnbench.backend import Model, ParitySettings
 from rnnbench.backends import numpy_backend
 from rnnbench.backends.numpy_backend import NumpyBackend, NumpyModel
 from rnnbench.errors import SpecError, UsageError
@@ -285,3 +285,14 @@ def test_model_contract_and_runtime_info(backend: NumpyBackend) -> None:
     info = model.runtime_info()
     assert info.kernel_path.startswith("numpy: BLAS matmul")
     assert info.settings["blas"]
+
+
+def test_configure_limits_the_live_blas_pool_and_records_it(backend: NumpyBackend) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=None):  # restores the original limits after the test
+        applied = backend.configure(ParitySettings(threads=1, flush_denormals=True))
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas and set(blas) == {1}
+    assert applied["threads"].endswith(" 1")
+    assert "not supported" in applied["flush_denormals"]

@@ -24,9 +24,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from rnnbench.backends.torch_backend import TorchBackend  # noqa: E402
-
 from rnnbench.backend import ParitySettings  # noqa: E402
+from rnnbench.backends.torch_backend import TorchBackend  # noqa: E402
 from rnnbench.params import Params, init_params  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
 

@@ -1,0 +1,136 @@
+"""Result records on disk: append-only JSON Lines with a schema version, and their loader.
+
+A run folder ``results/<run-id>/`` holds ``records.jsonl`` (one JSON object
+per finished case, appended and flushed as each case ends, so a crash or
+Ctrl-C never loses a finished case) and ``environment.json``. Every record
+names its schema version; older versions load through ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rnnbench.errors import RnnbenchError
+
+SCHEMA_VERSION = 2
+RECORDS_FILE = "records.jsonl"
+ENVIRONMENT_FILE = "environment.json"
+
+STATUSES = ("ok", "failed", "crashed", "timeout", "oom", "nan", "skipped")
+REQUIRED = {
+    "schema": int, "run_id": str, "case_id": str, "backend": str, "task": str, "cell": str,
+    "device": str, "mode": str, "config": dict, "status": str, "duration_s": (int, float),
+}
+
+
+class ResultsError(RnnbenchError):
+    """A results file that cannot be read or a record that breaks the schema."""
+
+
+def _v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 (pre-release) timed training only and kept ``stderr``; schema 2 splits train/infer.
+
+    A schema-1 throughput block is ``{"samples_s": [...], "first_step_s": x, ...}``
+    for training; it becomes ``{"train": <that block>, "infer": None}``.
+    """
+    record = dict(record)
+    throughput = record.get("throughput")
+    if throughput is not None and "train" not in throughput:
+        record["throughput"] = {"train": throughput, "infer": None}
+    if "stderr" in record:
+        record["stderr_tail"] = record.pop("stderr")
+    record["schema"] = 2
+    return record
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def migrate(record: dict[str, Any]) -> dict[str, Any]:
+    """Bring a record of any known schema version up to ``SCHEMA_VERSION``."""
+    version = record.get("schema")
+    if not isinstance(version, int) or version > SCHEMA_VERSION or version < min(MIGRATIONS, default=1):
+        raise ResultsError(f"record schema {version!r} is not supported. Accepted: 1 to {SCHEMA_VERSION}")
+    while record["schema"] < SCHEMA_VERSION:
+        record = MIGRATIONS[record["schema"]](record)
+    return record
+
+
+def validate(record: dict[str, Any]) -> dict[str, Any]:
+    """Raise ResultsError unless ``record`` has every required field with its type and a known status."""
+    for field, kind in REQUIRED.items():
+        if not isinstance(record.get(field), kind):
+            raise ResultsError(f"record field {field!r} is {record.get(field)!r}. Accepted: {kind}")
+    if record["status"] not in STATUSES:
+        raise ResultsError(f"record status {record['status']!r} is not valid. Accepted: {', '.join(STATUSES)}")
+    return record
+
+
+class RecordWriter:
+    """Appends validated records to a run's JSON Lines file, durably, one at a time."""
+
+    def __init__(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / RECORDS_FILE
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(validate(record), allow_nan=False, sort_keys=True)
+        with open(self.path, "a", encoding="utf-8") as stream:
+            stream.write(line + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def read_records(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every record of a run, migrated to the current schema.
+
+    A last line cut short by a crash mid-write is skipped; any other bad
+    line is an error naming the file and line.
+    """
+    path = Path(run_dir) / RECORDS_FILE
+    if not path.is_file():
+        raise ResultsError(f"no results file at {path}. Accepted: a run folder holding {RECORDS_FILE}")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                return  # torn final write: everything before it is intact
+            raise ResultsError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+        yield validate(migrate(record))
+
+
+def finished_case_ids(run_dir: Path) -> set[str]:
+    """Cases a run already holds a record for (any status): what --resume skips."""
+    if not (Path(run_dir) / RECORDS_FILE).is_file():
+        return set()
+    return {record["case_id"] for record in read_records(run_dir)}
+
+
+def write_environment(run_dir: Path, environment: dict[str, Any]) -> None:
+    (Path(run_dir) / ENVIRONMENT_FILE).write_text(json.dumps(environment, indent=2, sort_keys=True) + "\n")
+
+
+def read_environment(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / ENVIRONMENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def run_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Run folders named directly, or found one level below a results folder."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if (path / RECORDS_FILE).is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(p.parent for p in path.glob(f"*/{RECORDS_FILE}")))
+        else:
+            raise ResultsError(f"{path} is not a run folder. Accepted: a folder holding {RECORDS_FILE}, or its parent")
+    return found

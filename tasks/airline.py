@@ -1,0 +1,153 @@
+"""airline: the monthly international airline passengers, 1949-1960, a small forecasting variant.
+
+The usual tutorial split: the first 96 months (1949-1956, two thirds) train,
+the last 48 (1957-1960) test. The model reads and predicts monthly changes
+of the log of the series (log returns), scaled by a StandardScaler fitted
+on the training months only: the test years reach passenger numbers the
+training years never saw, so a network fed the scaled levels would have to
+extrapolate, whereas log and differencing (Box and Jenkins' treatment of
+this very series) make it stationary. Forecasts are turned back into
+passengers from the last observed month; the metric is the test RMSE in
+passengers (thousands, as the series counts them), beside the persistence
+forecast (the last month repeated, a zero change) on the same windows.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnbench import hookimpl
+from rnnbench.errors import UsageError
+from rnnbench.spec import Cell, ModelSpec, OptimizerSpec
+from rnnbench.task import Batch, Budget, Recipe, Target, Task, TaskConfig
+
+from .common import epoch_batches, errors
+
+TRAIN_MONTHS = 96  # 1949-01 .. 1956-12
+MONTHS = 144
+
+
+@dataclass(frozen=True)
+class AirlineConfig(TaskConfig):
+    """Options of airline."""
+
+    lookback: int = 12  # months the model reads: one seasonal cycle
+    horizon: int = 1  # months it predicts, all at once
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for field in ("lookback", "horizon"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 24:
+                raise UsageError(f"{field}={value!r} is not valid. Accepted: an integer in [1, 24]")
+
+
+@dataclass(frozen=True)
+class AirlineData:
+    """Scaled log-change windows of the two splits, and what turns forecasts back into passengers."""
+
+    train_x: np.ndarray  # (N_train, lookback, 1) scaled log changes
+    train_y: np.ndarray  # (N_train, horizon) the next scaled log changes
+    test_x: np.ndarray  # (N_test, lookback, 1)
+    test_y: np.ndarray  # (N_test, horizon)
+    test_base: np.ndarray  # (N_test,) log passengers of the month before each test forecast
+    mean: float  # of the training log changes
+    std: float  # of the training log changes (population std)
+
+    def passengers(self, scaled: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Scaled log changes (N, horizon) after log levels ``base`` (N,) as passengers (N, horizon)."""
+        changes = scaled.astype(np.float64) * self.std + self.mean  # (N, horizon)
+        return np.exp(base[:, None] + np.cumsum(changes, axis=1))
+
+
+def _adam(lr: float) -> OptimizerSpec:
+    return OptimizerSpec("adam", lr=lr, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0)
+
+
+RECIPES: dict[str, Recipe] = {
+    "smoke": Recipe(hidden_size=8, num_layers=1, batch_size=8, eval_batch_size=16, optimizer=_adam(1e-2),
+                    budget=Budget(max_steps=3, max_seconds=30.0, eval_every=2)),
+    "quick": Recipe(hidden_size=32, num_layers=1, batch_size=12, eval_batch_size=48, optimizer=_adam(5e-3),
+                    budget=Budget(max_steps=700, max_seconds=120.0, eval_every=70)),
+    "full": Recipe(hidden_size=32, num_layers=1, batch_size=12, eval_batch_size=48, optimizer=_adam(5e-3),
+                   budget=Budget(max_steps=2100, max_seconds=600.0, eval_every=70)),
+}
+
+
+@functools.lru_cache(maxsize=4)
+def _airline(data_dir: str | None, lookback: int, horizon: int) -> AirlineData:
+    from rnnbench.data import load_airline
+    from rnnbench.data.series import sliding_windows
+
+    logs = np.log(load_airline(data_dir).values)  # (144,)
+    changes = np.diff(logs)  # (143,) changes[t] leads from month t to month t + 1
+    train = changes[:TRAIN_MONTHS - 1]  # the changes inside the training months
+    mean, std = float(train.mean()), float(train.std())
+    scaled = ((changes - mean) / std).astype(np.float32)[:, None]  # (143, 1)
+    train_x, train_y = sliding_windows(scaled[:TRAIN_MONTHS - 1], lookback, horizon)
+    first = TRAIN_MONTHS - 1 - lookback  # the test targets start with the change into month 96
+    test_x, test_y = sliding_windows(scaled[first:], lookback, horizon)
+    base = logs[TRAIN_MONTHS - 1:TRAIN_MONTHS - 1 + len(test_x)]  # (N_test,) the month before each forecast
+
+    def copy(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a)
+
+    return AirlineData(copy(train_x), copy(train_y[..., 0]), copy(test_x), copy(test_y[..., 0]), base,
+                       mean, std)
+
+
+class AirlineTask(Task):
+    name = "airline"
+    description = "Monthly airline passengers 1949-1960 (96 months train, 48 test); test RMSE in passengers"
+    config_class = AirlineConfig
+    headline = "test_rmse"
+    config: AirlineConfig
+
+    def recipe(self) -> Recipe:
+        return RECIPES[self.config.profile]
+
+    def model_spec(self, cell: Cell) -> ModelSpec:
+        r = self.recipe()
+        return ModelSpec(cell, r.hidden_size, "regress", self.config.horizon, num_layers=r.num_layers,
+                         input_features=1)
+
+    @property
+    def seq_len(self) -> int:
+        return self.config.lookback
+
+    def data(self) -> AirlineData:
+        return _airline(self.config.data_dir, self.config.lookback, self.config.horizon)
+
+    def quality_target(self, cell: Cell) -> Target | None:
+        """Beat persistence on the test windows, in passengers."""
+        d = self.data()
+        return Target("test_rmse", self.metrics(d.test_x, d.test_y, d.test_y)["persistence_rmse"], "min")
+
+    def real_train_batches(self, seed: int) -> Iterator[Batch]:
+        d = self.data()
+        return epoch_batches(d.train_x, d.train_y, self.recipe().batch_size, seed)
+
+    def real_eval_arrays(self) -> Batch:
+        d = self.data()
+        return d.test_x, d.test_y
+
+    def metrics(self, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> dict[str, float]:
+        if self.config.synthetic:  # no data, so no passengers: errors of the scaled changes
+            model, baseline = errors(out, y), errors(np.zeros_like(y), y)  # persistence: no change
+        else:
+            d = self.data()
+            base = d.test_base[:len(x)]  # evaluation rows are the first len(x) test windows, in order
+            truth = d.passengers(y, base)  # (N, horizon)
+            naive = np.repeat(np.exp(base)[:, None], y.shape[1], axis=1)  # (N, horizon) last month
+            model, baseline = errors(d.passengers(out, base), truth), errors(naive, truth)
+        return {"test_rmse": float(np.sqrt(model["mse"])), "test_mae": model["mae"],
+                "persistence_rmse": float(np.sqrt(baseline["mse"])), "persistence_mae": baseline["mae"]}
+
+
+@hookimpl
+def rnnbench_register_tasks() -> list[type[Task]]:
+    return [AirlineTask]
