@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -77,6 +78,82 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, every_case
                 console.print(f"not checked: {note}")
     if not reports or not all(r.ok for r in reports):
         sys.exit(1)
+
+
+# CLI option name -> RunOptions field, for options that may be given several times (sweeps).
+SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "devices", "mode": "modes",
+          "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
+          "num_layers": "num_layers"}
+SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals", "rounds", "timeout_s",
+           "memory_limit_mb", "steps", "warmup")
+
+
+@cli.command("run")
+@click.option("--backend", multiple=True, help="Backend (repeatable) or 'all' [default: all].")
+@click.option("--task", multiple=True, help="Task (repeatable) or 'all' [default: char_rnn, imdb, forecasting].")
+@click.option("--cell", multiple=True, help="rnn, lstm, gru (repeatable) or 'all' [default: all].")
+@click.option("--device", multiple=True, help="cpu, gpu, a device name, or 'all' [default: cpu].")
+@click.option("--mode", multiple=True, type=click.Choice(["throughput", "memory", "accuracy"]),
+              help="Measurement mode (repeatable) [default: all three].")
+@click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
+@click.option("--synthetic", is_flag=True, default=None, help="Seeded random batches of the real shapes.")
+@click.option("--seed", type=int, help="Seed of weights and batch order [default: 0].")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]")
+@click.option("--batch-size", multiple=True, type=int, help="Override the batch size (repeatable: a sweep).")
+@click.option("--seq-len", multiple=True, type=int, help="Override the sequence length (repeatable).")
+@click.option("--hidden-size", multiple=True, type=int, help="Override the hidden size (repeatable).")
+@click.option("--num-layers", multiple=True, type=int, help="Override the number of layers (repeatable).")
+@click.option("--threads", type=int, help="CPU threads for every framework [default: all usable cores].")
+@click.option("--flush-denormals", is_flag=True, default=None, help="Flush denormals to zero (tuned setting).")
+@click.option("--rounds", type=int, help="Repeat the matrix, interleaved [default: 1].")
+@click.option("--timeout", "timeout_s", type=float, help="Seconds per case [default: 600].")
+@click.option("--memory-limit-mb", type=int, help="Address-space limit of each worker.")
+@click.option("--steps", type=int, help="Timed calls per throughput case [default: the profile's].")
+@click.option("--warmup", type=int, help="Warm-up calls per throughput case [default: the profile's].")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="TOML file of run options [default: [tool.rnnbench] in ./pyproject.toml].")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--resume", type=click.Path(path_type=Path), help="Finish the unfinished cases of this run folder.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def run_command(config_path: Path | None, results_dir: Path, resume: Path | None, quiet: bool,
+                **given: object) -> None:
+    """Run the benchmark matrix: throughput, memory and accuracy, one fresh worker per case."""
+    from rnnbench.plan import RunOptions, load_config
+    from rnnbench.runner import run
+
+    options = RunOptions().with_config(load_config(config_path)).with_config(_given_options(given))
+    console = _console()
+    report = run(options, results_dir, console=console, quiet=quiet, resume=resume)
+    _print_summary(report.run_dir, console)
+
+
+def _given_options(given: dict[str, object]) -> dict[str, object]:
+    """Only the options given on the command line (they override the configuration file)."""
+    options: dict[str, object] = {}
+    for name, value in given.items():
+        if name in SWEEPS and value:
+            options[SWEEPS[name]] = list(value)  # type: ignore[call-overload]
+        elif name in SCALARS and value is not None:
+            options[name] = value
+    return options
+
+
+def _print_summary(run_dir: Path, console: Console) -> None:
+    from rnnbench.frame import load_results
+    from rnnbench.registry import Registry
+    from rnnbench.summary import summary_tables
+
+    frame = load_results(run_dir)
+    if frame.empty:
+        console.print(f"no results in {run_dir}")
+        return
+    registry = Registry()
+    headlines = {name: registry.task(name).headline for name in frame.task.unique()
+                 if name in registry.task_names()}
+    for table in summary_tables(frame, headlines):
+        console.print(table)
+    failed = int((frame.status != "ok").sum())
+    console.print(f"{len(frame)} records ({failed} not ok) in {run_dir}", markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,10 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "rnnbench.backends.torch_backend",
     "rnnbench.backends.tensorflow_backend",
     "rnnbench.backends.jax_backend",
+    "rnnbench.tasks.char_rnn",
+    "rnnbench.tasks.imdb",
+    "rnnbench.tasks.forecasting",
+    "rnnbench.tasks.airline",
 )
 
 

@@ -1,0 +1,77 @@
+"""One case of the benchmark matrix: what a worker process is asked to run.
+
+A case is a backend x task x cell x device x configuration x mode. It
+crosses the process boundary as JSON (``to_dict``/``from_dict``) and is
+identified by ``case_id``, the key ``--resume`` uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rnnbench.errors import UsageError
+
+Mode = Literal["throughput", "memory", "accuracy"]
+MODES: tuple[Mode, ...] = ("throughput", "memory", "accuracy")
+
+
+@dataclass(frozen=True)
+class Case:
+    """Everything a worker needs to run one measurement, and nothing it must look up."""
+
+    backend: str
+    task: str
+    cell: str
+    device: str  # "cpu", or a backend's GPU name ("cuda:0", "gpu:0")
+    mode: Mode
+    profile: str = "quick"  # the task profile: smoke, quick or full
+    synthetic: bool = False  # seeded random batches of the real shapes instead of the data
+    seed: int = 0  # weights (init_params) and batch order
+    dtype: str = "float32"
+    batch_size: int | None = None  # None: the task recipe's; set: synthetic batches of this size
+    seq_len: int | None = None  # None: the task's; set: synthetic batches of this length
+    hidden_size: int | None = None  # None: the task recipe's
+    num_layers: int | None = None  # None: the task recipe's
+    threads: int = 1  # CPU threads (affinity and framework setting) for every framework
+    flush_denormals: bool = False  # the "tuned" denormal setting; False keeps each framework's default
+    warmup: int = 3  # throughput: calls before timing, the first timed apart (compile)
+    steps: int = 20  # throughput: timed calls, one sample each
+    memory_steps: int = 5  # memory: training steps while resident memory is sampled
+    memory_limit_mb: int | None = None  # address-space limit of the worker (RLIMIT_AS); None: none
+    accuracy_seconds: float | None = None  # accuracy: cap on training wall time; None: the profile's budget
+    eval_batches: int | None = None  # accuracy: cap on evaluation batches; None: the profile's
+    repeat: int = 0  # which round of an interleaved, repeated matrix this is
+    task_options: dict[str, Any] = field(default_factory=dict)  # extra TaskConfig fields
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"mode={self.mode!r} is not valid. Accepted: {', '.join(MODES)}")
+
+    @property
+    def shape_label(self) -> str:
+        """The configuration part of the id: only the overrides, in a fixed order."""
+        parts = [f"{key[0].upper()}{value}" for key, value in (
+            ("batch_size", self.batch_size), ("seq_len", self.seq_len),
+            ("hidden_size", self.hidden_size), ("num_layers", self.num_layers)) if value is not None]
+        return "-".join(parts) or "default"
+
+    @property
+    def case_id(self) -> str:
+        options = ",".join(f"{k}={v}" for k, v in sorted(self.task_options.items()))
+        data = "synthetic" if self.synthetic else "data"
+        suffix = f"/{options}" if options else ""
+        return (f"{self.backend}/{self.task}/{self.cell}/{self.device}/{self.mode}/"
+                f"{self.profile}-{data}-{self.dtype}-{self.shape_label}-t{self.threads}-s{self.seed}-r{self.repeat}{suffix}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Case:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"case field {unknown[0]!r} is not valid. Accepted: {', '.join(sorted(known))}")
+        return cls(**data)

@@ -1,0 +1,132 @@
+"""`rnnbench run`: the case matrix, run case by case into a results folder.
+
+``run`` is the public API the CLI calls. It resolves the matrix, writes
+``run.json`` (the options, so ``resume`` can rebuild the same matrix) and
+``environment.json``, then runs each unfinished case in a fresh worker and
+appends its record before the next one starts.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from rnnbench import environment
+from rnnbench.backend import Availability
+from rnnbench.case import Case
+from rnnbench.errors import RnnbenchError, UsageError
+from rnnbench.manager import build_record, now_iso, run_worker, scratch_dir
+from rnnbench.plan import RunOptions, expand
+from rnnbench.probe import devices_in_subprocess
+from rnnbench.progress import Reporter, reporter
+from rnnbench.registry import Registry
+from rnnbench.results import RecordWriter, finished_case_ids, write_environment
+
+RUN_FILE = "run.json"
+
+
+class Interrupted(RnnbenchError):
+    """Ctrl-C: finished cases are kept; the message says how to resume."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunReport:
+    """What a run did: where its results are, what ran, what was skipped."""
+
+    run_dir: Path
+    cases: list[Case]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped_backends: dict[str, Availability] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}"
+
+
+def plan(options: RunOptions, registry: Registry) -> tuple[list[Case], dict[str, Availability]]:
+    """The cases of ``options`` and the backends skipped as unavailable (with why)."""
+    backends, skipped = registry.select_backends(list(options.backends))
+    if not backends:
+        raise UsageError("No backend is available to run. Accepted: an installed backend (see rnnbench plugins)")
+    names = [b.name for b in backends]
+    if tuple(options.devices) == ("cpu",):
+        devices = {name: ["cpu"] for name in names}
+    else:
+        devices = {name: devices_in_subprocess(name) for name in names}
+    return expand(options, registry, names, devices), skipped
+
+
+def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
+        console: Console | None = None, quiet: bool = False, resume: Path | None = None) -> RunReport:
+    """Run the matrix of ``options`` (or finish the run in ``resume``) and return what was done."""
+    registry = registry or Registry()
+    console = console or Console(stderr=True)
+    if resume is not None:
+        options, run_dir = load_run_options(resume), resume
+    else:
+        run_dir = results_dir / new_run_id()
+    cases, skipped = plan(options, registry)
+    for name, status in skipped.items():
+        console.print(f"skipped: {status.message(name)}", markup=False)
+    report = RunReport(run_dir, cases, skipped_backends=skipped)
+    if resume is None:
+        _start_run_dir(run_dir, options)
+    _run_cases(report, options, reporter(console, quiet))
+    return report
+
+
+def _start_run_dir(run_dir: Path, options: RunOptions) -> None:
+    run_dir.mkdir(parents=True, exist_ok=False)
+    (run_dir / RUN_FILE).write_text(json.dumps({"options": options.to_dict(), "created": now_iso()}, indent=2))
+    write_environment(run_dir, environment.collect(options.threads))
+
+
+def load_run_options(run_dir: Path) -> RunOptions:
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a run folder. Accepted: a folder written by rnnbench run ({RUN_FILE})")
+    saved = json.loads(path.read_text())["options"]
+    return RunOptions().with_config(saved)
+
+
+def _run_cases(report: RunReport, options: RunOptions, progress: Reporter) -> None:
+    env = json.loads((report.run_dir / "environment.json").read_text())
+    done = finished_case_ids(report.run_dir)
+    todo = [case for case in report.cases if case.case_id not in done]
+    writer, run_id = RecordWriter(report.run_dir), report.run_dir.name
+    progress.begin(len(report.cases), len(report.cases) - len(todo))
+    try:
+        with scratch_dir() as scratch:
+            for case in todo:
+                progress.start(case)
+                started = now_iso()
+                outcome = run_worker(case, options.timeout_s, Path(scratch))
+                record = build_record(case, outcome, run_id, env.get("machine", ""), options.timeout_s, started)
+                add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
+                writer.append(record)
+                report.records.append(record)
+                progress.finish(case, record)
+    except KeyboardInterrupt:
+        progress.end()
+        finished = len(report.cases) - len(todo) + len(report.records)
+        raise Interrupted(f"interrupted: {finished} of {len(report.cases)} cases are saved in {report.run_dir}; "
+                          f"finish the rest with: rnnbench run --resume {report.run_dir}") from None
+    progress.end()
+
+
+def add_peak_fraction(record: dict[str, Any], peak: dict[str, float]) -> None:
+    """Achieved GFLOP/s as a share of the run's measured matmul peak, for train and infer."""
+    best = peak.get("best")
+    throughput = record.get("throughput") or {}
+    for kind in ("train", "infer"):
+        block = throughput.get(kind)
+        if best and block and block.get("gflops") is not None:
+            block["peak_fraction"] = block["gflops"] / best
