@@ -72,6 +72,7 @@ class NumpyModel(Model):
         self.spec = spec
         self.optimizer_spec = optimizer
         self._workspaces: dict[tuple[int, int], Workspace] = {}
+        self._last_loss: float | None = None
         check_params(spec, params)
         self._params = copy_params(params, spec.dtype)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}  # written by every backward pass
@@ -80,8 +81,11 @@ class NumpyModel(Model):
     # -- the Model interface --
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
-        self._loss_and_grads(x, y)
+        self._last_loss = self._loss_and_grads(x, y)
         self._optimizer.step(self._params, self._grads)
+
+    def last_loss(self) -> float | None:
+        return self._last_loss
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         loss = self._loss_and_grads(x, y)

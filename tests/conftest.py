@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,11 @@ from rnnbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PluginManager, mak
 from rnnbench.registry import Registry
 
 PLUGIN_DIR = Path(__file__).parent / "plugins"
+
+# Tests read the datasets from the shared mirror beside the checkout, never the network.
+MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
+if "RNNBENCH_DATA_DIR" not in os.environ and MIRROR.is_dir():
+    os.environ["RNNBENCH_DATA_DIR"] = str(MIRROR)
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +42,13 @@ def install_fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Call
     """Install a module of tests/plugins as a distribution with an ``rnnbench`` entry point.
 
     It writes a real ``*.dist-info`` folder onto sys.path, so
-    ``importlib.metadata`` finds the entry point exactly as for a pip install.
-    The folder and the path entry disappear after the test.
+    ``importlib.metadata`` finds the entry point exactly as for a pip install;
+    PYTHONPATH carries both folders into worker subprocesses. The folder and
+    the path entries disappear after the test.
     """
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), str(PLUGIN_DIR), *inherited]))
 
     def install(entry_point: str, module: str, distribution: str = "fake-plugin", version: str = "1.2.3") -> None:
         info = tmp_path / f"{distribution.replace('-', '_')}-{version}.dist-info"
