@@ -41,7 +41,10 @@ class TensorflowBackend(Backend):
 
     def versions(self) -> dict[str, str]:
         """The installed TensorFlow distribution (tensorflow, tensorflow-cpu, ...) and Keras."""
-        found = {name: _installed_version(name) for name in (*TF_DISTRIBUTIONS, "keras")}
+        names = [name for name in TF_DISTRIBUTIONS if _installed_version(name) is not None]
+        if not names:  # another build (intel-tensorflow, ...): ask which distribution ships the module (slower)
+            names = importlib.metadata.packages_distributions().get("tensorflow", [])
+        found = {name: _installed_version(name) for name in (*names, "keras")}
         return {name: version for name, version in found.items() if version is not None}
 
     def devices(self) -> list[str]:
@@ -60,11 +63,10 @@ class TensorflowBackend(Backend):
         accepted = self.devices()
         if device not in accepted:
             raise UsageError(f"device {device!r} is not available to tensorflow. Accepted: {', '.join(accepted)}")
-        runtime.enable_memory_growth()
+        settings = runtime.model_settings(device)  # GPU memory growth: before Keras starts the GPUs
         from .tensorflow_model import TensorflowModel
 
-        return TensorflowModel(spec, params, optimizer, device, runtime.use_xla(spec, device),
-                               runtime.current_threads())
+        return TensorflowModel(spec, params, optimizer, device, runtime.use_xla(spec, device), settings)
 
 
 @hookimpl

@@ -87,7 +87,7 @@ def from_keras(spec: ModelSpec, layers: list[LayerWeights], *, gradient: bool = 
         params["embedding"] = rest.pop(0)[0]
     for k in range(spec.num_layers):
         converted = recurrent_from_keras(spec.cell, rest.pop(0), gradient=gradient)
-        params.update(zip(layer_keys(k), converted))
+        params.update(zip(layer_keys(k), converted, strict=True))
     head_kernel, head_bias = rest.pop(0)
     params["head.w"], params["head.b"] = head_kernel.T, head_bias
     return {name: np.ascontiguousarray(value) for name, value in params.items()}

@@ -86,7 +86,7 @@ class TorchRuleOptimizer:
         b1_power, b2_power = s.beta1**t, s.beta2**t  # float64 scalars, as torch's Python floats
         eps_hat = s.eps * tf.sqrt(1.0 - b2_power)
         c = self._cast
-        for var, g, m, v in zip(self.variables, grads, self.slots["m"], self.slots["v"]):
+        for var, g, m, v in zip(self.variables, grads, self.slots["m"], self.slots["v"], strict=True):
             tf.raw_ops.ResourceApplyAdam(
                 var=var.handle, m=m.handle, v=v.handle, beta1_power=c(b1_power), beta2_power=c(b2_power),
                 lr=c(s.lr), beta1=c(s.beta1), beta2=c(s.beta2), epsilon=c(eps_hat), grad=g,
@@ -94,18 +94,18 @@ class TorchRuleOptimizer:
 
     def _rmsprop(self, grads: list[tf.Tensor]) -> None:
         s = self.spec
-        for var, g, sq in zip(self.variables, grads, self.slots["square_avg"]):
+        for var, g, sq in zip(self.variables, grads, self.slots["square_avg"], strict=True):
             sq.assign(s.rho * sq + (1.0 - s.rho) * tf.square(g))
             var.assign_sub(s.lr * g / (tf.sqrt(sq) + s.eps))
 
     def _sgd(self, grads: list[tf.Tensor]) -> None:
         s = self.spec
         if s.momentum == 0:
-            for var, g in zip(self.variables, grads):
+            for var, g in zip(self.variables, grads, strict=True):
                 tf.raw_ops.ResourceApplyGradientDescent(var=var.handle, alpha=self._cast(s.lr), delta=g)
             return
         c = self._cast
-        for var, g, buf in zip(self.variables, grads, self.slots["momentum"]):
+        for var, g, buf in zip(self.variables, grads, self.slots["momentum"], strict=True):
             # accum = momentum * accum + g; var -= lr * accum  (torch, dampening 0, no Nesterov)
             tf.raw_ops.ResourceApplyMomentum(
                 var=var.handle, accum=buf.handle, lr=c(s.lr), grad=g, momentum=c(s.momentum),

@@ -69,7 +69,7 @@ RECIPES: dict[str, Recipe] = {
     "quick": Recipe(hidden_size=256, num_layers=2, batch_size=32, eval_batch_size=128, optimizer=_adam(3e-3),
                     budget=Budget(max_steps=600, max_seconds=240.0, eval_every=100, eval_batches=4)),
     "full": Recipe(hidden_size=512, num_layers=2, batch_size=64, eval_batch_size=128, optimizer=_adam(2e-3),
-                   budget=Budget(max_steps=1500, max_seconds=1800.0, eval_every=100)),
+                   budget=Budget(max_steps=1000, max_seconds=1800.0, eval_every=100)),
 }
 
 

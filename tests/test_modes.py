@@ -99,7 +99,8 @@ def test_throughput_document(registry: Registry) -> None:
         assert block["tokens_per_s"] == pytest.approx(20 * 3 / total)
         assert block["gflops"] == pytest.approx(flops * 3 / total / 1e9)
         assert isinstance(block["unstable"], bool)
-    assert doc["throughput"]["train"]["last_loss"] is None  # the numpy backend does not report its loss
+    last_loss = doc["throughput"]["train"]["last_loss"]  # read after timing, never inside it
+    assert isinstance(last_loss, float) and np.isfinite(last_loss)
 
 
 def test_non_finite_parameters_give_status_nan_and_keep_the_timings(registry: Registry) -> None:
@@ -111,7 +112,7 @@ def test_non_finite_parameters_give_status_nan_and_keep_the_timings(registry: Re
     params["head.w"][0, 0] = np.nan
     setup.model.set_params(params)
     result = throughput(setup)
-    assert result.status == "nan" and "non-finite parameters" in (result.error or "")
+    assert result.status == "nan" and "non-finite" in (result.error or "")
     assert len(result.sections["throughput"]["train"]["samples_s"]) == 3
 
 

@@ -47,6 +47,8 @@ from rnnbench.params import Params, init_params  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
 
 OPTIMIZER = OptimizerSpec("adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0)
+# Both loops run on the first GPU where there is one, else on the CPU.
+DEVICE = (JaxBackend().devices()[1:] or ["cpu"])[0]
 RATIO_ENV = "RNNBENCH_MAX_TUTORIAL_RATIO"
 
 
@@ -64,7 +66,7 @@ SHAPES = {
     "lstm512": Shape(ModelSpec("lstm", 512, "regress", 1, input_features=512), 64, 50, warmup=2, rounds=8),
     # Embedding(10000, 32) -> LSTM(32) -> classify, 500 steps, batch 128 (latency bound).
     "imdb": Shape(ModelSpec("lstm", 32, "classify", 1, vocab_size=10000, embedding_dim=32), 128, 500,
-                  warmup=3, rounds=15),
+                  warmup=3, rounds=20),
 }
 
 
@@ -91,7 +93,7 @@ def _tutorial_params(spec: ModelSpec, params: Params) -> dict[str, Any]:
     }
     if spec.embedded:
         tree["embedding"] = params["embedding"]  # (V, D)
-    return jax.tree.map(jnp.asarray, tree)
+    return jax.device_put(tree, JaxBackend().resolve_device(DEVICE))
 
 
 def _lstm_cell(p: dict[str, Any], carry: tuple[Any, Any], x_t: Any) -> tuple[tuple[Any, Any], Any]:
@@ -142,7 +144,7 @@ def _tutorial_runner(shape: Shape, params: Params, x: np.ndarray, y: np.ndarray)
 
 
 def _backend_runner(shape: Shape, params: Params, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
-    model = JaxBackend().build(shape.spec, params, OPTIMIZER)
+    model = JaxBackend().build(shape.spec, params, OPTIMIZER, device=DEVICE)
 
     def run() -> None:
         model.train_step(x, y)
@@ -186,13 +188,13 @@ def test_train_step(benchmark: Any, shape_name: str, impl: str) -> None:
         other_seconds.append(time.perf_counter() - start)
 
     benchmark.group = f"jax {shape_name}"
-    benchmark.extra_info.update(impl=impl, shape=shape_name, batch=shape.batch, steps=shape.steps)
+    benchmark.extra_info.update(impl=impl, shape=shape_name, batch=shape.batch, steps=shape.steps, device=DEVICE)
     benchmark.pedantic(runs[impl], setup=time_other, rounds=shape.rounds, iterations=1,
                        warmup_rounds=shape.warmup)
     medians = {impl: benchmark.stats.stats.median, other: statistics.median(other_seconds[-shape.rounds:])}
     ratio = medians["rnnbench"] / medians["tutorial"]
     benchmark.extra_info.update(other_median_s=medians[other], ratio_to_tutorial=ratio)
-    print(f"\njax {shape_name} ({impl} timed): backend/tutorial median ratio = {ratio:.3f}")
+    print(f"\njax {shape_name} on {DEVICE} ({impl} timed): backend/tutorial median ratio = {ratio:.3f}")
     limit = os.environ.get(RATIO_ENV)
     if impl == "rnnbench" and limit is not None:
         assert ratio <= float(limit), f"backend/tutorial = {ratio:.3f} > {RATIO_ENV}={limit}"

@@ -70,7 +70,7 @@ def tutorial_step(spec: ModelSpec, params: Params, device: str) -> Callable[[np.
         model.add(keras.layers.LSTM(spec.hidden_size, use_cudnn="auto" if device != "cpu" else False))
         model.add(keras.layers.Dense(spec.output_size))
         model.build((None, None) if spec.embedded else (None, None, spec.input_features))
-        for layer, weights in zip(model.layers, to_keras(spec, params)):
+        for layer, weights in zip(model.layers, to_keras(spec, params), strict=True):
             layer.set_weights(weights)
         loss = "mse" if spec.head == "regress" else keras.losses.BinaryCrossentropy(from_logits=True)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=LR, global_clipnorm=CLIP), loss=loss)
