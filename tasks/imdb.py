@@ -3,10 +3,15 @@
 As in ``keras.datasets.imdb.load_data(num_words=10000)`` followed by
 ``pad_sequences(x, maxlen=500)`` (padding and truncating at the front), and
 the model of Chollet's "Deep Learning with Python" (6.2/6.3):
-Embedding(10000, 32) -> cell(32) -> Dense(1), RMSprop(1e-3), batches of 128,
-10 epochs. The model trains on all 25,000 training reviews (Keras' example
-holds 20% out for monitoring; here the curve is measured on the test set)
-and is scored by its accuracy on the 25,000 test reviews.
+Embedding(10000, 32) -> cell(32) -> Dense(1), RMSprop(1e-3), batches of 128.
+The model trains on all 25,000 training reviews (Keras' example holds 20%
+out for monitoring; here the curve is measured on the test set) and is
+scored by its accuracy on the 25,000 test reviews.
+
+The full profile runs 20 epochs where the book runs 10: every backend starts
+from PyTorch's default initialisation (``init_params``), which learns this
+task more slowly than Keras' (Glorot, orthogonal, forget-gate bias 1); with
+torch the LSTM had 0.859 test accuracy after 10 epochs, still rising.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ RECIPES: dict[str, Recipe] = {
                     budget=Budget(max_steps=2 * STEPS_PER_EPOCH, max_seconds=240.0, eval_every=65,
                                   eval_batches=4)),
     "full": Recipe(hidden_size=32, num_layers=1, batch_size=128, eval_batch_size=500, optimizer=RMSPROP,
-                   budget=Budget(max_steps=10 * STEPS_PER_EPOCH, max_seconds=1800.0,
+                   budget=Budget(max_steps=20 * STEPS_PER_EPOCH, max_seconds=1800.0,
                                  eval_every=STEPS_PER_EPOCH)),
 }
 

@@ -54,11 +54,23 @@ def test_bad_option_value_is_a_usage_error():
     assert "'float16' is not one of 'float64', 'float32', 'both'" in done.stderr
 
 
-@pytest.mark.slow
-def test_check_numpy_passes_and_prints_json():
-    done = run("check", "--backend", "numpy", "--json")
+def test_check_prints_json_and_exits_0_for_a_conforming_plugin_backend():
+    done = run("check", "--backend", "numpy64", "--dtype", "float64", "--json")
     assert done.returncode == 0, done.stderr
     [report] = json.loads(done.stdout)
-    assert report["ok"] and report["reference"] == "finite differences"
-    assert len(report["comparisons"]) == 18
+    assert report["ok"] and (report["backend"], report["reference"]) == ("numpy64", "numpy")
+    assert len(report["comparisons"]) == 18 * 6  # 3 cells x 3 heads x 2 depths; 6 quantities each
     assert max(c["max_rel"] for c in report["comparisons"]) <= 1e-6
+
+
+def test_example_plugin_is_listed_with_its_distribution():
+    rows = {row["name"]: row for row in json.loads(run("plugins", "--json").stdout)}
+    assert rows["numpy64"]["origin"] == "rnnbench-example-plugin 0.1.0"
+    assert rows["numpy64"]["plugin"] == "example" and rows["numpy64"]["available"]
+
+
+def test_check_exits_1_when_a_backend_does_not_conform(install_fake_plugin):
+    install_fake_plugin("off", "off_by_a_bit")
+    done = run("check", "--backend", "off_by_a_bit", "--dtype", "float64")
+    assert done.returncode == 1
+    assert "FAIL" in done.stdout and "grad" in done.stdout
