@@ -224,17 +224,20 @@ class Task(ABC):
     def eval_batches(self, limit: int | None = None) -> Iterator[Batch]:
         """The evaluation set in batches of ``eval_batch_size`` (the first ``limit`` batches, if given)."""
         x, y = self.eval_arrays()
-        size = self.recipe().eval_batch_size
-        stop = len(x) if limit is None else min(len(x), limit * size)
+        size, stop = self.recipe().eval_batch_size, self.eval_rows(limit)
         for start in range(0, stop, size):
             yield x[start:min(start + size, stop)], y[start:min(start + size, stop)]
+
+    def eval_rows(self, limit: int | None = None) -> int:
+        """How many evaluation examples the first ``limit`` batches hold (all of them for None)."""
+        total = len(self.eval_arrays()[0])
+        return total if limit is None else min(total, limit * self.recipe().eval_batch_size)
 
     def evaluate(self, model: Model, limit: int | None = None) -> dict[str, float]:
         """The task's metrics of ``model`` on the evaluation set (its first ``limit`` batches, if given)."""
         x, y = self.eval_arrays()
-        size = self.recipe().eval_batch_size
-        count = len(x) if limit is None else min(len(x), limit * size)
-        out = predict_padded(model, x[:count], size)
+        count = self.eval_rows(limit)
+        out = predict_padded(model, x[:count], self.recipe().eval_batch_size)
         return self.metrics(x[:count], y[:count], out)
 
     def _synthetic_batches(self, seed: int) -> Iterator[Batch]:

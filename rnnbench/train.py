@@ -39,17 +39,22 @@ class CurvePoint:
     wall_seconds: float  # wall time since training started, earlier evaluations included
     train_loss: float | None  # loss of the latest step (None at step 0, or when the backend cannot say)
     metrics: dict[str, float]  # the task's metrics
-    eval_batches: int | None  # evaluation batches used; None: the whole evaluation set
+    eval_batches: int | None  # the cap on evaluation batches; None: no cap
+    eval_rows: int  # evaluation examples scored
+    eval_whole: bool  # whether those are the whole evaluation set (only then does the target count)
 
 
 @dataclass(frozen=True)
 class TimeToTarget:
-    """The first evaluation at which the target was met."""
+    """The first evaluation of the whole evaluation set at which the target was met.
+
+    Evaluations of a part of the set do not count: the target is a level of
+    the task's metric, which is defined on the whole set.
+    """
 
     step: int
     train_seconds: float  # evaluations excluded
-    wall_seconds: float  # evaluations included
-    eval_batches: int | None  # how much data that evaluation used; None: all of it
+    wall_seconds: float  # earlier evaluations included
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class TrainResult:
     reason: str  # one line: why training stopped
     steps: int
     train_seconds: float  # evaluations excluded
-    wall_seconds: float  # from the first step to the end of the final evaluation
+    wall_seconds: float  # from the step-0 evaluation to the end of the final one
     first_step_seconds: float | None  # the first step alone (compilation included where a backend compiles)
     setup_seconds: float  # data loading, parameter drawing and build, before the first step
     curve: tuple[CurvePoint, ...]
@@ -221,6 +226,7 @@ class _Loop:
         self.reason = ""
         self.first_step_seconds: float | None = None
         self.time_to_target: TimeToTarget | None = None
+        self.finishing = False  # the final evaluation is running: the stop reason is already decided
 
     def run(self) -> None:
         budget, model = self.setup.budget, self.setup.model
@@ -242,6 +248,7 @@ class _Loop:
         """The final evaluation (unless the run diverged or the last point already is one), then stop."""
         last = self.curve[-1]
         done = (last.step, last.eval_batches) == (self.step, budget.final_eval_batches)
+        self.finishing = True
         if self.status != "diverged" and not done:
             self._evaluate(budget.final_eval_batches)
         self.watch.stop()
@@ -265,7 +272,8 @@ class _Loop:
         wall_seconds = self.watch.wall_seconds()  # before this evaluation
         loss = model.last_loss() if self.step else None
         metrics = self.task.evaluate(model, batches)
-        point = CurvePoint(self.step, train_seconds, wall_seconds, loss, metrics, batches)
+        rows, total = self.task.eval_rows(batches), self.task.eval_rows(None)
+        point = CurvePoint(self.step, train_seconds, wall_seconds, loss, metrics, batches, rows, rows == total)
         self.curve.append(point)
         if self.on_eval is not None:
             self.on_eval(point)
@@ -285,14 +293,16 @@ class _Loop:
     def _target_stop(self, point: CurvePoint) -> bool:
         """Record the first time the target is met; True when that should end the run."""
         target = self.setup.target
-        if target is None or self.time_to_target is not None or not target.reached(point.metrics):
+        if target is None or self.time_to_target is not None or not point.eval_whole:
             return False
-        self.time_to_target = TimeToTarget(point.step, point.train_seconds, point.wall_seconds,
-                                           point.eval_batches)
-        if self.stop_at_target:
-            self.status = "target_reached"
-            self.reason = f"target {target.describe()} met at step {point.step}"
-        return self.stop_at_target
+        if not target.reached(point.metrics):
+            return False
+        self.time_to_target = TimeToTarget(point.step, point.train_seconds, point.wall_seconds)
+        if not self.stop_at_target or self.finishing:
+            return False
+        self.status = "target_reached"
+        self.reason = f"target {target.describe()} met at step {point.step}"
+        return True
 
 
 class _CallableModule(types.ModuleType):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -99,11 +100,12 @@ def test_every_profile_gives_a_spec_optimizer_and_budget_for_every_cell(task_reg
     ("forecasting", {"lookback": 0}, "lookback=0 is not valid"),
     ("forecasting", {"horizon": 1.5}, "horizon=1.5 is not valid"),
     ("airline", {"synthetic": "yes"}, "synthetic='yes' is not valid"),
+    ("airline", {"horizon": 13}, "horizon=13 is not valid. Accepted: an integer in [1, 12]"),
     ("imdb", {"look_back": 3}, "Unknown option 'look_back' for task 'imdb'. Accepted: profile, synthetic"),
 ])
 def test_bad_options_are_rejected_with_the_rule(task_registry: Registry, name: str, options: dict,
                                                 message: str) -> None:
-    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         task_registry.task(name).with_options(**options)
 
 
@@ -278,6 +280,7 @@ def test_persistence_repeats_the_last_value_of_a_hand_made_series() -> None:
     assert metrics["persistence_mse"] == pytest.approx(expected_mse)
     assert metrics["persistence_mae"] == pytest.approx(np.mean([1, 2, 3, 10, 20, 30]))
     assert metrics["test_mse"] == 0.0 and metrics["mse_vs_persistence"] == 0.0
+    assert metrics["mean_mse"] == pytest.approx(np.mean(truth ** 2))  # the forecast 0 (the scaled mean)
     np.testing.assert_array_equal(persistence(x, 2, [1])[:, :, 0], np.repeat(x[:, -1:, 1], 2, axis=1))
 
 
@@ -299,7 +302,10 @@ def test_forecasting_target_is_persistence_as_the_literature_reports_it(task_reg
     metrics = task.metrics(x, y, y)
     assert metrics["persistence_mse"] == pytest.approx(1.295, abs=1e-3)
     assert metrics["persistence_mae"] == pytest.approx(0.713, abs=1e-3)
-    assert task.target("lstm") == Target("test_mse", pytest.approx(1.2944, abs=1e-4), "min")
+    assert metrics["mean_mse"] == pytest.approx(1.1099, abs=1e-4)  # the mean beats persistence here
+    assert task.target("lstm") == Target("test_mse", pytest.approx(metrics["mean_mse"]), "min")
+    univariate = task.with_options(features="S")  # where persistence is the better naive forecast
+    assert univariate.target("gru").value == pytest.approx(0.0693, abs=1e-4)  # type: ignore[union-attr]
     other = task.with_options(lookback=48, horizon=12)
     assert other.model_spec("gru").output_size == 7 * 12 and other.eval_arrays()[0].shape[1] == 48
 
@@ -317,10 +323,14 @@ def test_airline_windows_and_rmse_in_passengers(task_registry: Registry, data_di
     months = load_airline(data_dir).values
     expected = np.sqrt(np.mean(np.diff(months)[95:] ** 2))
     assert metrics["persistence_rmse"] == pytest.approx(expected)
-    target = task.target("rnn")
-    assert target is not None and target.value == pytest.approx(expected)
     naive = task.metrics(x, y, np.full_like(y, -task.data().mean / task.data().std))  # type: ignore[attr-defined]
     assert naive["test_rmse"] == pytest.approx(expected, rel=1e-4)  # predicting no change is persistence
+    # seasonal naive misses each month by its change over the year, and beats persistence here
+    seasonal = np.sqrt(np.mean((months[96:] - months[84:132]) ** 2))
+    assert metrics["seasonal_rmse"] == pytest.approx(seasonal) and seasonal < expected
+    assert task.target("rnn") == Target("test_rmse", pytest.approx(seasonal), "min")
+    ahead = task.with_options(horizon=3)
+    assert ahead.eval_arrays()[1].shape == (46, 3) and ahead.model_spec("lstm").output_size == 3
 
 
 # ---- evaluation plumbing ---------------------------------------------------------------

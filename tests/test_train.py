@@ -249,7 +249,18 @@ def test_time_budget_stops_and_evaluates_at_the_end() -> None:
     budget = Budget(max_steps=100, max_seconds=3.5, eval_every=10, eval_batches=1, final_eval_batches=None)
     result = train(Clocked(clock), Stepper(budget), "gru", clock=clock)
     assert result.status == "time_limit" and result.steps == 4 and "3.5 s" in result.reason
-    assert [(p.step, p.metrics["rows"], p.eval_batches) for p in result.curve] == [(0, 2, 1), (4, 4, None)]
+    assert [(p.step, p.eval_rows, p.eval_whole) for p in result.curve] == [(0, 2, False), (4, 4, True)]
+    assert [p.metrics["rows"] for p in result.curve] == [2, 4]
+
+
+def test_only_whole_evaluations_count_for_the_target() -> None:
+    clock = FakeClock()
+    budget = Budget(max_steps=9, max_seconds=None, eval_every=2, eval_batches=1, final_eval_batches=None)
+    result = train(Clocked(clock), Stepper(budget), "lstm", stop_at_target=True, clock=clock)
+    assert [(p.step, p.eval_whole) for p in result.curve] == [(0, False), (2, False), (4, False), (6, False),
+                                                              (8, False), (9, True)]
+    assert result.status == "completed"  # met at step 6 on half the data: that is not the metric
+    assert result.time_to_target is not None and result.time_to_target.step == 9
 
 
 def test_stop_at_target() -> None:
