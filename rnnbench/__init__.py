@@ -14,4 +14,22 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker(PROJECT)
 """Marker for plugin hook implementations: ``@hookimpl def rnnbench_register_backends(): ...``."""
 
-__all__ = ["__version__", "hookimpl"]
+# The public API, imported on first use so `import rnnbench` stays light.
+_LAZY = {
+    "load_results": ("rnnbench.frame", "load_results"),
+    "run": ("rnnbench.runner", "run"),
+    "RunOptions": ("rnnbench.plan", "RunOptions"),
+    "train": ("rnnbench.train", "train"),
+    "check": ("rnnbench.conformance", "run_check"),
+}
+
+__all__ = ["__version__", "hookimpl", *_LAZY]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rnnbench' has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _LAZY[name]
+    return getattr(importlib.import_module(module), attribute)
