@@ -41,7 +41,7 @@ RECIPES: dict[str, Recipe] = {
                     budget=Budget(max_steps=3, max_seconds=30.0, eval_every=2, eval_batches=1,
                                   final_eval_batches=1)),
     "quick": Recipe(hidden_size=32, num_layers=1, batch_size=128, eval_batch_size=500, optimizer=RMSPROP,
-                    budget=Budget(max_steps=2 * STEPS_PER_EPOCH, max_seconds=240.0, eval_every=65,
+                    budget=Budget(max_steps=6 * STEPS_PER_EPOCH, max_seconds=240.0, eval_every=STEPS_PER_EPOCH,
                                   eval_batches=4)),
     "full": Recipe(hidden_size=32, num_layers=1, batch_size=128, eval_batch_size=500, optimizer=RMSPROP,
                    budget=Budget(max_steps=20 * STEPS_PER_EPOCH, max_seconds=1800.0,
