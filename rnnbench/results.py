@@ -19,6 +19,9 @@ from rnnbench.errors import RnnbenchError
 SCHEMA_VERSION = 2
 RECORDS_FILE = "records.jsonl"
 ENVIRONMENT_FILE = "environment.json"
+# One file per machine that ran cases when a run spans machines (the Ray executor);
+# ENVIRONMENT_FILE is always the manager's own machine.
+MACHINES_DIR = "environments"
 
 STATUSES = ("ok", "failed", "crashed", "timeout", "oom", "nan", "skipped")
 REQUIRED = {
@@ -121,6 +124,25 @@ def write_environment(run_dir: Path, environment: dict[str, Any]) -> None:
 def read_environment(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / ENVIRONMENT_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_machine_environment(run_dir: Path, environment: dict[str, Any]) -> Path:
+    """Save the environment of one more machine of a run; the file is named after its hostname."""
+    folder = Path(run_dir) / MACHINES_DIR
+    folder.mkdir(exist_ok=True)
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(environment.get("hostname", "unknown")))
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(environment, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_environments(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every machine's environment in a run, keyed by the ``machine`` string its records carry."""
+    found = [read_environment(run_dir)]
+    folder = Path(run_dir) / MACHINES_DIR
+    if folder.is_dir():
+        found += [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+    return {env.get("machine", ""): env for env in found if env}
 
 
 def run_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
