@@ -66,7 +66,7 @@ def _gpus(jax: Any) -> list[Any]:
 def _cpu_affinity() -> str:
     if not hasattr(os, "sched_getaffinity"):
         return "unknown (no os.sched_getaffinity on this platform)"
-    return str(len(os.sched_getaffinity(0)))
+    return ",".join(map(str, sorted(os.sched_getaffinity(0))))
 
 
 class JaxBackend(Backend):

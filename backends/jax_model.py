@@ -31,10 +31,10 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, hoist: bool) -> t
         return jax_net.loss(spec.cell, spec.head, hoist, tree, x, y)
 
     def step(tree: Tree, opt_state: optax.OptState, x: jax.Array,
-             y: jax.Array) -> tuple[Tree, optax.OptState]:
-        grads = jax.grad(loss)(tree, x, y)
+             y: jax.Array) -> tuple[Tree, optax.OptState, jax.Array]:
+        value, grads = jax.value_and_grad(loss)(tree, x, y)
         updates, opt_state = tx.update(grads, opt_state, tree)
-        return optax.apply_updates(tree, updates), opt_state
+        return optax.apply_updates(tree, updates), opt_state, value
 
     def predict(tree: Tree, x: jax.Array) -> jax.Array:
         return jax_net.predict(spec.cell, spec.head, hoist, tree, x)
@@ -59,6 +59,7 @@ class JaxModel(Model):
         self._y_dtype = np.dtype(np.int32 if spec.head == "lm" else spec.dtype)
         self._tree: Tree = {}
         self._opt_state: optax.OptState = None
+        self._last_loss: jax.Array | None = None  # left on the device until asked for
         self.set_params(params)
 
     def _inputs(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
@@ -67,7 +68,10 @@ class JaxModel(Model):
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
         # Asynchronous: returns once the step is queued; synchronize() waits for it.
-        self._tree, self._opt_state = self._step(self._tree, self._opt_state, *self._inputs(x, y))
+        self._tree, self._opt_state, self._last_loss = self._step(self._tree, self._opt_state, *self._inputs(x, y))
+
+    def last_loss(self) -> float | None:
+        return None if self._last_loss is None else float(self._last_loss)
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         loss, grads = self._loss_and_grads(self._tree, *self._inputs(x, y))

@@ -98,6 +98,7 @@ class TensorflowModel(Model):
             trained, self._grad_index = self._trained_variables()
             self._optimizer = TorchRuleOptimizer(optimizer, trained)
         self.set_params(params)
+        self._last_loss: tf.Tensor | None = None
         # The timed paths (train_step, predict) get XLA when jit_compile says so. loss_and_grads
         # serves conformance only: plain graph mode, since every XLA-compiled function keeps
         # ~150 memory maps for the life of the process (TensorFlow never evicts XLA executables).
@@ -129,7 +130,7 @@ class TensorflowModel(Model):
     def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         return loss_fn(self.spec.head, self.net(x, training=True), y)
 
-    def _train_body(self, x: tf.Tensor, y: tf.Tensor) -> None:
+    def _train_body(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.device(self._tf_device):
             with tf.GradientTape() as tape:
                 loss = self._loss(x, y)
@@ -137,6 +138,7 @@ class TensorflowModel(Model):
             self._optimizer.apply([grads[i] for i in self._grad_index])  # a single bias's gradient twice
             for i, (b_ih, b_hh) in self._pairs.items():
                 self._variables[i].assign(b_ih + b_hh)  # (G*H,)
+            return loss
 
     def _loss_and_grads_body(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         with tf.device(self._tf_device):
@@ -164,7 +166,10 @@ class TensorflowModel(Model):
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
         with tf.device(self._tf_device):
-            self._train(self._inputs(x), self._targets(y))
+            self._last_loss = self._train(self._inputs(x), self._targets(y))
+
+    def last_loss(self) -> float | None:
+        return None if self._last_loss is None else float(self._last_loss.numpy())
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         with tf.device(self._tf_device):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rnnbench.conformance import cases, check_backend, check_reference, run_check
+from rnnbench.conformance import OPTIMIZERS, batch, cases, check_backend, check_reference, run_check
+from rnnbench.params import init_params
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.registry import Registry
 
@@ -45,3 +46,18 @@ def test_a_gradient_off_by_1e5_fails_conformance(install_fake_plugin):
     assert not report.ok
     failed = {c.quantity for c in report.comparisons if not c.ok}
     assert failed == {"grad"}
+
+
+@pytest.mark.parametrize("name", ("numpy", "torch", "tensorflow", "jax"))
+def test_last_loss_is_the_loss_of_the_step_just_taken(all_plugins, name):
+    # The training loop detects NaN and draws its curve from last_loss(); every shipped backend reports it.
+    backend = all_plugins.backend(name)
+    status = backend.available()
+    if not status.ok:
+        pytest.skip(status.message(name))
+    spec = next(c for c in cases(("float64",)) if c.head == "classify").spec()
+    x, y = batch(spec)
+    model = backend.build(spec, init_params(spec, 0), OPTIMIZERS[0])
+    before, _ = model.loss_and_grads(x, y)
+    model.train_step(x, y)
+    assert model.last_loss() == pytest.approx(before, rel=1e-9)
