@@ -21,13 +21,12 @@ Process-wide effects, recorded in every model's runtime settings:
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, ParitySettings, RuntimeInfo
+from rnnbench.backend import Backend, ParitySettings, RuntimeInfo, installed_versions
 from rnnbench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -84,13 +83,7 @@ class JaxBackend(Backend):
         self.hoist_input_projection: bool | None = None
 
     def versions(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for dist in DISTRIBUTIONS:
-            try:
-                found[dist] = importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        return found
+        return installed_versions(DISTRIBUTIONS)
 
     def devices(self) -> list[str]:
         return ["cpu"] + [f"gpu:{i}" for i in range(len(_gpus(import_jax())))]

@@ -10,7 +10,7 @@ import importlib.metadata
 from typing import TYPE_CHECKING
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, ParitySettings
+from rnnbench.backend import Backend, ParitySettings, installed_versions
 from rnnbench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,13 +25,6 @@ TF_DISTRIBUTIONS: tuple[str, ...] = (
 )
 
 
-def _installed_version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 class TensorflowBackend(Backend):
     name = "tensorflow"
     description = "TensorFlow/Keras 3 SimpleRNN/LSTM/GRU in a compiled training step"
@@ -41,11 +34,10 @@ class TensorflowBackend(Backend):
 
     def versions(self) -> dict[str, str]:
         """The installed TensorFlow distribution (tensorflow, tensorflow-cpu, ...) and Keras."""
-        names = [name for name in TF_DISTRIBUTIONS if _installed_version(name) is not None]
-        if not names:  # another build (intel-tensorflow, ...): ask which distribution ships the module (slower)
-            names = importlib.metadata.packages_distributions().get("tensorflow", [])
-        found = {name: _installed_version(name) for name in (*names, "keras")}
-        return {name: version for name, version in found.items() if version is not None}
+        found = installed_versions(TF_DISTRIBUTIONS)
+        if not found:  # another build (intel-tensorflow, ...): ask which distribution ships the module (slower)
+            found = installed_versions(importlib.metadata.packages_distributions().get("tensorflow", []))
+        return found | installed_versions(("keras",))
 
     def devices(self) -> list[str]:
         from . import tensorflow_runtime as runtime

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -103,7 +104,7 @@ class Model(ABC):
     def set_params(self, params: Params) -> None:
         """Load canonical parameters and reset the optimiser state."""
 
-    def synchronize(self) -> None:
+    def synchronize(self) -> None:  # noqa: B027 - a deliberate no-op default (host backends)
         """Wait until all queued device work is done (a no-op on the host)."""
 
     def last_loss(self) -> float | None:
@@ -117,6 +118,17 @@ class Model(ABC):
     @abstractmethod
     def runtime_info(self) -> RuntimeInfo:
         """The kernel path and settings this model runs with."""
+
+
+def installed_versions(distributions: Iterable[str]) -> dict[str, str]:
+    """The version of each installed distribution among ``distributions`` (metadata only, nothing imported)."""
+    found: dict[str, str] = {}
+    for name in distributions:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 class Backend(ABC):
@@ -135,12 +147,7 @@ class Backend(ABC):
 
     def versions(self) -> dict[str, str]:
         """Installed versions of the framework, read from package metadata."""
-        if self.framework is None:
-            return {}
-        try:
-            return {self.framework: importlib.metadata.version(self.framework)}
-        except importlib.metadata.PackageNotFoundError:
-            return {}
+        return installed_versions(() if self.framework is None else (self.framework,))
 
     def devices(self) -> list[str]:
         """Devices this backend can place a model on, "cpu" first."""

@@ -8,7 +8,6 @@ FLOP/s can be shown as a share of what the machine does at best.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import shutil
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rnnbench import __version__
+from rnnbench.backend import installed_versions
 from rnnbench.parity import usable_cpus
 
 FRAMEWORKS = ("numpy", "torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "optax", "pandas")
@@ -58,13 +58,7 @@ def gpus() -> list[dict[str, str]]:
 
 
 def framework_versions() -> dict[str, str]:
-    versions = {}
-    for name in FRAMEWORKS:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+    return installed_versions(FRAMEWORKS)
 
 
 def blas_info() -> list[dict[str, Any]]:

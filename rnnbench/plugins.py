@@ -98,7 +98,7 @@ def _register(pm: PluginManager, plugin: object, origin: Origin) -> None:
     try:
         pm.register(plugin, name=origin.plugin)
     except (ValueError, pluggy.PluginValidationError) as exc:
-        raise PluginError(f"Plugin {origin.plugin!r} ({origin.describe()}) could not be registered: {exc}")
+        raise PluginError(f"Plugin {origin.plugin!r} ({origin.describe()}) could not be registered: {exc}") from exc
     pm.origins[origin.plugin] = origin
 
 

@@ -12,6 +12,7 @@ import math
 import pandas as pd
 from rich.table import Table
 
+
 def _number(value: object, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"

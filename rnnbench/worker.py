@@ -29,10 +29,10 @@ The document (every key always present, ``None`` where not reached):
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import itertools
 import json
 import math
-import faulthandler
 import os
 import resource
 import sys

@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 RNNBENCH = shutil.which("rnnbench", path=str(Path(sys.executable).parent)) or "rnnbench"
 
 

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
+from rnnbench import conformance
 from rnnbench.backend import Model, ParitySettings
 from rnnbench.backends import numpy_backend
 from rnnbench.backends.numpy_backend import NumpyBackend, NumpyModel
@@ -37,18 +38,7 @@ def make_spec(cell: str, head: str, num_layers: int = 1, inputs: str = "embeddin
 
 def make_batch(spec: ModelSpec, seed: int = 0, batch: int = BATCH,
                steps: int = STEPS) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.Generator(np.random.PCG64(seed))
-    if spec.embedded:
-        x = rng.integers(0, VOCAB, (batch, steps))
-    else:
-        x = rng.standard_normal((batch, steps, FEATURES)).astype(spec.dtype)
-    if spec.head == "lm":
-        y = rng.integers(0, spec.output_size, (batch, steps))
-    elif spec.head == "classify":
-        y = rng.integers(0, 2, (batch, spec.output_size)).astype(spec.dtype)
-    else:
-        y = rng.standard_normal((batch, spec.output_size)).astype(spec.dtype)
-    return x, y
+    return conformance.batch(spec, seed, size=batch, steps=steps)
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float) -> float:

@@ -10,7 +10,14 @@ import pytest
 
 from rnnbench.frame import load_results
 from rnnbench.results import (
-    RECORDS_FILE, SCHEMA_VERSION, RecordWriter, ResultsError, finished_case_ids, migrate, read_records, validate,
+    RECORDS_FILE,
+    SCHEMA_VERSION,
+    RecordWriter,
+    ResultsError,
+    finished_case_ids,
+    migrate,
+    read_records,
+    validate,
 )
 
 GOLDEN = Path(__file__).parent / "golden"

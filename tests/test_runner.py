@@ -77,6 +77,6 @@ def test_sigint_keeps_finished_records_and_resume_runs_the_rest(misbehaving, tmp
                              capture_output=True, text=True, timeout=300, env=os.environ)
     assert resumed.returncode == 0, resumed.stderr
     frame = load_results(run_dir)
-    assert sorted(zip(frame.backend, frame.cell, frame.status)) == [
+    assert sorted(zip(frame.backend, frame.cell, frame.status, strict=True)) == [
         ("hangs", "gru", "timeout"), ("hangs", "rnn", "timeout"), ("numpy", "gru", "ok"), ("numpy", "rnn", "ok")]
     assert json.loads((run_dir / "run.json").read_text())["options"]["timeout_s"] == 6.0

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from standins import StandInModel
 
-from rnnbench.backend import Model, RuntimeInfo
 from rnnbench.data import DataMissing
 from rnnbench.errors import UsageError
-from rnnbench.params import Params
 from rnnbench.plugins import BUILTIN_PLUGINS, make_plugin_manager
 from rnnbench.registry import Registry
 from rnnbench.spec import CELLS, ModelSpec
@@ -194,7 +193,7 @@ def test_char_rnn_splits_and_windows(task_registry: Registry, data_dir: str) -> 
     np.testing.assert_array_equal(bx[:, 1:], by[:, :-1])
 
 
-class ConstantLogits(Model):
+class ConstantLogits(StandInModel):
     """A stand-in whose logits always favour one id; records the shapes it is asked for."""
 
     def __init__(self, favourite: int, width: int, vocab: int = 65) -> None:
@@ -205,21 +204,6 @@ class ConstantLogits(Model):
         out = np.zeros((*x.shape, self.width), dtype=np.float32)  # (B, T, V) or (B, F?)
         out[..., self.favourite] = 50.0
         return out
-
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
-        raise NotImplementedError
-
-    def get_params(self) -> Params:
-        return {}
-
-    def set_params(self, params: Params) -> None:
-        raise NotImplementedError
-
-    def runtime_info(self) -> RuntimeInfo:
-        return RuntimeInfo("test double")
 
 
 def test_sampling_continues_the_prompt_with_one_input_shape(task_registry: Registry, data_dir: str) -> None:

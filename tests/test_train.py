@@ -15,9 +15,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from standins import StandInModel
 from test_tasks import TASK_NAMES, data_dir, smoke, task_registry  # noqa: F401 (fixtures)
 
-from rnnbench.backend import Backend, Model, ParitySettings, RuntimeInfo
+from rnnbench.backend import Backend, Model, ParitySettings
 from rnnbench.errors import BackendUnavailable, UsageError
 from rnnbench.params import Params
 from rnnbench.registry import Registry
@@ -134,8 +135,10 @@ class FakeClock:
         return self.now
 
 
-class Counting(Model):
+class Counting(StandInModel):
     """Each step costs 1 s, each predict 0.25 s; it predicts its step count (NaN from ``nan_from`` on)."""
+
+    label = "counting stand-in"
 
     def __init__(self, clock: FakeClock, nan_from: int | None) -> None:
         self.clock, self.nan_from, self.steps = clock, nan_from, 0
@@ -150,18 +153,6 @@ class Counting(Model):
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.clock.now += 0.25
         return np.full((len(x), 1), float(self.steps), dtype=np.float32)  # (B, 1)
-
-    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
-        raise NotImplementedError
-
-    def get_params(self) -> Params:
-        return {}
-
-    def set_params(self, params: Params) -> None:
-        raise NotImplementedError
-
-    def runtime_info(self) -> RuntimeInfo:
-        return RuntimeInfo("counting stand-in")
 
 
 class Clocked(Backend):
