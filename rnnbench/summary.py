@@ -34,7 +34,7 @@ def _cell_rows(frame: pd.DataFrame, task: str, headline: str) -> list[list[str]]
     for (backend, cell), group in frame[frame.task == task].groupby(["backend", "cell"], sort=True):
         by_mode = {mode: g.iloc[-1] for mode, g in group.groupby("mode")}
         speed, memory, accuracy = (by_mode.get(m) for m in ("throughput", "memory", "accuracy"))
-        failures = [f"{r.mode}: {r.status}" for _, r in group.iterrows() if r.status != "ok"]
+        failures = [f"{r['mode']}: {r['status']}" for _, r in group.iterrows() if r.status != "ok"]
         rows.append([
             backend, cell,
             _throughput(speed) if speed is not None else "-",
