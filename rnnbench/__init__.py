@@ -21,6 +21,9 @@ _LAZY = {
     "RunOptions": ("rnnbench.plan", "RunOptions"),
     "train": ("rnnbench.train", "train"),
     "check": ("rnnbench.conformance", "run_check"),
+    "html_report": ("rnnbench.report.html", "html_report"),
+    "compare_runs": ("rnnbench.report.compare", "compare_runs"),
+    "publish": ("rnnbench.report.publish", "publish"),
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from rnnbench import __version__
 from rnnbench.cli_data import data_group
+from rnnbench.cli_report import compare_command, publish_command, report_command
 from rnnbench.errors import RnnbenchError
 
 DTYPE_CHOICES = ("float64", "float32", "both")
@@ -46,6 +47,9 @@ def plugins_command(as_json: bool) -> None:
 
 cli.add_command(plugins_command, "list")
 cli.add_command(data_group)
+cli.add_command(report_command)
+cli.add_command(compare_command)
+cli.add_command(publish_command)
 
 
 @cli.command("check")
@@ -85,7 +89,7 @@ SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "de
           "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
           "num_layers": "num_layers"}
 SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals", "rounds", "timeout_s",
-           "memory_limit_mb", "steps", "warmup")
+           "memory_limit_mb", "steps", "warmup", "executor", "ray_address")
 
 
 @cli.command("run")
@@ -110,6 +114,9 @@ SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals"
 @click.option("--memory-limit-mb", type=int, help="Address-space limit of each worker.")
 @click.option("--steps", type=int, help="Timed calls per throughput case [default: the profile's].")
 @click.option("--warmup", type=int, help="Warm-up calls per throughput case [default: the profile's].")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="Run cases here, one at a time, or as tasks on a Ray cluster [default: local].")
+@click.option("--ray-address", help="Ray cluster to use with --executor ray [default: RAY_ADDRESS or a local one].")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML file of run options [default: [tool.rnnbench] in ./pyproject.toml].")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)

@@ -168,20 +168,23 @@ def finite_difference_grads(loss: Callable[[Params], float], params: Params, ste
 def check_reference(reference: Backend, seed: int = 0) -> Report:
     """The NumPy reference's analytic gradients against finite differences, float64."""
     report = Report(reference.name, "finite differences")
-    for case in cases(("float64",)):
-        spec = case.spec()
-        x, y = batch(spec, seed)
-        params = init_params(spec, seed)
-        model = reference.build(spec, params, OPTIMIZERS[2])
-        _, analytic = model.loss_and_grads(x, y)
-
-        def loss(p: Params, model=model, x=x, y=y) -> float:
-            model.set_params(p)
-            return model.loss_and_grads(x, y)[0]
-
-        numeric = finite_difference_grads(loss, params)
-        report.comparisons.append(compare(case, "grad", analytic, numeric))
+    report.comparisons.extend(check_reference_case(reference, case, seed) for case in cases(("float64",)))
     return report
+
+
+def check_reference_case(reference: Backend, case: Case, seed: int = 0) -> Comparison:
+    """One case of the reference check: analytic gradients against finite differences."""
+    spec = case.spec()
+    x, y = batch(spec, seed)
+    params = init_params(spec, seed)
+    model = reference.build(spec, params, OPTIMIZERS[2])
+    _, analytic = model.loss_and_grads(x, y)
+
+    def loss(p: Params) -> float:
+        model.set_params(p)
+        return model.loss_and_grads(x, y)[0]
+
+    return compare(case, "grad", analytic, finite_difference_grads(loss, params))
 
 
 def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] = ("float64", "float32"),
@@ -193,11 +196,13 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
         if dtype not in supported:
             report.skipped.append(f"{dtype}: {backend.name} supports only {', '.join(supported)}")
     for case in cases(tuple(d for d in dtypes if d in supported)):
-        report.comparisons.extend(_check_case(backend, reference, case, device, seed))
+        report.comparisons.extend(check_case(backend, reference, case, device, seed))
     return report
 
 
-def _check_case(backend: Backend, reference: Backend, case: Case, device: str, seed: int) -> Iterator[Comparison]:
+def check_case(backend: Backend, reference: Backend, case: Case, device: str = "cpu",
+               seed: int = 0) -> Iterator[Comparison]:
+    """Every comparison of one case: output, loss, gradients, and the parameters after each optimiser."""
     spec = case.spec()
     x, y = batch(spec, seed)
     params = init_params(spec, seed)

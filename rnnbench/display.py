@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 if TYPE_CHECKING:
     from rnnbench.conformance import Report
-    from rnnbench.registry import Registry
+    from rnnbench.registry import Entry, Registry
 
 
 def plugin_rows(registry: Registry) -> list[dict]:
     """Every backend and task: name, kind, origin, versions, availability."""
     rows = []
-    for entry in [*registry.backend_entries.values(), *registry.task_entries.values()]:
+    entries: list[Entry[Any]] = [*registry.backend_entries.values(), *registry.task_entries.values()]
+    for entry in entries:
         plugin = entry.cls()
         status = plugin.available()
         versions = plugin.versions() if entry.kind == "backend" and status.ok else {}

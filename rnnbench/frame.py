@@ -52,7 +52,11 @@ CASE_COLUMNS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "
 
 
 def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
-    """Every record under ``paths`` (run folders, or folders of run folders), one row each."""
+    """Every record under ``paths`` (run folders, or folders of run folders), one row each.
+
+    A pytest-benchmark JSON file (named, or found like a run folder) counts as a run of
+    throughput records of task "micro" (rnnbench/benchjson.py).
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     rows = [_row(record) for run_dir in run_dirs(paths) for record in read_records(run_dir)]

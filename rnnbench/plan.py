@@ -70,6 +70,8 @@ class RunOptions:
     memory_limit_mb: int | None = None
     steps: int | None = None  # override the profile's timed steps
     warmup: int | None = None  # override the profile's warm-up calls
+    executor: str = "local"  # where cases run: "local" (this machine) or "ray" (a Ray cluster); kept for --resume
+    ray_address: str | None = None  # the Ray cluster; None: RAY_ADDRESS, a local `ray start`, or a new one
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -77,13 +79,17 @@ class RunOptions:
         for mode in self.modes:
             if mode not in MODES:
                 raise UsageError(f"mode={mode!r} is not valid. Accepted: {', '.join(MODES)}")
+        if self.executor not in ("local", "ray"):
+            raise UsageError(f"executor={self.executor!r} is not valid. Accepted: local, ray")
+        if self.ray_address is not None and self.executor != "ray":
+            raise UsageError(f"ray_address={self.ray_address!r} needs executor 'ray'. Accepted: --executor ray")
         if self.rounds < 1 or self.timeout_s <= 0:
             raise UsageError(f"rounds={self.rounds}, timeout={self.timeout_s} are not valid. Accepted: >= 1, > 0")
 
     def with_config(self, config: dict[str, Any]) -> RunOptions:
         """These options with the keys of a TOML table applied (validated)."""
         known = {f.name: f for f in dataclasses.fields(self)}
-        updates = {}
+        updates: dict[str, Any] = {}
         for key, value in config.items():
             name = key.replace("-", "_")
             if name not in known:

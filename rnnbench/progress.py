@@ -55,11 +55,12 @@ class LiveDisplay:
     def __init__(self, console: Console) -> None:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console)
-        self.task_id = None
+        self.task_id = self.progress.add_task("starting", start=False)
 
     def begin(self, total: int, done: int) -> None:
+        self.progress.update(self.task_id, total=total, completed=done)
+        self.progress.start_task(self.task_id)
         self.progress.start()
-        self.task_id = self.progress.add_task("starting", total=total, completed=done)
 
     def start(self, case: Case) -> None:
         self.progress.update(self.task_id, description=_label(case))

@@ -24,7 +24,7 @@ ENVIRONMENT_FILE = "environment.json"
 MACHINES_DIR = "environments"
 
 STATUSES = ("ok", "failed", "crashed", "timeout", "oom", "nan", "skipped")
-REQUIRED = {
+REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int, "run_id": str, "case_id": str, "backend": str, "task": str, "cell": str,
     "device": str, "mode": str, "config": dict, "status": str, "duration_s": (int, float),
 }
@@ -88,12 +88,25 @@ class RecordWriter:
             os.fsync(stream.fileno())
 
 
+def _benchmark_file(path: Path) -> bool:
+    """A pytest-benchmark JSON file: read as a run of throughput records (rnnbench/benchjson.py)."""
+    from rnnbench import benchjson
+
+    return benchjson.is_benchmark_file(Path(path))
+
+
 def read_records(run_dir: Path) -> Iterator[dict[str, Any]]:
     """Every record of a run, migrated to the current schema.
 
     A last line cut short by a crash mid-write is skipped; any other bad
-    line is an error naming the file and line.
+    line is an error naming the file and line. A pytest-benchmark JSON file
+    in place of a run folder gives its micro-benchmarks as throughput records.
     """
+    if _benchmark_file(run_dir):
+        from rnnbench import benchjson
+
+        yield from benchjson.read_records(Path(run_dir))
+        return
     path = Path(run_dir) / RECORDS_FILE
     if not path.is_file():
         raise ResultsError(f"no results file at {path}. Accepted: a run folder holding {RECORDS_FILE}")
@@ -122,6 +135,10 @@ def write_environment(run_dir: Path, environment: dict[str, Any]) -> None:
 
 
 def read_environment(run_dir: Path) -> dict[str, Any]:
+    if _benchmark_file(run_dir):
+        from rnnbench import benchjson
+
+        return benchjson.environment(Path(run_dir))
     path = Path(run_dir) / ENVIRONMENT_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -140,19 +157,27 @@ def read_environments(run_dir: Path) -> dict[str, dict[str, Any]]:
     """Every machine's environment in a run, keyed by the ``machine`` string its records carry."""
     found = [read_environment(run_dir)]
     folder = Path(run_dir) / MACHINES_DIR
-    if folder.is_dir():
+    if folder.is_dir() and Path(run_dir).is_dir():
         found += [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
     return {env.get("machine", ""): env for env in found if env}
 
 
 def run_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Run folders named directly, or found one level below a results folder."""
+    """Run folders named directly, or found one level below a results folder.
+
+    pytest-benchmark JSON files count as runs too: named directly, or found in
+    a folder or one level below it (its storage layout, e.g. ``.bench/``).
+    """
+    from rnnbench import benchjson
+
     found: list[Path] = []
     for path in map(Path, paths):
-        if (path / RECORDS_FILE).is_file():
+        if (path / RECORDS_FILE).is_file() or benchjson.is_benchmark_file(path):
             found.append(path)
         elif path.is_dir():
             found.extend(sorted(p.parent for p in path.glob(f"*/{RECORDS_FILE}")))
+            found.extend(benchjson.benchmark_files(path))
         else:
-            raise ResultsError(f"{path} is not a run folder. Accepted: a folder holding {RECORDS_FILE}, or its parent")
+            raise ResultsError(f"{path} is not a run folder. Accepted: a folder holding {RECORDS_FILE}, its parent, "
+                               "or a pytest-benchmark JSON file")
     return found

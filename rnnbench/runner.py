@@ -2,14 +2,17 @@
 
 ``run`` is the public API the CLI calls. It resolves the matrix, writes
 ``run.json`` (the options, so ``resume`` can rebuild the same matrix) and
-``environment.json``, then runs each unfinished case in a fresh worker and
-appends its record before the next one starts.
+``environment.json``, then hands the unfinished cases to the run's executor
+(``rnnbench.executors``: this machine, or a Ray cluster) and appends each
+case's record the moment it comes back.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,12 +24,19 @@ from rnnbench import environment
 from rnnbench.backend import Availability
 from rnnbench.case import Case
 from rnnbench.errors import RnnbenchError, UsageError
-from rnnbench.manager import build_record, now_iso, run_worker, scratch_dir
+from rnnbench.executors import Executor, Finished, make_executor
+from rnnbench.manager import build_record, now_iso
 from rnnbench.plan import RunOptions, expand
 from rnnbench.probe import devices_in_subprocess
 from rnnbench.progress import Reporter, reporter
 from rnnbench.registry import Registry
-from rnnbench.results import RecordWriter, finished_case_ids, write_environment
+from rnnbench.results import (
+    RecordWriter,
+    finished_case_ids,
+    read_environment,
+    write_environment,
+    write_machine_environment,
+)
 
 RUN_FILE = "run.json"
 
@@ -51,8 +61,9 @@ def new_run_id() -> str:
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}"
 
 
-def plan(options: RunOptions, registry: Registry) -> tuple[list[Case], dict[str, Availability]]:
-    """The cases of ``options`` and the backends skipped as unavailable (with why)."""
+def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[str]] = devices_in_subprocess
+         ) -> tuple[list[Case], dict[str, Availability]]:
+    """The cases of ``options`` and the backends skipped as unavailable (with why); ``probe`` finds GPUs."""
     backends, skipped = registry.select_backends(list(options.backends))
     if not backends:
         raise UsageError("No backend is available to run. Accepted: an installed backend (see rnnbench plugins)")
@@ -60,7 +71,7 @@ def plan(options: RunOptions, registry: Registry) -> tuple[list[Case], dict[str,
     if tuple(options.devices) == ("cpu",):
         devices = {name: ["cpu"] for name in names}
     else:
-        devices = {name: devices_in_subprocess(name) for name in names}
+        devices = {name: probe(name) for name in names}
     return expand(options, registry, names, devices), skipped
 
 
@@ -73,13 +84,15 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
         options, run_dir = load_run_options(resume), resume
     else:
         run_dir = results_dir / new_run_id()
-    cases, skipped = plan(options, registry)
-    for name, status in skipped.items():
-        console.print(f"skipped: {status.message(name)}", markup=False)
-    report = RunReport(run_dir, cases, skipped_backends=skipped)
-    if resume is None:
-        _start_run_dir(run_dir, options)
-    _run_cases(report, options, reporter(console, quiet))
+    with make_executor(options.executor, options.ray_address, run_dir.name) as executor:
+        cases, skipped = plan(options, registry, executor.devices)
+        executor.check(cases)
+        for name, status in skipped.items():
+            console.print(f"skipped: {status.message(name)}", markup=False)
+        report = RunReport(run_dir, cases, skipped_backends=skipped)
+        if resume is None:
+            _start_run_dir(run_dir, options)
+        _run_cases(report, options, executor, reporter(console, quiet))
     return report
 
 
@@ -97,23 +110,17 @@ def load_run_options(run_dir: Path) -> RunOptions:
     return RunOptions().with_config(saved)
 
 
-def _run_cases(report: RunReport, options: RunOptions, progress: Reporter) -> None:
-    env = json.loads((report.run_dir / "environment.json").read_text())
+def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progress: Reporter) -> None:
     done = finished_case_ids(report.run_dir)
     todo = [case for case in report.cases if case.case_id not in done]
-    writer, run_id = RecordWriter(report.run_dir), report.run_dir.name
+    save = _Saver(report.run_dir, options.timeout_s)
     progress.begin(len(report.cases), len(report.cases) - len(todo))
     try:
-        with scratch_dir() as scratch:
-            for case in todo:
-                progress.start(case)
-                started = now_iso()
-                outcome = run_worker(case, options.timeout_s, Path(scratch))
-                record = build_record(case, outcome, run_id, env.get("machine", ""), options.timeout_s, started)
-                add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
-                writer.append(record)
-                report.records.append(record)
-                progress.finish(case, record)
+        # closing(): Ctrl-C while a record is written still stops the executor's running cases.
+        with closing(executor.run(todo, options.timeout_s, progress.start)) as results:
+            for result in results:
+                report.records.append(save(result))
+                progress.finish(result.case, report.records[-1])
     except KeyboardInterrupt:
         progress.end()
         finished = len(report.cases) - len(todo) + len(report.records)
@@ -122,8 +129,32 @@ def _run_cases(report: RunReport, options: RunOptions, progress: Reporter) -> No
     progress.end()
 
 
+class _Saver:
+    """Turns each finished case into a validated record on disk, with the environment of its machine."""
+
+    def __init__(self, run_dir: Path, timeout_s: float) -> None:
+        self.run_dir, self.timeout_s, self.writer = run_dir, timeout_s, RecordWriter(run_dir)
+        self.local = read_environment(run_dir)
+        self.machines: set[str] = set()
+
+    def __call__(self, result: Finished) -> dict[str, Any]:
+        env = self.local if result.environment is None else result.environment
+        self._remember(result.environment)
+        record = build_record(result.case, result.outcome, self.run_dir.name, env.get("machine", ""),
+                              self.timeout_s, result.started_at)
+        add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
+        self.writer.append(record)
+        return record
+
+    def _remember(self, env: dict[str, Any] | None) -> None:
+        """Save the environment of a machine an executor reported (a Ray node) the first time it shows up."""
+        if env and env.get("machine") not in self.machines:
+            self.machines.add(env.get("machine", ""))
+            write_machine_environment(self.run_dir, env)
+
+
 def add_peak_fraction(record: dict[str, Any], peak: dict[str, float]) -> None:
-    """Achieved GFLOP/s as a share of the run's measured matmul peak, for train and infer."""
+    """Achieved GFLOP/s as a share of the measured matmul peak of the machine that ran it, for train and infer."""
     best = peak.get("best")
     throughput = record.get("throughput") or {}
     for kind in ("train", "infer"):

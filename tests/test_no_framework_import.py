@@ -45,3 +45,12 @@ def test_import_and_plugin_manager_import_no_framework():
             f"print([m for m in {FRAMEWORKS!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_public_api_names_resolve_lazily():
+    # `import rnnbench` is light; each public name imports its module on first use, still without a framework.
+    code = ("import sys, rnnbench; light = 'pandas' not in sys.modules; "
+            "found = [callable(getattr(rnnbench, n)) for n in rnnbench.__all__ if n not in ('__version__',)]; "
+            f"print(light, all(found), [m for m in {FRAMEWORKS!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "True True []"

@@ -2,12 +2,13 @@
 
 Run with ``pytest tests/benchmarks/test_jax_vs_tutorial.py --benchmark-only -s``.
 For each shape, the backend's train step and the tutorial's alternate step
-by step in one process on the same batch: pytest-benchmark times one of
-them (the row's ``impl``) while pedantic's untimed setup runs and times the
-other, so noise from a shared machine hits both alike. Every record carries
-``ratio_to_tutorial = median(backend) / median(tutorial)`` in extra_info.
-The acceptance criterion is ratio <= 1.05; with RNNBENCH_MAX_TUTORIAL_RATIO
-set, the backend rows assert the ratio is at most that.
+by step in one process on the same batch (rnnbench/testing/tutorial.py):
+pytest-benchmark times one of them (the row's ``impl``) while pedantic's
+untimed setup runs and times the other, so noise from a shared machine hits
+both alike. Every record carries ``ratio_to_tutorial = median(backend) /
+median(tutorial)`` in extra_info. The acceptance criterion is ratio <= 1.05;
+with RNNBENCH_MAX_TUTORIAL_RATIO set, the backend rows assert the ratio is
+at most that.
 
 The tutorial loop is optax's "Getting started" training step (a jitted
 ``step(params, opt_state, x, y)`` doing ``jax.value_and_grad``,
@@ -25,11 +26,7 @@ overheads: two biases, donation, host-side input casts; on a GPU it hoists.
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -45,41 +42,13 @@ from jax import lax  # noqa: E402
 from rnnbench.backends.jax_backend import JaxBackend  # noqa: E402
 from rnnbench.params import Params, init_params  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
+from rnnbench.testing.tutorial import CLIP, LR, SHAPES, Shape, batch, check_ratio, interleave  # noqa: E402
 
-OPTIMIZER = OptimizerSpec("adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0)
+OPTIMIZER = OptimizerSpec("adam", lr=LR, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=CLIP)
 # Both loops run on the first GPU where there is one, else on the CPU.
 DEVICE = (JaxBackend().devices()[1:] or ["cpu"])[0]
-RATIO_ENV = "RNNBENCH_MAX_TUTORIAL_RATIO"
-
-
-@dataclass(frozen=True)
-class Shape:
-    spec: ModelSpec
-    batch: int
-    steps: int
-    warmup: int  # untimed rounds after the compiling call
-    rounds: int  # timed rounds, one train step each
-
-
-SHAPES = {
-    # LSTM, dense input = hidden = 512, 50 steps, batch 64 (compute bound).
-    "lstm512": Shape(ModelSpec("lstm", 512, "regress", 1, input_features=512), 64, 50, warmup=2, rounds=8),
-    # Embedding(10000, 32) -> LSTM(32) -> classify, 500 steps, batch 128 (latency bound).
-    "imdb": Shape(ModelSpec("lstm", 32, "classify", 1, vocab_size=10000, embedding_dim=32), 128, 500,
-                  warmup=3, rounds=20),
-}
-
-
-def _data(shape: Shape) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    spec = shape.spec
-    if spec.embedded:
-        x = rng.integers(0, spec.vocab_size, (shape.batch, shape.steps), dtype=np.int32)  # type: ignore[arg-type]
-    else:
-        x = rng.standard_normal((shape.batch, shape.steps, spec.input_features), dtype=np.float32)
-    if spec.head == "classify":
-        return x, rng.integers(0, 2, (shape.batch, spec.output_size)).astype(np.float32)
-    return x, rng.standard_normal((shape.batch, spec.output_size), dtype=np.float32)
+# (untimed rounds after the compiling call, timed rounds) per shape: more of the short IMDB steps.
+ROUNDS = {"lstm512_dense": (2, 8), "imdb_lstm32": (3, 20)}
 
 
 # --- the tutorial loop ---------------------------------------------------------------------------
@@ -172,29 +141,21 @@ RUNNERS = {"tutorial": _tutorial_runner, "rnnbench": _backend_runner}
 @pytest.mark.parametrize("impl", ["rnnbench", "tutorial"])
 def test_train_step(benchmark: Any, shape_name: str, impl: str) -> None:
     shape = SHAPES[shape_name]
-    x, y = _data(shape)
+    x, y = batch(shape, index_dtype=np.int32)
     params = init_params(shape.spec, 0)
     runs = {name: make(shape, params, x, y) for name, make in RUNNERS.items()}
     for run in runs.values():
         run()  # compile outside the timed rounds
     other = "tutorial" if impl == "rnnbench" else "rnnbench"
-    other_seconds: list[float] = []
-
-    def time_other() -> None:
-        # pedantic's untimed setup runs the other loop before every round, timed here, so the
-        # two alternate step by step and machine noise hits both alike.
-        start = time.perf_counter()
-        runs[other]()
-        other_seconds.append(time.perf_counter() - start)
-
+    warmup, rounds = ROUNDS[shape_name]
     benchmark.group = f"jax {shape_name}"
     benchmark.extra_info.update(impl=impl, shape=shape_name, batch=shape.batch, steps=shape.steps, device=DEVICE)
-    benchmark.pedantic(runs[impl], setup=time_other, rounds=shape.rounds, iterations=1,
-                       warmup_rounds=shape.warmup)
-    medians = {impl: benchmark.stats.stats.median, other: statistics.median(other_seconds[-shape.rounds:])}
+    times = interleave(benchmark, runs[impl], runs[other], rounds=rounds, warmup=warmup)
+    if times is None:
+        return
+    medians = {impl: times.timed_median, other: times.other_median}
     ratio = medians["rnnbench"] / medians["tutorial"]
     benchmark.extra_info.update(other_median_s=medians[other], ratio_to_tutorial=ratio)
     print(f"\njax {shape_name} on {DEVICE} ({impl} timed): backend/tutorial median ratio = {ratio:.3f}")
-    limit = os.environ.get(RATIO_ENV)
-    if impl == "rnnbench" and limit is not None:
-        assert ratio <= float(limit), f"backend/tutorial = {ratio:.3f} > {RATIO_ENV}={limit}"
+    if impl == "rnnbench":
+        check_ratio(ratio)

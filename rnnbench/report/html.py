@@ -1,0 +1,31 @@
+"""The HTML report: one self-contained file rendered by Jinja2 with autoescaping on.
+
+Style, the sort script and the charts are inline, so the page opens from a
+file on an offline machine. No value is marked safe: every string from the
+records passes through autoescaping, in tables and in the SVG alike.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jinja2
+
+from rnnbench import __version__
+from rnnbench.report.model import PathsArg, ReportData, load_report_data
+from rnnbench.report.views import report_view
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.PackageLoader("rnnbench.report", "templates"), autoescape=True,
+                              undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False)
+
+
+def render_html(data: ReportData) -> str:
+    return environment().get_template("report.html.j2").render(view=report_view(data), version=__version__)
+
+
+def html_report(paths: PathsArg) -> str:
+    """The HTML report of the run folders under ``paths`` (run folders or folders of runs)."""
+    return render_html(load_report_data(paths))

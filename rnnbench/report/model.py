@@ -1,0 +1,107 @@
+"""What every report format starts from: the records of some runs, their tasks and their machines.
+
+The only inputs are ``rnnbench.load_results`` and the runs' environment
+files; nothing here imports a framework.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rnnbench.errors import UsageError
+from rnnbench.frame import load_results
+from rnnbench.results import read_environments, run_dirs
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task as a report shows it: its headline metric and which way that metric improves."""
+
+    name: str
+    headline: str  # the metric shown in tables (without the metric_ prefix); "" when the task has none
+    goal: str | None  # "min" or "max"; None when no record says, and then no metric value is marked best
+
+
+@dataclass(frozen=True)
+class ReportData:
+    frame: pd.DataFrame  # load_results of every run, plus run_dir: the folder each record came from
+    tasks: tuple[TaskInfo, ...]  # in name order
+    run_dirs: tuple[Path, ...]
+    environments: tuple[tuple[str, str, dict[str, Any]], ...]  # (run id, machine, environment) per machine
+
+
+PathsArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+def load_report_data(paths: PathsArg) -> ReportData:
+    """Records, tasks and environments of the run folders under ``paths``."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    dirs = tuple(run_dirs(paths))
+    # One folder at a time, so each row knows its folder (a copied run folder may be renamed).
+    frames = [f for d in dirs if not (f := load_results(d).assign(run_dir=str(d))).empty]
+    if not frames:
+        raise UsageError(f"no result records in {', '.join(map(str, paths))}. Accepted: run folders of rnnbench run")
+    frame = pd.concat(frames, ignore_index=True)
+    tasks = tuple(_task_info(frame, name) for name in sorted(frame.task.unique()))
+    environments = tuple((run_id(frame, run_dir), machine, env) for run_dir in dirs
+                         for machine, env in read_environments(run_dir).items())
+    return ReportData(frame, tasks, dirs, environments)
+
+
+def run_id(frame: pd.DataFrame, run_dir: Path) -> str:
+    """The run id its records carry; the folder name when it holds none."""
+    ids = frame.loc[frame.run_dir == str(run_dir), "run_id"].dropna().unique()
+    return str(ids[0]) if len(ids) else run_dir.name
+
+
+def _task_info(frame: pd.DataFrame, name: str) -> TaskInfo:
+    headline = _registered_headline(name) or _target_metric(frame, name) or _first_metric(frame, name)
+    return TaskInfo(name, headline, _goal(frame, name, headline))
+
+
+def _registered_headline(name: str) -> str:
+    """Task.headline of the installed task plugin; "" when the task is not installed here."""
+    from rnnbench.registry import Registry
+
+    registry = Registry()
+    return registry.task(name).headline if name in registry.task_names() else ""
+
+
+def _targets(frame: pd.DataFrame, name: str) -> list[dict[str, Any]]:
+    records = frame.loc[(frame.task == name) & (frame["mode"] == "accuracy"), "record"]
+    return [t for r in records if isinstance(t := (r.get("accuracy") or {}).get("target"), dict)]
+
+
+def _target_metric(frame: pd.DataFrame, name: str) -> str:
+    return next((str(t.get("metric")) for t in _targets(frame, name) if t.get("metric")), "")
+
+
+def _first_metric(frame: pd.DataFrame, name: str) -> str:
+    rows = frame[frame.task == name]
+    found = [c for c in frame.columns if c.startswith("metric_") and rows[c].notna().any()]
+    return sorted(found)[0].removeprefix("metric_") if found else ""
+
+
+def _goal(frame: pd.DataFrame, name: str, headline: str) -> str | None:
+    """The direction recorded with the task's target for its headline metric (targets carry it)."""
+    goals = {t.get("goal") for t in _targets(frame, name) if t.get("metric") == headline}
+    return goals.pop() if len(goals) == 1 and goals <= {"min", "max"} else None
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN, or pandas' missing values."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and dicts are values, not missing
+        return False

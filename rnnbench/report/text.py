@@ -1,0 +1,77 @@
+"""The report as Markdown (for READMEs) and as CSV (for spreadsheets).
+
+Markdown shows the same columns as the HTML tables, best values in bold.
+CSV keeps numbers as numbers: one row per task, backend, cell and
+configuration, with the interval bounds in their own columns.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from rnnbench.report.columns import columns
+from rnnbench.report.model import PathsArg, ReportData, load_report_data
+from rnnbench.report.tables import best_mask, task_table
+
+CSV_COLUMNS = (
+    "task", "run_id", "machine", "device", "dtype", "backend", "cell", "batch_size", "seq_len", "hidden_size",
+    "num_layers", "train_sps", "train_sps_low", "train_sps_high", "train_ratio", "train_unstable",
+    "infer_sps", "infer_sps_low", "infer_sps_high", "infer_ratio", "infer_unstable", "train_first_step_s",
+    "infer_first_step_s", "memory_peak_mb", "memory_baseline_mb", "device_peak_mb", "metric_name", "metric",
+    "time_to_target_s", "target", "kernel_path", "conformance", "status")
+TEXT_COLUMNS = ("task", "run_id", "machine", "device", "dtype", "backend", "cell", "metric_name", "target",
+                "kernel_path", "conformance", "status")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection); a quote makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _markdown_cell(text: str, best: bool) -> str:
+    """Escapes what would break the table or render as HTML in a README."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("*", "\\*").replace("_", "\\_").replace("`", "\\`").replace("\n", " ")
+    return f"**{text}**" if best and text != "-" else text
+
+
+def render_markdown(data: ReportData) -> str:
+    parts = []
+    for task in data.tasks:
+        table = task_table(data.frame, task)
+        cols, best = columns(table, task), best_mask(table, task)
+        parts.append(f"## {_markdown_cell(task.name, False)}\n")
+        parts.append("| " + " | ".join(_markdown_cell(c.label, False) for c in cols) + " |")
+        parts.append("|" + "|".join("---:" if c.numeric else "---" for c in cols) + "|")
+        for index, row in table.iterrows():
+            parts.append("| " + " | ".join(_markdown_cell(c.text(row), bool(c.best and best.at[index, c.best]))
+                                           for c in cols) + " |")
+        parts.append("")
+    note = ("Throughput: samples/s at the median step time [95% interval]; best of each cell and configuration "
+            "in bold; memory: peak resident memory above the post-setup baseline.")
+    return "\n".join([note, "", *parts])
+
+
+def _defuse(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def csv_table(data: ReportData) -> pd.DataFrame:
+    tables = [task_table(data.frame, task).assign(task=task.name, metric_name=task.headline) for task in data.tasks]
+    table = pd.concat(tables, ignore_index=True)[list(CSV_COLUMNS)]
+    for column in TEXT_COLUMNS:
+        table[column] = table[column].map(_defuse)
+    return table
+
+
+def render_csv(data: ReportData) -> str:
+    stream = io.StringIO()
+    csv_table(data).to_csv(stream, index=False, lineterminator="\n")
+    return stream.getvalue()
+
+
+def markdown_report(paths: PathsArg) -> str:
+    return render_markdown(load_report_data(paths))
+
+
+def csv_report(paths: PathsArg) -> str:
+    return render_csv(load_report_data(paths))

@@ -1,0 +1,106 @@
+"""What the HTML template shows, as plain values: runs, per-task tables and charts, environments."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rnnbench.report.charts import backend_colors, task_charts
+from rnnbench.report.columns import Column, columns
+from rnnbench.report.environment import EnvironmentTable, environment_table
+from rnnbench.report.model import ReportData, TaskInfo, run_id
+from rnnbench.report.svg import Chart
+from rnnbench.report.tables import best_mask, task_table
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class CellView:
+    text: str
+    sort: str  # the data-sort attribute: a number, or text
+    best: bool
+
+
+@dataclass(frozen=True)
+class TaskView:
+    name: str
+    headline: str
+    goal: str | None
+    headers: tuple[tuple[str, bool], ...]  # (label, numeric)
+    rows: tuple[tuple[tuple[CellView, ...], bool, bool], ...]  # (cells, failed, first row of a group)
+    charts: tuple[Chart, ...]
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    machines: str
+    created: str
+    profiles: str
+    records: int
+    not_ok: int
+
+
+@dataclass(frozen=True)
+class ReportView:
+    runs: tuple[RunView, ...]
+    tasks: tuple[TaskView, ...]
+    environment: EnvironmentTable
+    records: int
+
+
+def _sort_key(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return repr(float(value))
+    return str(value)
+
+
+def _rows(table: pd.DataFrame, cols: list[Column], task: TaskInfo) -> tuple:
+    best = best_mask(table, task)
+    group_keys = table[["run_id", "machine", "variant", "cell"]].astype(str).agg("|".join, axis=1)
+    rows = []
+    for n, (index, row) in enumerate(table.iterrows()):
+        cells = tuple(CellView(c.text(row), _sort_key(c.sort(row)), bool(c.best and best.at[index, c.best]))
+                      for c in cols)
+        starts_group = n == 0 or group_keys.iloc[n] != group_keys.iloc[n - 1]
+        rows.append((cells, row["status"] != "ok", starts_group))
+    return tuple(rows)
+
+
+def task_view(data: ReportData, task: TaskInfo, colors: dict[str, str]) -> TaskView:
+    table = task_table(data.frame, task)
+    cols = columns(table, task)
+    return TaskView(task.name, task.headline, task.goal, tuple((c.label, c.numeric) for c in cols),
+                    _rows(table, cols, task), tuple(task_charts(data.frame, table, task, colors)))
+
+
+def _created(run_dir: Path, records: pd.DataFrame) -> str:
+    """When the run started: run.json's timestamp, else its first record's."""
+    path = run_dir / RUN_FILE
+    if path.is_file():
+        created = json.loads(path.read_text(encoding="utf-8")).get("created")
+        if created:
+            return str(created)
+    starts = [r.get("started_at") for r in records.record if r.get("started_at")]
+    return str(min(starts)) if starts else ""
+
+
+def run_view(run_dir: Path, frame: pd.DataFrame) -> RunView:
+    records = frame[frame.run_dir == str(run_dir)]
+    return RunView(run_id(frame, run_dir), ", ".join(sorted(map(str, records.machine.dropna().unique()))),
+                   _created(run_dir, records), ", ".join(sorted(map(str, records.profile.dropna().unique()))),
+                   len(records), int((records.status != "ok").sum()))
+
+
+def report_view(data: ReportData) -> ReportView:
+    colors = backend_colors([str(b) for b in data.frame.backend])
+    return ReportView(tuple(run_view(d, data.frame) for d in data.run_dirs),
+                      tuple(task_view(data, task, colors) for task in data.tasks),
+                      environment_table(data.environments), len(data.frame))
