@@ -18,6 +18,7 @@ from rnnbench.errors import RnnbenchError
 
 SCHEMA_VERSION = 2
 RECORDS_FILE = "records.jsonl"
+RUN_FILE = "run.json"  # the options of a run (rnnbench run writes it; --resume and reports read it)
 ENVIRONMENT_FILE = "environment.json"
 # One file per machine that ran cases when a run spans machines (the Ray executor);
 # ENVIRONMENT_FILE is always the manager's own machine.
@@ -143,12 +144,17 @@ def read_environment(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def safe_filename(text: str, default: str = "unknown") -> str:
+    """``text`` as one file name that stays in its folder: letters, digits, '-', '_' and '.', no leading dot."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).lstrip(".")
+    return name or default
+
+
 def write_machine_environment(run_dir: Path, environment: dict[str, Any]) -> Path:
     """Save the environment of one more machine of a run; the file is named after its hostname."""
     folder = Path(run_dir) / MACHINES_DIR
     folder.mkdir(exist_ok=True)
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(environment.get("hostname", "unknown")))
-    path = folder / f"{name}.json"
+    path = folder / f"{safe_filename(str(environment.get('hostname', 'unknown')))}.json"
     path.write_text(json.dumps(environment, indent=2, sort_keys=True) + "\n")
     return path
 

@@ -31,14 +31,13 @@ from rnnbench.probe import devices_in_subprocess
 from rnnbench.progress import Reporter, reporter
 from rnnbench.registry import Registry
 from rnnbench.results import (
+    RUN_FILE,
     RecordWriter,
     finished_case_ids,
     read_environment,
     write_environment,
     write_machine_environment,
 )
-
-RUN_FILE = "run.json"
 
 
 class Interrupted(RnnbenchError):

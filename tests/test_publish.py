@@ -11,8 +11,8 @@ import pytest
 
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
-from rnnbench.report.publish import publish, safe_name
-from rnnbench.results import read_records
+from rnnbench.report.publish import publish
+from rnnbench.results import read_records, safe_filename
 
 GOLDEN = Path(__file__).parent / "golden"
 RUN, SWEEP, HOSTILE = (GOLDEN / n for n in ("report-run", "report-sweep", "report-hostile"))
@@ -62,7 +62,7 @@ def test_hostile_run_is_escaped_and_its_file_stays_in_the_site(tmp_path):
     (hostile / "records.jsonl").write_text(records)
     site = tmp_path / "site"
     (run,) = publish([hostile], site)
-    assert run.report == f"reports/{safe_name('../../<b>evil</b>')}.html" and (site / run.report).is_file()
+    assert run.report == f"reports/{safe_filename('../../<b>evil</b>')}.html" and (site / run.report).is_file()
     assert not (tmp_path / "<b>evil</b>.html").exists()
     index = (site / "index.html").read_text()
     assert "&lt;b&gt;evil&lt;/b&gt;" in index and "<b>" not in index

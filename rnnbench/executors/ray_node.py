@@ -27,6 +27,7 @@ from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.manager import WorkerOutcome, now_iso, run_worker, scratch_dir
 from rnnbench.parity import usable_cpus
+from rnnbench.results import safe_filename
 
 CLAIM_POLL_S = 0.2  # how often a case waiting for free CPUs looks again
 
@@ -58,10 +59,6 @@ def run_case(case: Case, timeout_s: float, run_id: str, book: Any) -> tuple[str,
 
 def _lock_dir() -> Path:
     return Path(tempfile.gettempdir())
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 @contextmanager
@@ -107,7 +104,7 @@ def _try_lock(stack: ExitStack, path: Path) -> bool:
 
 def node_environment(run_id: str, threads: int, node_cpus: list[int]) -> dict[str, Any]:
     """This node's environment for the run: measured by the first case here, read from a file by the rest."""
-    path = _lock_dir() / f"rnnbench-{os.getuid()}-env-{_safe(run_id)}-t{threads}.json"
+    path = _lock_dir() / f"rnnbench-{os.getuid()}-env-{safe_filename(run_id)}-t{threads}.json"
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here while the first one measures
         if path.is_file():

@@ -19,7 +19,7 @@ from rnnbench.errors import UsageError
 from rnnbench.report.html import environment, render_html
 from rnnbench.report.model import ReportData, load_report_data
 from rnnbench.report.views import run_view
-from rnnbench.results import run_dirs
+from rnnbench.results import run_dirs, safe_filename
 
 MANIFEST = "runs.json"
 REPORTS = "reports"
@@ -38,14 +38,8 @@ class PublishedRun:
     report: str  # path of the report, relative to the site
 
 
-def safe_name(text: str) -> str:
-    """A file name that stays inside the site whatever the run id holds."""
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in text).lstrip(".")
-    return name or "run"
-
-
 def _report_path(run_id: str) -> str:
-    return f"{REPORTS}/{safe_name(run_id)}.html"
+    return f"{REPORTS}/{safe_filename(run_id, default='run')}.html"
 
 
 def _published(data: ReportData, run_dir: Path) -> PublishedRun:
