@@ -13,7 +13,10 @@ record:
   for a forward one: the per-round samples (``stats.data``, present with
   ``--benchmark-json`` and with ``--benchmark-save-data``) summarised by
   rnnbench.stats, or, without them, pytest-benchmark's own summary (no
-  confidence interval then); rates as items over the mean call time;
+  confidence interval then); rates (samples/s, tokens/s, GFLOP/s) as total
+  items over total time (the mean call), as the worker's records and
+  micro.py's ``extra_info["gflops"]`` have them (the report's samples/s
+  column is taken at the median step time, from the summary);
 - ``machine`` as rnnbench names machines (recorded in ``extra_info``), else
   built from ``machine_info``; ``run_id`` the file's name, with the run's
   date and time appended when the name holds no time stamp.
@@ -136,7 +139,7 @@ def block(stats: dict[str, Any], extra: dict[str, Any], batch: int, steps: int) 
     """The throughput block of one timed call kind, as rnnbench's worker writes it."""
     samples = [float(s) for s in stats.get("data") or []]
     summary = summarize(samples).to_dict() if samples else summary_of(stats)
-    mean = float(stats["mean"])  # seconds per call: items / mean is total items / total time
+    mean = float(summary["mean"])  # seconds per call: total time over calls, so rates are total items / total time
     flops = extra.get("flops")
     return {
         "first_step_s": extra.get("first_call_s"), "samples_s": samples or None, "summary": summary,

@@ -88,8 +88,8 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, every_case
 SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "devices", "mode": "modes",
           "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
           "num_layers": "num_layers"}
-SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals", "rounds", "timeout_s",
-           "memory_limit_mb", "steps", "warmup", "executor", "ray_address")
+SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
+           "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes")
 
 
 @cli.command("run")
@@ -112,11 +112,16 @@ SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals"
 @click.option("--rounds", type=int, help="Repeat the matrix, interleaved [default: 1].")
 @click.option("--timeout", "timeout_s", type=float, help="Seconds per case [default: 600].")
 @click.option("--memory-limit-mb", type=int, help="Address-space limit of each worker.")
+@click.option("--check/--no-check", default=None,
+              help="Check each backend and device against the NumPy reference before the cases [default: check].")
 @click.option("--steps", type=int, help="Timed calls per throughput case [default: the profile's].")
 @click.option("--warmup", type=int, help="Warm-up calls per throughput case [default: the profile's].")
 @click.option("--executor", type=click.Choice(["local", "ray"]),
               help="Run cases here, one at a time, or as tasks on a Ray cluster [default: local].")
 @click.option("--ray-address", help="Ray cluster to use with --executor ray [default: RAY_ADDRESS or a local one].")
+@click.option("--ray-share-nodes", is_flag=True, default=None,
+              help="With --executor ray, run several cases at once per node: a faster sweep, but the cases "
+                   "disturb each other's timings [default: one case at a time per node].")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML file of run options [default: [tool.rnnbench] in ./pyproject.toml].")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)

@@ -16,7 +16,10 @@ threads, flush_denormals        parity settings
 repeat                          the round of the matrix
 status, error                   ok, failed, crashed, timeout, oom, nan, skipped; one-line reason
 duration_s                      wall time of the worker process
+shared_node                     True: other cases may have run beside it on its machine (Ray, --ray-share-nodes)
 kernel_path                     the kernel path the backend reported
+conformance_ok                  the run's conformance check of this backend and device: True, False,
+                                or None when it did not finish or was not run (``--no-check``)
 {train,infer}_step_s            median seconds per call
 {train,infer}_step_ci_low_s     95% bootstrap interval of that median (low, high)
 {train,infer}_step_ci_high_s
@@ -69,11 +72,12 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     batch = record.get("batch") or {}
     row: dict[str, Any] = {key: record.get(key) for key in (
         "run_id", "machine", "case_id", "backend", "task", "cell", "device", "mode", "status", "error",
-        "duration_s")}
+        "duration_s", "shared_node")}
     row.update({key: config.get(key) for key in CASE_COLUMNS})
     row.update(batch_size=batch.get("batch_size"), seq_len=batch.get("seq_len"),
                hidden_size=spec.get("hidden_size"), num_layers=spec.get("num_layers"),
-               kernel_path=(record.get("runtime") or {}).get("kernel_path"))
+               kernel_path=(record.get("runtime") or {}).get("kernel_path"),
+               conformance_ok=(record.get("conformance") or {}).get("ok"))
     for kind in ("train", "infer"):
         row.update(_throughput_columns(kind, ((record.get("throughput") or {}).get(kind)) or {}))
     row.update(_memory_columns(record.get("memory") or {}))

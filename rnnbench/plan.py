@@ -70,8 +70,10 @@ class RunOptions:
     memory_limit_mb: int | None = None
     steps: int | None = None  # override the profile's timed steps
     warmup: int | None = None  # override the profile's warm-up calls
+    check: bool = True  # the conformance check of each backend and device before the cases (rnnbench.precheck)
     executor: str = "local"  # where cases run: "local" (this machine) or "ray" (a Ray cluster); kept for --resume
     ray_address: str | None = None  # the Ray cluster; None: RAY_ADDRESS, a local `ray start`, or a new one
+    ray_share_nodes: bool = False  # Ray: several cases at once per node (a faster sweep, timings not clean)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -83,6 +85,8 @@ class RunOptions:
             raise UsageError(f"executor={self.executor!r} is not valid. Accepted: local, ray")
         if self.ray_address is not None and self.executor != "ray":
             raise UsageError(f"ray_address={self.ray_address!r} needs executor 'ray'. Accepted: --executor ray")
+        if self.ray_share_nodes and self.executor != "ray":
+            raise UsageError("ray_share_nodes=True needs executor 'ray'. Accepted: --executor ray")
         if self.rounds < 1 or self.timeout_s <= 0:
             raise UsageError(f"rounds={self.rounds}, timeout={self.timeout_s} are not valid. Accepted: >= 1, > 0")
 

@@ -27,6 +27,8 @@ from rnnbench.errors import RnnbenchError, UsageError
 from rnnbench.executors import Executor, Finished, make_executor
 from rnnbench.manager import build_record, now_iso
 from rnnbench.plan import RunOptions, expand
+from rnnbench.precheck import Verdict, check_pairs, read_verdicts
+from rnnbench.precheck import key as precheck_key
 from rnnbench.probe import devices_in_subprocess
 from rnnbench.progress import Reporter, reporter
 from rnnbench.registry import Registry
@@ -83,7 +85,7 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
         options, run_dir = load_run_options(resume), resume
     else:
         run_dir = results_dir / new_run_id()
-    with make_executor(options.executor, options.ray_address, run_dir.name) as executor:
+    with make_executor(options.executor, options.ray_address, run_dir.name, options.ray_share_nodes) as executor:
         cases, skipped = plan(options, registry, executor.devices)
         executor.check(cases)
         for name, status in skipped.items():
@@ -91,8 +93,22 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
         report = RunReport(run_dir, cases, skipped_backends=skipped)
         if resume is None:
             _start_run_dir(run_dir, options)
+        if options.check:
+            _check_conformance(report, options, console, quiet)
         _run_cases(report, options, executor, reporter(console, quiet))
     return report
+
+
+def _check_conformance(report: RunReport, options: RunOptions, console: Console, quiet: bool) -> None:
+    """Check each (backend, device) of the matrix once, on this machine, before its first case."""
+    pairs = list(dict.fromkeys((case.backend, case.device) for case in report.cases))
+
+    def announce(pair: str, verdict: Verdict) -> None:
+        if not quiet:
+            console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
+
+    check_pairs(report.run_dir, pairs, options.dtype, options.threads, options.timeout_s, options.memory_limit_mb,
+                announce)
 
 
 def _start_run_dir(run_dir: Path, options: RunOptions) -> None:
@@ -135,19 +151,24 @@ class _Saver:
         self.run_dir, self.timeout_s, self.writer = run_dir, timeout_s, RecordWriter(run_dir)
         self.local = read_environment(run_dir)
         self.machines: set[str] = set()
+        self.conformance = read_verdicts(run_dir)
 
     def __call__(self, result: Finished) -> dict[str, Any]:
         env = self.local if result.environment is None else result.environment
         self._remember(result.environment)
         record = build_record(result.case, result.outcome, self.run_dir.name, env.get("machine", ""),
                               self.timeout_s, result.started_at)
+        record["shared_node"] = result.shared_node  # other cases may have run beside it (--ray-share-nodes)
         add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
+        verdict = self.conformance.get(precheck_key(result.case.backend, result.case.device))
+        if verdict is not None:
+            record["conformance"] = verdict.to_dict()
         self.writer.append(record)
         return record
 
     def _remember(self, env: dict[str, Any] | None) -> None:
         """Save the environment of a machine an executor reported (a Ray node) the first time it shows up."""
-        if env and env.get("machine") not in self.machines:
+        if env and "hostname" in env and env.get("machine") not in self.machines:  # not a lost task's label
             self.machines.add(env.get("machine", ""))
             write_machine_environment(self.run_dir, env)
 

@@ -58,3 +58,20 @@ def install_fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Call
         monkeypatch.syspath_prepend(str(tmp_path))
 
     return install
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run ``rnnbench ARGV...`` in this process: (exit code, standard output, standard error)."""
+    from rnnbench.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

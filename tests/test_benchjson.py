@@ -54,12 +54,30 @@ def test_samples_become_rnnbench_summaries_and_rates() -> None:
         assert row[f"{kind}_samples_s"] == stats["data"]
         assert row[f"{kind}_step_s"] == pytest.approx(np.median(stats["data"]))
         assert row[f"{kind}_step_ci_low_s"] <= row[f"{kind}_step_s"] <= row[f"{kind}_step_ci_high_s"]
-        assert row[f"{kind}_samples_per_s"] == pytest.approx(32 / np.mean(stats["data"]))  # B = 32
-        assert row[f"{kind}_tokens_per_s"] == pytest.approx(32 * 25 / np.mean(stats["data"]))  # T = 25
-        assert row[f"{kind}_gflops"] == pytest.approx(extra["flops"] / np.mean(stats["data"]) / 1e9)
+        mean = np.mean(stats["data"])  # rates are total items over total time, as in the worker's records
+        assert row[f"{kind}_samples_per_s"] == pytest.approx(32 / mean)  # B = 32
+        assert row[f"{kind}_tokens_per_s"] == pytest.approx(32 * 25 / mean)  # T = 25
+        assert row[f"{kind}_gflops"] == pytest.approx(extra["flops"] / mean / 1e9)
         assert row[f"{kind}_first_step_s"] == extra["first_call_s"]
         assert np.isnan(row[f"{other}_step_s"])
         assert (row.batch_size, row.seq_len, row.hidden_size, row.num_layers) == (32, 25, 64, 1)
+
+
+def test_a_stalled_round_lowers_the_rate_but_not_the_median(tmp_path: Path) -> None:
+    document = raw(WITH_DATA)
+    bench = document["benchmarks"][0]
+    data = bench["stats"]["data"]
+    data[0] = 100 * max(data)  # the machine stalled in one round
+    stalled = tmp_path / "stalled.json"
+    stalled.write_text(json.dumps(document))
+    record = next(r for r in read_records(stalled) if r["case_id"] == bench["fullname"])
+    block = record["throughput"]["train" if bench["extra_info"]["kind"] == "train_step" else "infer"]
+    # Total items over total time counts the stall (the worker's rule); the median step, which the report
+    # shows and compare tests, does not move.
+    assert block["samples_per_s"] == pytest.approx(32 / np.mean(data))
+    assert block["gflops"] == pytest.approx(bench["extra_info"]["flops"] / np.mean(data) / 1e9)
+    assert block["summary"]["median"] == pytest.approx(np.median(data))
+    assert block["samples_per_s"] < 0.5 * 32 / np.median(data)
 
 
 def test_without_samples_the_summary_is_pytest_benchmarks_own() -> None:
@@ -71,6 +89,7 @@ def test_without_samples_the_summary_is_pytest_benchmarks_own() -> None:
         assert row[f"{kind}_step_s"] == bench["stats"]["median"]
         assert row[f"{kind}_step_iqr_s"] == pytest.approx(bench["stats"]["q3"] - bench["stats"]["q1"])
         assert row[f"{kind}_samples_s"] is None and row[f"{kind}_step_ci_low_s"] is None
+        assert row[f"{kind}_samples_per_s"] == pytest.approx(32 / bench["stats"]["mean"])
 
 
 def test_run_ids_come_from_the_file_name_and_time() -> None:

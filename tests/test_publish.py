@@ -40,6 +40,7 @@ def test_publish_writes_reports_an_index_and_nojekyll(tmp_path):
     assert _index_links(site) == [(f"reports/{ids[1]}.html", ids[1]), (f"reports/{ids[0]}.html", ids[0])]
     index = (site / "index.html").read_text()
     assert "<h2>vm (AMD EPYC, no GPU)</h2>" in index and "://" not in index
+    assert "(backends: numpy, torch)" in index and "JAX" not in index  # what the runs used, not every backend
     assert sorted(p.name for p in site.rglob("*") if p.is_file()) == sorted(
         [".nojekyll", "index.html", "runs.json", *(f"{i}.html" for i in ids)])  # no records copied
 

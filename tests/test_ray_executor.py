@@ -27,12 +27,12 @@ import pytest
 from rnnbench.case import Case
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
-from rnnbench.executors.ray_cluster import check_fits, check_reachable, resources
-from rnnbench.executors.ray_node import node_environment, own_cpus
+from rnnbench.executors.ray_cluster import LOST_MACHINE, check_fits, check_reachable, resources
+from rnnbench.executors.ray_node import node_environment, node_turn, own_cpus
 from rnnbench.plan import RunOptions
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.registry import Registry
-from rnnbench.results import MACHINES_DIR, read_environments, read_records
+from rnnbench.results import MACHINES_DIR, read_environment, read_environments, read_records
 from rnnbench.runner import Interrupted, run
 
 # Ray starts its processes with subprocess and a preexec_fn (ray/_private/services.py), which runs the fork hooks;
@@ -41,7 +41,9 @@ from rnnbench.runner import Interrupted, run
 pytestmark = pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 
 PLUGIN_DIR = Path(__file__).parent / "plugins"
-SMALL = dict(tasks=("airline",), modes=("throughput",), profile="smoke", threads=1)
+# The conformance pre-check runs on the manager's machine whatever the executor, and has its own tests
+# (test_precheck.py); here it would only add a hanging backend's check to every run.
+SMALL = dict(tasks=("airline",), modes=("throughput",), profile="smoke", threads=1, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +92,23 @@ def _learning(record: dict[str, Any]) -> list[Any]:
 
 @pytest.mark.slow
 def test_ray_records_match_the_local_executors(registry_with_faults, tmp_path):
-    options = RunOptions(backends=("numpy", "torch"), cells=("gru",), **{**SMALL, "modes": ("throughput", "accuracy")})
+    # 15 timed steps, not the smoke profile's 3: a median of 3 on a shared 2-core box is too noisy for 0.5x-2x.
+    options = RunOptions(backends=("numpy", "torch"), cells=("gru",), steps=15,
+                         **{**SMALL, "modes": ("throughput", "accuracy")})
     local = _by_case(run(options, tmp_path / "local", registry=registry_with_faults, quiet=True).run_dir)
     ray_run = run(dataclasses.replace(options, executor="ray"), tmp_path / "ray", registry=registry_with_faults,
                   quiet=True)
     remote = _by_case(ray_run.run_dir)
+    here = read_environment(ray_run.run_dir)["machine"]  # the manager's machine, the only node of this cluster
+    [node_file] = (ray_run.run_dir / MACHINES_DIR).glob("*.json")
+    assert json.loads(node_file.read_text())["machine"] == here
     assert sorted(remote) == sorted(local) and len(local) == 4
     for case_id, mine in local.items():
         theirs = remote[case_id]
         assert _fields(theirs) == _fields(mine), case_id
-        assert (theirs["status"], theirs["machine"]) == (mine["status"], mine["machine"]) == ("ok", mine["machine"])
+        assert theirs["status"] == mine["status"] == "ok", case_id
+        assert theirs["machine"] == mine["machine"] == here
+        assert theirs["shared_node"] is mine["shared_node"] is False  # Ray's default: one case at a time per node
         for key in ("config", "spec", "optimizer", "flops", "items", "batch", "versions"):
             assert theirs[key] == mine[key], key
         if mine["mode"] == "accuracy":
@@ -108,7 +117,7 @@ def test_ray_records_match_the_local_executors(registry_with_faults, tmp_path):
             mine_train, theirs_train = mine["throughput"]["train"], theirs["throughput"]["train"]
             assert len(theirs_train["samples_s"]) == len(mine_train["samples_s"])
             ratio = theirs_train["summary"]["median"] / mine_train["summary"]["median"]
-            assert 0.2 < ratio < 5.0, (case_id, ratio)  # a shared 2-core machine: only gross differences
+            assert 0.5 < ratio < 2.0, (case_id, ratio)  # alone on the node, as locally; the box is still shared
     affinities = {r["runtime"]["settings"]["cpu_affinity"] for r in remote.values()}
     assert affinities <= {"0", "1"}  # each case on its own core of the node, never more than one
 
@@ -167,8 +176,9 @@ def _interrupt_when(check: Any) -> threading.Thread:
 @pytest.mark.slow
 def test_ctrl_c_cancels_ray_tasks_keeps_records_and_resume_finishes(cluster, registry_with_faults, tmp_path):
     # In-process, so the Ray connection outlives the interrupt: only the executor's cancel can stop the tasks.
+    # Sharing the node, so both 'hangs' cases run at once: the cancel stops every running task, not only one.
     options = RunOptions(backends=("numpy", "hangs"), cells=("rnn", "gru"), timeout_s=20.0, executor="ray",
-                         ray_address=cluster, **SMALL)
+                         ray_address=cluster, ray_share_nodes=True, **SMALL)
     hanging: list[psutil.Process] = []
     watcher = _interrupt_when(lambda: hanging.extend(_hanging_workers(count=2)) or hanging)
     with pytest.raises(Interrupted, match=r"finish the rest with: rnnbench run --resume ") as interrupted:
@@ -179,12 +189,38 @@ def test_ctrl_c_cancels_ray_tasks_keeps_records_and_resume_finishes(cluster, reg
     _, alive = psutil.wait_procs(hanging, timeout=5)  # their own 20 s timeout would kill them much later
     assert not alive
     kept = list(read_records(run_dir))
-    assert all(r["backend"] == "numpy" and r["status"] == "ok" for r in kept)
+    assert all(r["backend"] == "numpy" and r["status"] == "ok" and r["shared_node"] for r in kept)
     resumed = subprocess.run([sys.executable, "-m", "rnnbench", "run", "--resume", str(run_dir), "--quiet"],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted((r["backend"], r["cell"], r["status"]) for r in read_records(run_dir)) == [
         ("hangs", "gru", "timeout"), ("hangs", "rnn", "timeout"), ("numpy", "gru", "ok"), ("numpy", "rnn", "ok")]
+
+
+def _lose_a_ray_task() -> bool:
+    """Kill the Ray worker process running a 'hangs' case, as a node that dies would, and the orphaned worker."""
+    [worker] = _hanging_workers(count=1) or [None]
+    if worker is None or not worker.parent().name().startswith("ray::"):
+        return False
+    worker.parent().kill()
+    worker.kill()  # its timeout died with the Ray task
+    return True
+
+
+@pytest.mark.slow
+def test_a_lost_ray_task_is_recorded_as_failed_on_an_unknown_machine(cluster, registry_with_faults, tmp_path):
+    options = RunOptions(backends=("hangs",), cells=("rnn",), timeout_s=60.0, executor="ray", ray_address=cluster,
+                         **SMALL)
+    killer = threading.Thread(target=_wait_for, args=(_lose_a_ray_task, "'hangs' worker in a Ray task", 120.0),
+                              daemon=True)
+    killer.start()
+    report = run(options, tmp_path, registry=registry_with_faults, quiet=True)
+    killer.join(timeout=5)  # it has killed the task, or the case timed out and the asserts below say so
+    [record] = read_records(report.run_dir)  # written, so it validated
+    assert (record["status"], record["machine"]) == ("failed", LOST_MACHINE)
+    assert record["error"].startswith("the Ray task failed: ")
+    assert record["duration_s"] > 0  # the manager saw its worker start
+    assert not (report.run_dir / MACHINES_DIR).exists()  # a label, not a machine: no environment to save
 
 
 def test_a_case_no_node_can_take_is_refused_before_the_run_starts(registry_with_faults, tmp_path):
@@ -205,11 +241,15 @@ def test_executor_ray_without_ray_says_how_to_install_it(monkeypatch, tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ray_address_without_the_ray_executor_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize(("given", "message"), [
+    (["--ray-address", "10.0.0.1:6379"], "ray_address='10.0.0.1:6379' needs executor 'ray'"),
+    (["--ray-share-nodes"], "ray_share_nodes=True needs executor 'ray'")])
+def test_ray_options_without_the_ray_executor_are_refused(tmp_path, capsys, given, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["run", "--ray-address", "10.0.0.1:6379", "--backend", "numpy", "--results-dir", str(tmp_path)])
+        main(["run", *given, "--backend", "numpy", "--results-dir", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "ray_address='10.0.0.1:6379' needs executor 'ray'" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_rnnbench_and_its_ray_executor_module_import_no_ray():
@@ -237,6 +277,31 @@ def test_concurrent_cases_on_a_node_get_different_cpus(tmp_path, monkeypatch):
     theirs, pinned = json.loads(other.stdout)
     assert theirs == pinned and len(theirs) == 1 and theirs != mine
     assert os.sched_getaffinity(0) == before
+
+
+# Another Ray task of the node: says when it asks for the node (argv[1]: "share" or "alone"), then when it has it.
+TAKE_THE_NODE = ("import sys; from rnnbench.executors.ray_node import node_turn\n"
+                 "print('asking', flush=True)\n"
+                 "with node_turn(sys.argv[1] == 'share'): print('got it', flush=True)")
+
+
+@pytest.mark.parametrize(("mine", "theirs", "they_wait"), [
+    ("alone", "alone", True), ("alone", "share", True), ("share", "alone", True), ("share", "share", False)])
+def test_a_case_has_its_node_to_itself_unless_both_share_it(tmp_path, monkeypatch, mine, theirs, they_wait):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the lock files, apart from any real run's
+    command = [sys.executable, "-c", TAKE_THE_NODE, theirs]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
+                          env=os.environ | {"TMPDIR": str(tmp_path)}) as other:
+        assert other.stdout is not None
+        with node_turn(mine == "share"):
+            assert other.stdout.readline() == "asking\n"
+            try:
+                other.wait(timeout=2.0)  # it needs milliseconds once it has the node
+            except subprocess.TimeoutExpired:
+                pass
+            waited = other.poll() is None
+        assert other.stdout.read() == "got it\n" and other.wait(timeout=60) == 0  # it got the node, after mine
+    assert waited is they_wait
 
 
 def test_the_node_environment_is_measured_once_per_run(tmp_path, monkeypatch):

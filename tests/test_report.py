@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -221,8 +223,26 @@ def test_hostile_strings_show_as_text():
 def test_hostile_strings_in_markdown_and_csv():
     markdown = markdown_report(HOSTILE)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown and "<script" not in markdown and "<img" not in markdown
+    assert '| numpy "quoted" &amp; &lt;b&gt;bold&lt;/b&gt; kernel |' in markdown  # "&" first: "&lt;" stays visible
     frame = pd.read_csv(io.StringIO(csv_report(HOSTILE)))
     assert HOSTILE_BACKEND in set(frame.backend)
+
+
+def _hostile_copy(tmp_path: Path, backend: str) -> Path:
+    """report-hostile with its numpy backend renamed ``backend``."""
+    copy = tmp_path / "hostile"
+    shutil.copytree(HOSTILE, copy)
+    records = (copy / "records.jsonl").read_text()
+    (copy / "records.jsonl").write_text(records.replace(json.dumps(HOSTILE_BACKEND)[1:-1], json.dumps(backend)[1:-1]))
+    return copy
+
+
+def test_markdown_leaves_no_live_markup(tmp_path):
+    backend = "[x](javascript:alert(5)) ![i](y) *a* _b_ `c` ~~d~~ &amp; a|b \\"
+    markdown = markdown_report(_hostile_copy(tmp_path, backend))
+    row = next(line for line in markdown.splitlines() if "javascript" in line)
+    assert row.startswith("| \\[x\\](javascript:alert(5)) !\\[i\\](y) \\*a\\* \\_b\\_ \\`c\\` \\~\\~d\\~\\~ &amp;amp; "
+                          "a\\|b \\\\ | gru |")
 
 
 def test_markdown_has_a_table_per_task_with_best_in_bold(records):
@@ -231,11 +251,12 @@ def test_markdown_has_a_table_per_task_with_best_in_bold(records):
     start = lines.index("## airline")
     blank, header, rule, *rows = lines[start + 1:start + 10]
     assert blank == "" and len(lines) == start + 10  # six rows, nothing else
-    assert header.startswith("| backend | cell | shape | training samples/s [95% CI] |") and "test\\_rmse" in header
+    # Brackets are escaped ("\\[") so that no cell can form a link; GitHub shows them as plain brackets.
+    assert header.startswith("| backend | cell | shape | training samples/s \\[95% CI\\] |") and "test\\_rmse" in header
     assert rule.count("|") == header.count("|") and len(rows) == 6
     speed = records[("numpy", "rnn", "throughput")]
     s = speed["throughput"]["infer"]["summary"]
-    rate = f"{_rate(8 / s['median'])} [{_rate(8 / s['ci_high'])}, {_rate(8 / s['ci_low'])}]"
+    rate = f"{_rate(8 / s['median'])} \\[{_rate(8 / s['ci_high'])}, {_rate(8 / s['ci_low'])}\\]"
     numpy_rnn = next(r for r in rows if r.startswith("| numpy | rnn |"))
     fastest = 8 / s["median"] >= 8 / records[("torch", "rnn", "throughput")]["throughput"]["infer"]["summary"]["median"]
     assert (f"**{rate}" in numpy_rnn) == fastest and rate in numpy_rnn
@@ -255,39 +276,29 @@ def test_csv_keeps_numbers_as_numbers(records):
     assert failed.backend == "torch" and failed.status.startswith("throughput: failed: ImportError")
 
 
-def _cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_cli_writes_html_inside_a_single_run_folder(tmp_path, capsys):
+def test_cli_writes_html_inside_a_single_run_folder(tmp_path, cli):
     run = tmp_path / "run"
     shutil.copytree(RUN, run)
-    code, out, _ = _cli(capsys, "report", str(run))
+    code, out, _ = cli("report", str(run))
     assert code == 0 and out.startswith(f"wrote {run / 'report.html'}")
     assert Page((run / "report.html").read_text()).table_with("backend")
 
 
-def test_cli_writes_html_of_several_runs_in_the_current_folder(tmp_path, capsys, monkeypatch):
+def test_cli_writes_html_of_several_runs_in_the_current_folder(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, _, _ = _cli(capsys, "report", str(RUN), str(SWEEP))
+    code, _, _ = cli("report", str(RUN), str(SWEEP))
     assert code == 0 and len(Page((tmp_path / "report.html").read_text()).table_with("run")["rows"]) == 2
 
 
-def test_cli_markdown_and_csv_to_stdout_or_file(tmp_path, capsys):
-    code, out, _ = _cli(capsys, "report", "--format", "markdown", str(RUN))
+def test_cli_markdown_and_csv_to_stdout_or_file(tmp_path, cli):
+    code, out, _ = cli("report", "--format", "markdown", str(RUN))
     assert code == 0 and out == markdown_report(RUN)
-    code, out, _ = _cli(capsys, "report", "--format", "csv", str(RUN), "-o", str(tmp_path / "r.csv"))
+    code, out, _ = cli("report", "--format", "csv", str(RUN), "-o", str(tmp_path / "r.csv"))
     assert code == 0 and (tmp_path / "r.csv").read_text() == csv_report(RUN)
 
 
-def test_cli_rejects_a_folder_without_results(tmp_path, capsys):
-    code, _, err = _cli(capsys, "report", str(tmp_path))
+def test_cli_rejects_a_folder_without_results(tmp_path, cli):
+    code, _, err = cli("report", str(tmp_path))
     assert code == 2 and err.strip() == f"rnnbench: error: no result records in {tmp_path}. " \
                                         "Accepted: run folders of rnnbench run"
 
@@ -305,9 +316,15 @@ def test_a_pytest_benchmark_file_renders_its_throughput(name: str, tmp_path: Pat
     bench = tmp_path / name
     shutil.copy(GOLDEN / "bench" / name, bench)
     main(["report", str(bench)])
-    page = Page(bench.with_suffix(".html").read_text(encoding="utf-8"))  # the default output: beside the file
+    html = bench.with_suffix(".html").read_text(encoding="utf-8")  # the default output: beside the file
+    page = Page(html)
     rows = {r["backend"][0]: r for r in page.rows(page.table_with("training samples/s [95% CI]"))}
     # numpy's medians in the file: train_step 2.036 ms and predict 0.758 ms for a batch of 32
     assert rows["numpy"]["training samples/s [95% CI]"][0].startswith("15,718")
     assert rows["numpy"]["inference samples/s [95% CI]"][0].startswith("42,204")
     assert "nan" not in repr(page.rows(page.table_with("training samples/s [95% CI]")))
+    # Saved without samples, a record has no interval: no whisker and no "95% CI nan to nan" anywhere.
+    nan = re.compile(r"\bnan\b", re.IGNORECASE)
+    assert not [a for a in page.attributes if nan.search(a[2])] and not [t for t in page.text if nan.search(t)]
+    whiskers = "".join(re.findall(r'<g class="whisker">(.*?)</g>', html, re.DOTALL))
+    assert whiskers.count("<line") == (2 * 2 * 3 if name == "micro.json" else 0)  # 2 charts x 2 bars x 3 lines

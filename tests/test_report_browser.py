@@ -90,3 +90,16 @@ def test_header_click_sorts_the_table(browser, report):
     keys = [float(row.find_elements(By.CSS_SELECTOR, "td")[column].get_attribute("data-sort"))
             for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
     assert keys == sorted(keys) and len(keys) == 12
+
+
+def test_shape_sorts_by_its_numbers(browser, report):
+    browser.set_window_size(1280, 900)
+    browser.get(report)
+    table = browser.find_element(By.CSS_SELECTOR, "section.task table")
+    header = table.find_elements(By.CSS_SELECTOR, "th button")
+    column = [b.text for b in header].index("shape")
+    header[column].click()
+    shapes = [row.find_elements(By.CSS_SELECTOR, "td")[column].text
+              for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    hidden = [int(s.split()[2].removeprefix("H")) for s in shapes]
+    assert hidden == sorted(hidden) and {8, 16, 32} <= set(hidden)  # as text, H16 and H32 would come before H8

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from rnnbench import load_results
+from rnnbench.testing.micro import SHAPES, MicroCase
 
 pytest_plugins = ["pytester"]
 
@@ -100,13 +101,20 @@ def test_benchmarks_suite_times_the_backend_and_its_json_loads_as_records(pytest
         extra, stats = bench["extra_info"], bench["stats"]
         assert stats["rounds"] == 3 and len(stats["data"]) == 3
         assert extra["backend"] == "numpy64" and extra["kernel_path"].startswith("numpy")
-        assert extra["gflops"] == pytest.approx(extra["flops"] / stats["median"] / 1e9)
+        assert bench["group"] == f"{extra['kind']} {extra['cell']}-H64-B32-T25"  # backends side by side
+        assert extra["gflops"] == pytest.approx(extra["flops"] / stats["mean"] / 1e9)  # total FLOPs / total time
     frame = load_results(out)
     assert len(frame) == 6 and set(frame.backend) == {"numpy64"} and set(frame.task) == {"micro"}
     train = frame[frame.train_step_s.notna()]
     assert len(train) == 3 and train.infer_step_s.isna().all()
     assert np.allclose(sorted(train.train_step_s), sorted(float(np.median(b["stats"]["data"])) for b in benchmarks
                                                           if b["extra_info"]["kind"] == "train_step"))
+
+
+def test_a_hyphenated_backend_name_keeps_the_group_of_its_cell_and_shape() -> None:
+    case = MicroCase("my-backend", "gru", SHAPES[1], device="cuda:0")
+    assert case.id == "my-backend-gru-H512-B64-T50-cuda:0"
+    assert case.workload == MicroCase("torch", "gru", SHAPES[1], device="cuda:0").workload == "gru-H512-B64-T50-cuda:0"
 
 
 BENCH_FILE = """
@@ -125,18 +133,31 @@ def _bench(cwd: Path, sleep_s: float) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "SLEEP_S": str(sleep_s)})
 
 
+def _saved(cwd: Path) -> list[str]:
+    return sorted(path.name for path in (cwd / "saved").glob("*/*.json"))
+
+
 def test_bench_runner_saves_first_then_fails_on_a_slowdown(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_sleep=BENCH_FILE)
     first = _bench(pytester.path, 0.001)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "no saved run" in first.stdout and "Saved benchmark data" in first.stderr + first.stdout
+    assert "no saved run" in first.stdout and "rnnbench bench: saved" in first.stdout
+    (baseline,) = _saved(pytester.path)
+    assert baseline.startswith("0001_") and "data" in json.loads(next((pytester.path / "saved").glob("*/0001_*"))
+                                                                  .read_text())["benchmarks"][0]["stats"]
     second = _bench(pytester.path, 0.001)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "comparing with" in second.stdout
+    assert f"comparing with {pytester.path / 'saved'}" in second.stdout and baseline in second.stdout
+    good = _saved(pytester.path)
+    assert len(good) == 2 and good[1].startswith("0002_")
     slowed = _bench(pytester.path, 0.05)  # 50x the saved median: far past the default median:300%
     assert slowed.returncode == 1
     assert "Performance has regressed" in slowed.stdout + slowed.stderr
-    assert len(list((pytester.path / "saved").glob("*/*.json"))) == 3
+    assert "this run is not saved" in slowed.stdout and _saved(pytester.path) == good
+    # The slow run did not become the baseline: still slow still fails, against the last passing run.
+    again = _bench(pytester.path, 0.05)
+    assert again.returncode == 1 and good[1] in again.stdout
+    assert "Performance has regressed" in again.stdout + again.stderr and _saved(pytester.path) == good
 
 
 def test_the_plugin_imports_no_framework() -> None:

@@ -5,7 +5,8 @@ as it ends, in any order; the manager (``rnnbench.runner``) turns every one
 into a record with the same ``build_record``, validation and writer, so an
 executor decides only *where* a case runs, never how it is measured or
 recorded. ``local`` runs one case after another on this machine; ``ray``
-sends each case to a Ray cluster as one task (``pip install "rnnbench[ray]"``).
+sends each case to a Ray cluster as one task (``pip install "rnnbench[ray]"``),
+one case at a time per node unless the run shares nodes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Finished:
     started_at: str  # ISO time the worker started
     outcome: WorkerOutcome
     environment: dict[str, Any] | None  # of the machine that ran it; None: the manager's own machine
+    shared_node: bool = False  # other cases may have run beside it on its machine (--ray-share-nodes)
 
 
 Outcomes = Generator[Finished, None, None]  # a generator, so the manager can close() it to stop the cases
@@ -61,7 +63,7 @@ class Executor(Protocol):
         ...
 
 
-def make_executor(name: str, ray_address: str | None, run_id: str) -> Executor:
+def make_executor(name: str, ray_address: str | None, run_id: str, share_nodes: bool = False) -> Executor:
     """The executor called ``name``; fails at once, before any run folder exists, when Ray is missing."""
     if name == "local":
         from rnnbench.executors.local import LocalExecutor
@@ -74,4 +76,4 @@ def make_executor(name: str, ray_address: str | None, run_id: str) -> Executor:
                          f"or install Ray with: {RAY_INSTALL_HINT}")
     from rnnbench.executors.ray_cluster import RayExecutor
 
-    return RayExecutor(ray_address, run_id)
+    return RayExecutor(ray_address, run_id, share_nodes)

@@ -1,13 +1,15 @@
 """The Ray executor: every case one Ray task on a cluster, each outcome recorded as soon as it comes back.
 
-A task claims the case's CPUs (and a GPU for a GPU case) from Ray, then runs
+A task claims the case's CPUs (and a GPU for a GPU case) from Ray, waits
+until it has its node to itself (unless the run shares nodes), then runs
 the same ``run_worker`` as the local executor: a fresh worker process with
 the per-case timeout (``ray_node.run_case``). The manager waits on all tasks
 with ``ray.wait`` and yields each as it finishes. Its own guard cancels a
-task still running ``GUARD_S`` past the timeout (a node that stopped
-answering), and a task that Ray itself loses (its node died) is recorded as
-failed; either way the run goes on. Closing the iterator (Ctrl-C) cancels
-every task still queued or running and keeps what finished.
+task still running ``GUARD_S`` past the timeout, counted from when the task
+reported its worker started (a node that stopped answering), and a task that
+Ray itself loses (its node died) is recorded as failed on machine
+``LOST_MACHINE``; either way the run goes on. Closing the iterator (Ctrl-C)
+cancels every task still queued or running and keeps what finished.
 
 Ray is imported only here, and only when a run uses this executor.
 """
@@ -18,6 +20,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
@@ -25,20 +28,21 @@ from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.executors import Finished, Outcomes
 from rnnbench.executors.ray_node import StartBook, run_case
-from rnnbench.manager import TAIL_CHARS, WorkerOutcome, now_iso
+from rnnbench.manager import TAIL_CHARS, WorkerOutcome
 from rnnbench.probe import devices_in_subprocess
 
 WAIT_S = 1.0  # the manager's poll: finished tasks, newly started cases, overdue ones
 GUARD_S = 60.0  # beyond the case timeout before the manager gives up on a task itself
 REACH_TIMEOUT_S = 5.0  # to open a TCP connection to the cluster's address
 CANCEL_GRACE_S = 10.0  # after Ctrl-C, how long running tasks get to kill their workers before being killed
+LOST_MACHINE = "unknown (Ray task lost)"  # the machine of a case whose task never reported back
 
 
 class RayExecutor:
     """Cases as Ray tasks on the cluster at ``address`` (None: RAY_ADDRESS, a local `ray start`, or a new one)."""
 
-    def __init__(self, address: str | None, run_id: str) -> None:
-        self.address, self.run_id = address, run_id
+    def __init__(self, address: str | None, run_id: str, share_nodes: bool = False) -> None:
+        self.address, self.run_id, self.share_nodes = address, run_id, share_nodes
         self._ray: Any = None
         self._owns_connection = False
 
@@ -83,7 +87,8 @@ class RayExecutor:
         ray = self._connect()
         book = ray.remote(num_cpus=0)(StartBook).remote()
         task = ray.remote(run_case)
-        pending = {task.options(**resources(case), max_retries=0).remote(case, timeout_s, self.run_id, book): case
+        pending = {task.options(**resources(case), max_retries=0).remote(case, timeout_s, self.run_id, book,
+                                                                         self.share_nodes): case
                    for case in cases}
         clock = _Clock(pending, started)
         try:
@@ -91,10 +96,11 @@ class RayExecutor:
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_S)
                 clock.note(ray.get(book.since.remote(len(clock.began))))
                 for ref in ready:
-                    yield _collect(ray, ref, pending.pop(ref), clock)
+                    yield _collect(ray, ref, pending.pop(ref), clock, self.share_nodes)
+                # A case queued for its node has not reported its start, so its wait never makes it overdue.
                 for ref in clock.overdue(timeout_s + GUARD_S):
                     ray.cancel(ref, force=True)
-                    yield _overdue(pending.pop(ref), clock.seconds(ref), timeout_s)
+                    yield _overdue(pending.pop(ref), clock.seconds(ref), timeout_s, self.share_nodes)
         finally:
             _cancel(ray, list(pending))
 
@@ -163,23 +169,30 @@ class _Clock:
         return [ref for ref in self.pending if ref in self.began and self.seconds(ref) > limit_s]
 
 
-def _collect(ray: Any, ref: Any, case: Case, clock: _Clock) -> Finished:
+def _collect(ray: Any, ref: Any, case: Case, clock: _Clock, shared: bool) -> Finished:
     """The task's result; a task Ray could not run to the end (its node died) becomes a failed outcome."""
     try:
         started_at, outcome, env = ray.get(ref)
     except ray.exceptions.RayError as exc:
         first_line = (str(exc).strip().splitlines() or [""])[0]
         error = f"the Ray task failed: {type(exc).__name__}: {first_line}"
-        outcome = WorkerOutcome({"status": "failed", "error": error}, None, False, clock.seconds(ref),
+        seconds = clock.seconds(ref)
+        outcome = WorkerOutcome({"status": "failed", "error": error}, None, False, seconds,
                                 str(exc)[-TAIL_CHARS:], [])
-        return Finished(case, now_iso(), outcome, {})
-    return Finished(case, started_at, outcome, env)
+        return Finished(case, _seconds_ago(seconds), outcome, {"machine": LOST_MACHINE}, shared)
+    return Finished(case, started_at, outcome, env, shared)
 
 
-def _overdue(case: Case, seconds: float, timeout_s: float) -> Finished:
+def _overdue(case: Case, seconds: float, timeout_s: float, shared: bool) -> Finished:
     tail = (f"the Ray task was still running {seconds:.0f} s after its worker started, past the "
             f"{timeout_s:g} s timeout and {GUARD_S:g} s of grace; the manager cancelled it")
-    return Finished(case, now_iso(), WorkerOutcome(None, None, True, seconds, tail, []), {})
+    outcome = WorkerOutcome(None, None, True, seconds, tail, [])
+    return Finished(case, _seconds_ago(seconds), outcome, {"machine": LOST_MACHINE}, shared)
+
+
+def _seconds_ago(seconds: float) -> str:
+    """The ISO time ``seconds`` ago: when the manager saw the worker of a task that never reported back start."""
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 def _cancel(ray: Any, refs: list[Any]) -> None:

@@ -1,11 +1,20 @@
-"""What runs on a Ray node for one case: its own CPUs, the node's environment, the same worker as locally.
+"""What runs on a Ray node for one case: the node to itself, the node's environment, the same worker as locally.
+
+A local run measures one case at a time; Ray would start as many cases on
+a node as it has CPUs, and cases running together share memory bandwidth
+and caches, so their timings (and the node's matmul peak) would not match a
+local run's. So by default each case's task first waits for the node to
+itself: an exclusive ``flock`` on one lock file per user and node (released
+by the kernel even when the task is killed), held around the environment
+and the worker. ``--ray-share-nodes`` takes a shared lock instead: sharing
+cases run side by side (the sweep ends sooner, the timings are not clean),
+and never beside a case of a run that wants the node alone.
 
 Ray counts CPUs but does not hand out particular ones, and a worker pins
-itself to the first ``threads`` CPUs it may use; two cases running at once
-on one node would share the same cores. So each case's task first claims
-``threads`` CPUs of its node through lock files (``flock``: released by the
-kernel even when the task is killed) and pins itself to them, and the worker
-it starts inherits that affinity. The node's environment, with its matmul
+itself to the first ``threads`` CPUs it may use; two cases sharing a node
+would share the same cores. So each case's task also claims ``threads`` CPUs
+of its node through lock files and pins itself to them, and the worker it
+starts inherits that affinity. The node's environment, with its matmul
 peak, is measured once per run and node by the first case to get there and
 read from a file by the others.
 """
@@ -45,10 +54,13 @@ class StartBook:
         return self.started[index:]
 
 
-def run_case(case: Case, timeout_s: float, run_id: str, book: Any) -> tuple[str, WorkerOutcome, dict[str, Any]]:
+def run_case(case: Case, timeout_s: float, run_id: str, book: Any,
+             share_node: bool) -> tuple[str, WorkerOutcome, dict[str, Any]]:
     """The body of a case's Ray task: the worker's outcome, when it started, and this node's environment."""
     node_cpus = usable_cpus()
-    with own_cpus(case.threads):
+    # The wait for the node comes before book.start and run_worker: neither the worker's timeout nor the
+    # manager's guard (counted from book.start) includes the time a case spent queued behind others.
+    with node_turn(share_node), own_cpus(case.threads):
         env = node_environment(run_id, case.threads, node_cpus)
         book.start.remote(case.case_id)
         started_at = now_iso()
@@ -59,6 +71,14 @@ def run_case(case: Case, timeout_s: float, run_id: str, book: Any) -> tuple[str,
 
 def _lock_dir() -> Path:
     return Path(tempfile.gettempdir())
+
+
+@contextmanager
+def node_turn(share: bool) -> Iterator[None]:
+    """Hold this node for the block: alone (an exclusive lock) or beside other sharing cases (a shared one)."""
+    with open(_lock_dir() / f"rnnbench-{os.getuid()}-node.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH if share else fcntl.LOCK_EX)
+        yield
 
 
 @contextmanager
@@ -109,7 +129,8 @@ def node_environment(run_id: str, threads: int, node_cpus: list[int]) -> dict[st
         fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here while the first one measures
         if path.is_file():
             return json.loads(path.read_text())
-        # Measured pinned to this case's CPUs, so no other case disturbs the peak; the node offers node_cpus.
+        # Measured pinned to this case's CPUs while it has the node to itself (unless the run shares nodes, when
+        # other cases may run beside it); the node offers node_cpus.
         env = environment.collect(threads) | {"usable_cpus": node_cpus}
         path.write_text(json.dumps(env))
         return env

@@ -38,15 +38,26 @@ def _legend(backends: Any, colors: dict[str, str]) -> list[tuple[str, str]]:
     return [(name, colors[name]) for name in sorted(set(backends))]
 
 
+def _interval(low: Any, high: Any) -> tuple[float | None, float | None]:
+    """Both bounds, or neither: a record saved without its samples has no interval (NaN), and draws no whisker."""
+    if is_missing(low) or is_missing(high) or not (finite(float(low)) and finite(float(high))):
+        return None, None
+    return float(low), float(high)
+
+
+def _bar(row: pd.Series, kind: str, label: str, color: str) -> BarItem:
+    value = float(row[f"{kind}_sps"])
+    low, high = _interval(row[f"{kind}_sps_low"], row[f"{kind}_sps_high"])
+    interval = f" (95% CI {low:,.1f} to {high:,.1f})" if low is not None and high is not None else ""
+    return BarItem(label, value, low, high, color, f"{label}: {value:,.1f} samples/s{interval}")
+
+
 def throughput_chart(table: pd.DataFrame, kind: str, colors: dict[str, str]) -> Chart | None:
     rows = table[table[f"{kind}_sps"].notna()]
     if rows.empty:
         return None
     varying = _varying(table)
-    items = [BarItem(_label(r, varying), r[f"{kind}_sps"], r[f"{kind}_sps_low"], r[f"{kind}_sps_high"],
-                     colors[r.backend], f"{_label(r, varying)}: {r[f'{kind}_sps']:,.1f} samples/s "
-                     f"(95% CI {r[f'{kind}_sps_low']:,.1f} to {r[f'{kind}_sps_high']:,.1f})")
-             for _, r in rows.iterrows()]
+    items = [_bar(r, kind, _label(r, varying), colors[r.backend]) for _, r in rows.iterrows()]
     name = "Training" if kind == "train" else "Inference"
     return bar_chart(f"{name} throughput, median and 95% interval", "samples/s", items,
                      _legend(rows.backend, colors))
@@ -110,10 +121,16 @@ def scaling_charts(table: pd.DataFrame, colors: dict[str, str]) -> list[Chart]:
 def _scaling_line(group: pd.DataFrame, key: str, others: list[str], colors: dict[str, str]) -> LineData:
     first = group.iloc[0]
     label = " · ".join([str(first.backend), str(first.cell), *(f"{k}={first[k]}" for k in others)])
-    points = tuple((float(r[key]), r.train_step_s * 1e3, r.train_step_low_s * 1e3, r.train_step_high_s * 1e3,
-                    f"{label}, {key}={int(r[key])}: {seconds(r.train_step_s)} per step")
-                   for _, r in group.iterrows() if not is_missing(r.train_step_s))
+    points = tuple(_step_point(r, key, label) for _, r in group.iterrows() if not is_missing(r.train_step_s))
     return LineData(label, colors[first.backend], points)
+
+
+def _step_point(row: pd.Series, key: str, label: str) -> tuple[float, float, float | None, float | None, str]:
+    """(x, median ms, interval ms or None, tooltip) of one configuration's training step."""
+    low, high = _interval(row.train_step_low_s, row.train_step_high_s)
+    low_ms, high_ms = (low * 1e3, high * 1e3) if low is not None and high is not None else (None, None)
+    return (float(row[key]), float(row.train_step_s) * 1e3, low_ms, high_ms,
+            f"{label}, {key}={int(row[key])}: {seconds(row.train_step_s)} per step")
 
 
 def task_charts(frame: pd.DataFrame, table: pd.DataFrame, task: TaskInfo, colors: dict[str, str]) -> list[Chart]:

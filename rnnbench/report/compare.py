@@ -2,13 +2,23 @@
 
 For every throughput case in both runs and each of training and inference:
 the ratio of median step times NEW/BASE (above 1: NEW is slower), a
-bootstrap 95% interval of that ratio, and a Mann-Whitney U test on the
-per-call samples. A change counts only when p < 0.05 *and* the interval
-excludes 1; anything else is "not significant", never "1.02x faster".
+bootstrap 95% interval of that ratio, and a Mann-Whitney U test. A change
+counts only when p < 0.05 *and* the interval excludes 1; anything else is
+"not significant", never "1.02x faster".
+
+What is tested: calls of one worker process share its state (caches, clock
+speed, memory layout), so they are not independent samples of the case.
+When both sides have at least two repeats of a case (rounds of a run, or
+several runs pooled), each repeat counts as one value, its median step time
+(as pyperf does with its processes); otherwise every call is pooled. Each
+side needs ``MIN_SAMPLES`` values for a verdict, else it is "too few
+samples", which ``--fail-on-regression`` never counts as a slowdown.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,7 +31,11 @@ from rnnbench.report.model import PathsArg
 from rnnbench.report.significance import mann_whitney_u, ratio_interval
 
 ALPHA = 0.05
+MIN_SAMPLES = 5  # values per side (repeats or calls) below which no test or interval means anything
 KINDS = ("train", "infer")
+TOO_FEW = "too few samples"
+# Case.case_id ends its configuration with -t<threads>-s<seed>-r<round>, then /<task options> if any.
+ROUND = re.compile(r"(-t\d+-s-?\d+)-r\d+(?=/|$)")
 
 
 class RegressionError(RnnbenchError):
@@ -30,17 +44,18 @@ class RegressionError(RnnbenchError):
 
 @dataclass(frozen=True)
 class Comparison:
-    case_id: str
+    case_id: str  # the case id without its round (-rN): the rounds of a case are its repeats
     kind: str  # "train" or "infer"
-    base_median_s: float
+    base_median_s: float  # median of the tested values (per-repeat medians, or calls)
     new_median_s: float
     ratio: float  # new / base median step time: above 1 is slower
-    ci_low: float  # bootstrap interval of the ratio
-    ci_high: float
-    p_value: float  # Mann-Whitney U, two-sided
-    n_base: int
+    ci_low: float | None  # bootstrap interval of the ratio; None with too few samples
+    ci_high: float | None
+    p_value: float | None  # Mann-Whitney U, two-sided; None with too few samples
+    n_base: int  # values tested on each side: repeats or calls (see basis)
     n_new: int
-    verdict: str  # "faster", "slower" or "not significant"
+    verdict: str  # "faster", "slower", "not significant" or "too few samples"
+    basis: str = "calls"  # "repeats": one median per repeat; "calls": every call pooled
 
     @property
     def change_percent(self) -> float:
@@ -55,7 +70,7 @@ class CompareResult:
     not_ok: tuple[str, ...]  # in both, but without samples in one of them (failed, or no such timing)
 
     def regressions(self, percent: float) -> list[Comparison]:
-        """Significant slowdowns of more than ``percent`` percent."""
+        """Significant slowdowns of more than ``percent`` percent ("too few samples" is never one)."""
         return [c for c in self.comparisons if c.verdict == "slower" and c.change_percent > percent]
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,36 +86,55 @@ def verdict(p_value: float, low: float, high: float) -> str:
     return "not significant"
 
 
-def _samples(frame: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
-    """Per (case id, kind): every per-call sample of the ok throughput records (rounds of runs pooled)."""
+def case_key(case_id: str) -> str:
+    """The case id without its round, so that the rounds of one case (and the same case in two runs) meet."""
+    return ROUND.sub(r"\1", case_id, count=1)
+
+
+def _repeats(frame: pd.DataFrame) -> dict[tuple[str, str], list[np.ndarray]]:
+    """Per (case key, kind): the per-call samples of each ok throughput record, one array per repeat."""
     rows = frame[(frame["mode"] == "throughput") & (frame.status == "ok")] if not frame.empty else frame
-    found: dict[tuple[str, str], list[float]] = {}
+    found: dict[tuple[str, str], list[np.ndarray]] = {}
     for _, row in rows.iterrows():
         for kind in KINDS:
             samples = row[f"{kind}_samples_s"]
             if isinstance(samples, list) and samples:
-                found.setdefault((row.case_id, kind), []).extend(samples)
-    return {key: np.asarray(values, dtype=np.float64) for key, values in found.items()}
+                found.setdefault((case_key(row.case_id), kind), []).append(np.asarray(samples, dtype=np.float64))
+    return found
 
 
-def compare_samples(case_id: str, kind: str, base: np.ndarray, new: np.ndarray, seed: int = 0) -> Comparison:
-    ratio = float(np.median(new) / np.median(base))
+def compare_repeats(case_id: str, kind: str, base: Sequence[np.ndarray], new: Sequence[np.ndarray],
+                    seed: int = 0) -> Comparison:
+    """Per-repeat medians when both sides have two repeats or more, else every call of each side pooled."""
+    if len(base) >= 2 and len(new) >= 2:
+        medians = [np.array([np.median(r) for r in side]) for side in (base, new)]
+        return compare_samples(case_id, kind, medians[0], medians[1], seed, basis="repeats")
+    return compare_samples(case_id, kind, np.concatenate(base), np.concatenate(new), seed)
+
+
+def compare_samples(case_id: str, kind: str, base: np.ndarray, new: np.ndarray, seed: int = 0,
+                    basis: str = "calls") -> Comparison:
+    base_median, new_median = float(np.median(base)), float(np.median(new))
+    ratio = new_median / base_median
+    if min(base.size, new.size) < MIN_SAMPLES:
+        return Comparison(case_id, kind, base_median, new_median, ratio, None, None, None,
+                          int(base.size), int(new.size), TOO_FEW, basis)
     low, high = ratio_interval(base, new, seed=seed)
     p_value = mann_whitney_u(new, base).p_value
-    return Comparison(case_id, kind, float(np.median(base)), float(np.median(new)), ratio, low, high, p_value,
-                      int(base.size), int(new.size), verdict(p_value, low, high))
+    return Comparison(case_id, kind, base_median, new_median, ratio, low, high, p_value,
+                      int(base.size), int(new.size), verdict(p_value, low, high), basis)
 
 
 def _throughput_cases(frame: pd.DataFrame) -> set[str]:
-    return set(frame.loc[frame["mode"] == "throughput", "case_id"]) if not frame.empty else set()
+    return set(map(case_key, frame.loc[frame["mode"] == "throughput", "case_id"])) if not frame.empty else set()
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, seed: int = 0) -> CompareResult:
-    base_samples, new_samples = _samples(base), _samples(new)
+    base_samples, new_samples = _repeats(base), _repeats(new)
     base_cases, new_cases = _throughput_cases(base), _throughput_cases(new)
     shared = sorted(base_samples.keys() & new_samples.keys())
     compared = {case for case, _ in shared}
-    comparisons = tuple(compare_samples(case, kind, base_samples[(case, kind)], new_samples[(case, kind)], seed)
+    comparisons = tuple(compare_repeats(case, kind, base_samples[(case, kind)], new_samples[(case, kind)], seed)
                         for case, kind in shared)
     return CompareResult(comparisons, tuple(sorted(base_cases - new_cases)), tuple(sorted(new_cases - base_cases)),
                          tuple(sorted((base_cases & new_cases) - compared)))

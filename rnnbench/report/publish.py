@@ -73,10 +73,15 @@ def _by_machine(runs: Iterable[PublishedRun]) -> list[tuple[str, list[PublishedR
             for machine, found in sorted(machines.items())]
 
 
+def _backends(runs: Iterable[PublishedRun]) -> list[str]:
+    """Every backend the listed runs measured, in name order (each run keeps them as "a, b")."""
+    return sorted({name for run in runs for name in run.backends.split(", ") if name})
+
+
 def write_index(site: Path, runs: dict[str, PublishedRun]) -> Path:
     path = site / "index.html"
     html = environment().get_template("index.html.j2").render(machines=_by_machine(runs.values()),
-                                                             version=__version__)
+                                                             backends=_backends(runs.values()), version=__version__)
     path.write_text(html, encoding="utf-8")
     manifest = {"runs": [asdict(r) for r in sorted(runs.values(), key=lambda r: r.run_id)]}
     (site / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")

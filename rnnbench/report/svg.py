@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from rnnbench.report.scale import Scale, scale_for, short_number
 
@@ -112,7 +113,12 @@ def _axis_title(title: str, scale: Scale) -> str:
 
 
 def bar_chart(title: str, axis: str, items: Sequence[BarItem], legend: Sequence[tuple[str, str]]) -> Chart:
-    """Horizontal bars, one per item, with interval whiskers; the value axis runs along the bottom."""
+    """Horizontal bars, one per item, with interval whiskers; the value axis runs along the bottom.
+
+    An item without a finite value draws no bar, and one without finite bounds no whisker: NaN coordinates
+    would reach the page as ``x1="nan"``.
+    """
+    items = [i for i in items if finite(i.value)]
     left, right = LABEL_WIDTH, WIDTH - RIGHT
     height = TOP + BAR_ROW * len(items) + BOTTOM
     bottom = height - BOTTOM
@@ -123,7 +129,7 @@ def bar_chart(title: str, axis: str, items: Sequence[BarItem], legend: Sequence[
         top = TOP + n * BAR_ROW + 3
         rects.append(Rect(left, top, max(scale(item.value) - left, 0.5), BAR_ROW - 6, item.color, item.tip))
         labels.append(Label(left - 6, top + (BAR_ROW - 6) / 2 + 4, _cut(item.label), item.label))
-        if item.low is not None and item.high is not None:
+        if finite(item.low) and finite(item.high):
             whiskers.extend(_whisker_h(scale(item.low), scale(item.high), top + (BAR_ROW - 6) / 2))
     x_ticks = tuple(Tick(p, t) for p, t in scale.ticks())
     return Chart(title, WIDTH, height, (left, TOP, right, bottom), x_ticks, (), _axis_title(axis, scale), "",
@@ -143,7 +149,12 @@ class LineData:
 
 def line_chart(title: str, x_title: str, y_title: str, lines: Sequence[LineData], *,
                x_values: Sequence[float] | None = None) -> Chart:
-    """Lines of (x, y) points with markers and optional y intervals; ``x_values``: ticks at those x."""
+    """Lines of (x, y) points with markers and optional y intervals; ``x_values``: ticks at those x.
+
+    Points without finite coordinates are left out, and bounds that are not finite draw no whisker.
+    """
+    lines = [_finite_line(line) for line in lines]
+    x_values = [x for x in x_values if finite(x)] if x_values else None
     left, top, right, bottom = LEFT, TOP, WIDTH - RIGHT, TOP + PLOT_HEIGHT
     xs = [p[0] for line in lines for p in line.points]
     ys = [v for line in lines for p in line.points for v in (p[1], p[2], p[3]) if v is not None]
@@ -160,9 +171,15 @@ def line_chart(title: str, x_title: str, y_title: str, lines: Sequence[LineData]
                  whiskers=whiskers, series=series, legend=tuple((line.label, line.color) for line in lines))
 
 
+def _finite_line(line: LineData) -> LineData:
+    points = tuple((x, y, low, high, tip) if finite(low) and finite(high) else (x, y, None, None, tip)
+                   for x, y, low, high, tip in line.points if finite(x) and finite(y))
+    return LineData(line.label, line.color, points)
+
+
 def _whisker_v(x: float, y1: float, y2: float) -> list[Segment]:
     return [Segment(x, y1, x, y2), Segment(x - 4, y1, x + 4, y1), Segment(x - 4, y2, x + 4, y2)]
 
 
-def finite(value: float | None) -> bool:
+def finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)

@@ -27,10 +27,18 @@ TEXT_COLUMNS = ("task", "run_id", "machine", "device", "dtype", "backend", "cell
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Every character that is live in a GitHub-flavoured Markdown table cell, and what shows it as itself.
+# HTML (tags, entities) becomes entities; emphasis, code, links and strikethrough punctuation is
+# backslash-escaped; "|" would end the cell and a line break the row. One translate pass: what it
+# writes is never escaped again.
+MARKDOWN_ESCAPES = str.maketrans({
+    "\\": "\\\\", "&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "*": "\\*", "_": "\\_",
+    "`": "\\`", "[": "\\[", "]": "\\]", "~": "\\~", "\n": " ", "\r": " "})
+
+
 def _markdown_cell(text: str, best: bool) -> str:
-    """Escapes what would break the table or render as HTML in a README."""
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("*", "\\*").replace("_", "\\_").replace("`", "\\`").replace("\n", " ")
+    """Escapes what would break the table or render as markup (HTML, links, emphasis) in a README."""
+    text = text.translate(MARKDOWN_ESCAPES)
     return f"**{text}**" if best and text != "-" else text
 
 

@@ -17,7 +17,7 @@ and any third-party one (``pytest --rnnbench-backend NAME``). Each benchmark:
   moment off the CPU costs more than the call itself;
 - puts what a report needs in ``extra_info``: backend, cell, kind, shape,
   device, the kernel path and settings the backend reports, the matmul FLOPs
-  of the call (rnnbench/flops.py) and the achieved GFLOP/s at the median.
+  of the call (rnnbench/flops.py) and the achieved GFLOP/s (total FLOPs over total time).
   ``rnnbench.benchjson`` turns such a benchmark into a throughput record.
 
 Ids read ``torch-lstm-H512-B64-T50`` (backend, cell, hidden size, batch, time
@@ -82,9 +82,14 @@ class MicroCase:
 
     @property
     def id(self) -> str:
+        return f"{self.backend}-{self.workload}"
+
+    @property
+    def workload(self) -> str:
+        """The id without the backend: ``lstm-H512-B64-T50``, the same for every backend."""
         s = self.shape
         suffix = "" if self.device == "cpu" else f"-{self.device}"
-        return f"{self.backend}-{self.cell}-H{s.hidden_size}-B{s.batch_size}-T{s.seq_len}{suffix}"
+        return f"{self.cell}-H{s.hidden_size}-B{s.batch_size}-T{s.seq_len}{suffix}"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> MicroCase:
@@ -165,14 +170,14 @@ def run_micro(benchmark: Any, backend: Backend, case: MicroCase, kind: str,
     first = _seconds(call)  # compile and first-touch costs, reported apart from the rounds
     iterations = _iterations(min(_seconds(call) for _ in range(CALIBRATION_CALLS)))
     rounds, warmup = rounds or case.shape.rounds, case.shape.warmup if warmup is None else warmup
-    benchmark.group = f"{kind} {case.id.split('-', 1)[1]}"  # the backends side by side per cell and shape
+    benchmark.group = f"{kind} {case.workload}"  # the backends side by side per cell and shape
     benchmark.pedantic(call, rounds=rounds, warmup_rounds=warmup, iterations=iterations)
     if benchmark.stats is None:  # --benchmark-disable: the call ran once, nothing was timed
         return
     timing = {"rounds": rounds, "warmup": warmup, "iterations": iterations}
     benchmark.extra_info.update(extra_info(setup, model, case, kind, first) | timing)
     flops = benchmark.extra_info["flops"]
-    benchmark.extra_info["gflops"] = flops / benchmark.stats.stats.median / 1e9
+    benchmark.extra_info["gflops"] = flops / benchmark.stats.stats.mean / 1e9  # total FLOPs / total time
 
 
 def _iterations(call_s: float) -> int:

@@ -1,10 +1,10 @@
 """The NumPy reference, slowed on demand: proof that the benchmark comparison catches a regression.
 
-With RNNBENCH_TEST_SLEEP_S set (seconds, e.g. 0.1), every ``train_step`` and
+With RNNBENCH_TEST_SLEEP_S set (seconds, e.g. 0.5), every ``train_step`` and
 ``predict`` sleeps that long first; unset, it is the NumPy backend under
 another name. tests/benchmarks/test_micro.py always benchmarks it, so a
 saved run has its figures to compare with, and
-``RNNBENCH_TEST_SLEEP_S=0.1 tox -e bench`` must fail the comparison. Only
+``RNNBENCH_TEST_SLEEP_S=0.5 tox -e bench`` must fail the comparison. Only
 this test plugin reads the variable; no shipped backend does.
 """
 
@@ -15,6 +15,7 @@ import time
 
 from rnnbench import hookimpl
 from rnnbench.backends.numpy_backend import NumpyBackend
+from rnnbench.errors import UsageError
 
 SLEEP_ENV = "RNNBENCH_TEST_SLEEP_S"
 
@@ -24,7 +25,7 @@ def _sleep_s() -> float:
     try:
         return float(value) if value else 0.0
     except ValueError:
-        raise ValueError(f"{SLEEP_ENV}={value!r} is not valid. Accepted: seconds, such as 0.1") from None
+        raise UsageError(f"{SLEEP_ENV}={value!r} is not valid. Accepted: seconds, such as 0.5") from None
 
 
 class SleepyBackend(NumpyBackend):

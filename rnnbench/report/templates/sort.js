@@ -11,7 +11,8 @@ document.querySelectorAll("table.sortable th button").forEach(function (button) 
     rows.sort(function (a, b) {
       var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
       if (x === "" || y === "") { return x === y ? 0 : (x === "" ? 1 : -1); }  // missing values last
-      var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+      // Text compares digit runs as numbers, so the shape "B8 T12 H8" sorts before "B8 T12 H16".
+      var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y, undefined, {numeric: true});
       return ascending ? order : -order;
     });
     rows.forEach(function (row) { row.classList.remove("group"); body.appendChild(row); });
