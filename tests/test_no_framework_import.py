@@ -39,12 +39,17 @@ def test_cli_commands_import_no_framework(argv):
     assert result == {"code": 0, "loaded": []}
 
 
+def fresh_python(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=True).stdout.strip()
+
+
 def test_import_and_plugin_manager_import_no_framework():
     code = ("import sys, rnnbench; from rnnbench.registry import Registry; r = Registry(); "
             "[r.backend(n).available() for n in r.backend_names()]; "
             f"print([m for m in {FRAMEWORKS!r} if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_public_api_names_resolve_lazily():
@@ -52,5 +57,4 @@ def test_public_api_names_resolve_lazily():
     code = ("import sys, rnnbench; light = 'pandas' not in sys.modules; "
             "found = [callable(getattr(rnnbench, n)) for n in rnnbench.__all__ if n not in ('__version__',)]; "
             f"print(light, all(found), [m for m in {FRAMEWORKS!r} if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == "True True []"
+    assert fresh_python(code) == "True True []"

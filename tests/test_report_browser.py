@@ -80,26 +80,25 @@ def test_phone_scrolls_the_table_not_the_page(browser, report):
     assert browser.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", box)
 
 
-def test_header_click_sorts_the_table(browser, report):
+def sorted_cells(browser, report, heading: str) -> list:  # type: ignore[no-untyped-def]
+    """The cells of one column of the first task table after a click on its heading, top to bottom."""
     browser.set_window_size(1280, 900)
     browser.get(report)
     table = browser.find_element(By.CSS_SELECTOR, "section.task table")
     header = table.find_elements(By.CSS_SELECTOR, "th button")
-    column = [b.text for b in header].index("training samples/s [95% CI]")
+    column = [b.text for b in header].index(heading)
     header[column].click()
-    keys = [float(row.find_elements(By.CSS_SELECTOR, "td")[column].get_attribute("data-sort"))
-            for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    return [row.find_elements(By.CSS_SELECTOR, "td")[column] for row in rows]
+
+
+def test_header_click_sorts_the_table(browser, report):
+    keys = [float(cell.get_attribute("data-sort")) for cell in sorted_cells(browser, report,
+                                                                             "training samples/s [95% CI]")]
     assert keys == sorted(keys) and len(keys) == 12
 
 
 def test_shape_sorts_by_its_numbers(browser, report):
-    browser.set_window_size(1280, 900)
-    browser.get(report)
-    table = browser.find_element(By.CSS_SELECTOR, "section.task table")
-    header = table.find_elements(By.CSS_SELECTOR, "th button")
-    column = [b.text for b in header].index("shape")
-    header[column].click()
-    shapes = [row.find_elements(By.CSS_SELECTOR, "td")[column].text
-              for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    shapes = [cell.text for cell in sorted_cells(browser, report, "shape")]
     hidden = [int(s.split()[2].removeprefix("H")) for s in shapes]
     assert hidden == sorted(hidden) and {8, 16, 32} <= set(hidden)  # as text, H16 and H32 would come before H8
