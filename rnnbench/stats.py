@@ -52,14 +52,18 @@ class Summary:
         return asdict(self) | {"iqr": self.iqr, "relative_spread": self.relative_spread}
 
 
+def bootstrap_medians(samples: np.ndarray, rng: np.random.Generator, resamples: int = RESAMPLES) -> np.ndarray:
+    """The medians of ``resamples`` resamples (with replacement) of ``samples``."""
+    picks = rng.integers(0, samples.size, (resamples, samples.size))
+    return np.median(samples[picks], axis=1)
+
+
 def bootstrap_median_interval(samples: np.ndarray, confidence: float = CONFIDENCE,
                               resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the median."""
     if samples.size == 1:
         return float(samples[0]), float(samples[0])
-    rng = np.random.Generator(np.random.PCG64(seed))
-    picks = rng.integers(0, samples.size, (resamples, samples.size))
-    medians = np.median(samples[picks], axis=1)
+    medians = bootstrap_medians(samples, np.random.Generator(np.random.PCG64(seed)), resamples)
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(medians, [tail, 1.0 - tail])
     return float(low), float(high)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnbench.stats import CONFIDENCE, RESAMPLES
+from rnnbench.stats import CONFIDENCE, RESAMPLES, bootstrap_medians
 
 EXACT_MAX = 8  # the exact distribution when the smaller sample has at most this many values and no ties
 
@@ -82,8 +82,8 @@ def ratio_interval(base: np.ndarray, new: np.ndarray, confidence: float = CONFID
     """Percentile bootstrap interval of median(new) / median(base), resampling each independently."""
     base, new = np.asarray(base, dtype=np.float64), np.asarray(new, dtype=np.float64)
     rng = np.random.Generator(np.random.PCG64(seed))
-    base_medians = np.median(base[rng.integers(0, base.size, (resamples, base.size))], axis=1)
-    new_medians = np.median(new[rng.integers(0, new.size, (resamples, new.size))], axis=1)
+    base_medians = bootstrap_medians(base, rng, resamples)
+    new_medians = bootstrap_medians(new, rng, resamples)
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(new_medians / base_medians, [tail, 1.0 - tail])
     return float(low), float(high)
