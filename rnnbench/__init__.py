@@ -16,10 +16,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 # The public API, imported on first use so `import rnnbench` stays light.
 _LAZY = {
-    "load_results": ("rnnbench.frame", "load_results"),
-    "run": ("rnnbench.runner", "run"),
-    "RunOptions": ("rnnbench.plan", "RunOptions"),
-    "train": ("rnnbench.train", "train"),
+    "load_results": ("rnnbench.results.frame", "load_results"),
+    "run": ("rnnbench.manager.runner", "run"),
+    "RunOptions": ("rnnbench.manager.options", "RunOptions"),
+    "train": ("rnnbench.worker.training", "train"),
     "check": ("rnnbench.conformance", "run_check"),
     "html_report": ("rnnbench.report.html", "html_report"),
     "compare_runs": ("rnnbench.report.compare", "compare_runs"),

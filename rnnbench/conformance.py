@@ -19,7 +19,7 @@ import numpy as np
 
 from rnnbench.backend import Backend
 from rnnbench.params import Params, init_params
-from rnnbench.registry import Registry
+from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec
 
 # Largest accepted relative error, and the magnitude below which entries are

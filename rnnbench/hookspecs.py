@@ -2,7 +2,7 @@
 
 Plugins implement these with ``from rnnbench import hookimpl``. Hooks return
 classes; the classes do the work. The core calls each hook with keyword
-arguments only, through ``rnnbench.registry.Registry``, and never from a
+arguments only, through ``rnnbench.plugins.registry.Registry``, and never from a
 timed loop. Hooks may gain arguments later; none is ever renamed.
 """
 

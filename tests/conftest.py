@@ -7,14 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from paths import MIRROR, PLUGIN_DIR
 
 from rnnbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PluginManager, make_plugin_manager
-from rnnbench.registry import Registry
-
-PLUGIN_DIR = Path(__file__).parent / "plugins"
+from rnnbench.plugins.registry import Registry
 
 # Tests read the datasets from the shared mirror beside the checkout, never the network.
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "RNNBENCH_DATA_DIR" not in os.environ and MIRROR.is_dir():
     os.environ["RNNBENCH_DATA_DIR"] = str(MIRROR)
 

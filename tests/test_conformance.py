@@ -7,7 +7,7 @@ import pytest
 from rnnbench.conformance import OPTIMIZERS, batch, cases, check_backend, check_reference, run_check
 from rnnbench.params import init_params
 from rnnbench.plugins import make_plugin_manager
-from rnnbench.registry import Registry
+from rnnbench.plugins.registry import Registry
 
 # CI installs every framework, so none of these is skipped there.
 CHECKED = ("torch", "tensorflow", "jax", "numpy64")

@@ -46,7 +46,7 @@ def fresh_python(code: str) -> str:
 
 
 def test_import_and_plugin_manager_import_no_framework():
-    code = ("import sys, rnnbench; from rnnbench.registry import Registry; r = Registry(); "
+    code = ("import sys, rnnbench; from rnnbench.plugins.registry import Registry; r = Registry(); "
             "[r.backend(n).available() for n in r.backend_names()]; "
             f"print([m for m in {FRAMEWORKS!r} if m in sys.modules])")
     assert fresh_python(code) == "[]"

@@ -6,7 +6,7 @@ import pytest
 
 from rnnbench.errors import BackendUnavailable, PluginError, UsageError
 from rnnbench.plugins import BLOCK_ENV, BUILTIN_PLUGINS, DISABLE_AUTOLOAD_ENV, make_plugin_manager
-from rnnbench.registry import Registry
+from rnnbench.plugins.registry import Registry
 
 
 def test_builtins_are_registered_by_dotted_name(pm):

@@ -162,7 +162,7 @@ def test_bench_runner_saves_first_then_fails_on_a_slowdown(pytester: pytest.Pyte
 
 def test_the_plugin_imports_no_framework() -> None:
     # pytest loads it in every session of an environment holding rnnbench, so it must stay light.
-    code = ("import sys, rnnbench.testing, rnnbench.benchjson; "
+    code = ("import sys, rnnbench.testing, rnnbench.results.pytest_benchmark; "
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'jax', 'optax') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"

@@ -32,11 +32,11 @@ __all__ = [  # the keys of _EXPORTS, written out for linters and type checkers
 ]
 
 if TYPE_CHECKING:
-    from rnnbench.data.cache import data_dir
+    from rnnbench.data.catalog import DATASETS
+    from rnnbench.data.datadir import data_dir
     from rnnbench.data.errors import DataCorrupt, DataError, DataMissing
     from rnnbench.data.fetch import fetch, status, verify_all
     from rnnbench.data.imdb import ImdbArrays, keras_load_data, load_imdb, load_word_index
-    from rnnbench.data.registry import DATASETS
     from rnnbench.data.sequences import Sequences, pad_sequences
     from rnnbench.data.series import (
         ForecastData,

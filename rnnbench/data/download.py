@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rnnbench.data.cache import is_writable
+from rnnbench.data.catalog import DataFile
+from rnnbench.data.datadir import is_writable
 from rnnbench.data.errors import DataCorrupt, DataMissing
-from rnnbench.data.registry import DataFile
 
 CHUNK_BYTES = 1 << 16
 TIMEOUT_S = 30.0  # per connect and per read, not for the whole file

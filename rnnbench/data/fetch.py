@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rnnbench.data.cache import present, verify
+from rnnbench.data.catalog import DataFile, Dataset, Part, datasets
+from rnnbench.data.datadir import present, verify
 from rnnbench.data.errors import DataError
-from rnnbench.data.registry import DataFile, Dataset, Part, datasets
 
 FileState = Literal["ok", "downloaded", "missing", "corrupt"]
 DatasetState = Literal["cached", "partial", "missing"]

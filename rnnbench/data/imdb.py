@@ -18,11 +18,11 @@ import numpy as np
 
 from rnnbench.data import derived
 from rnnbench.data.archive import members_digest
-from rnnbench.data.cache import corrupt_message, derived_dir, missing_message, require, sha256_file
-from rnnbench.data.cache import data_dir as resolve_data_dir
+from rnnbench.data.catalog import IMDB_NPZ, IMDB_REVIEWS, IMDB_WORD_INDEX, DataFile
+from rnnbench.data.datadir import corrupt_message, derived_dir, missing_message, require, sha256_file
+from rnnbench.data.datadir import data_dir as resolve_data_dir
 from rnnbench.data.errors import DataCorrupt, DataMissing
 from rnnbench.data.imdb_derive import derive, read_word_index
-from rnnbench.data.registry import IMDB_NPZ, IMDB_REVIEWS, IMDB_WORD_INDEX, DataFile
 from rnnbench.data.sequences import Sequences
 from rnnbench.errors import UsageError
 

@@ -19,9 +19,9 @@ from typing import Literal
 
 import numpy as np
 
-from rnnbench.data.cache import data_dir as resolve_data_dir
-from rnnbench.data.cache import require
-from rnnbench.data.registry import AIRLINE, ETTH1, ETTH2, Part
+from rnnbench.data.catalog import AIRLINE, ETTH1, ETTH2, Part
+from rnnbench.data.datadir import data_dir as resolve_data_dir
+from rnnbench.data.datadir import require
 from rnnbench.errors import UsageError
 
 Features = Literal["S", "M", "MS"]

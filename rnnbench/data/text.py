@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnbench.data.cache import data_dir as resolve_data_dir
-from rnnbench.data.cache import require
-from rnnbench.data.registry import TINYSHAKESPEARE
+from rnnbench.data.catalog import TINYSHAKESPEARE
+from rnnbench.data.datadir import data_dir as resolve_data_dir
+from rnnbench.data.datadir import require
 from rnnbench.errors import UsageError
 
 

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.errors import RnnbenchError
-from rnnbench.frame import load_results
 from rnnbench.report.model import PathsArg
 from rnnbench.report.significance import mann_whitney_u, ratio_interval
+from rnnbench.results.frame import load_results
 
 ALPHA = 0.05
 MIN_SAMPLES = 5  # values per side (repeats or calls) below which no test or interval means anything

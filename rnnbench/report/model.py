@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from rnnbench.errors import UsageError
-from rnnbench.frame import load_results
-from rnnbench.results import read_environments, run_dirs
+from rnnbench.results.frame import load_results
+from rnnbench.results.store import read_environments, run_dirs
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _task_info(frame: pd.DataFrame, name: str) -> TaskInfo:
 
 def _registered_headline(name: str) -> str:
     """Task.headline of the installed task plugin; "" when the task is not installed here."""
-    from rnnbench.registry import Registry
+    from rnnbench.plugins.registry import Registry
 
     registry = Registry()
     return registry.task(name).headline if name in registry.task_names() else ""

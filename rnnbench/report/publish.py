@@ -19,7 +19,7 @@ from rnnbench.errors import UsageError
 from rnnbench.report.html import environment, render_html
 from rnnbench.report.model import ReportData, load_report_data
 from rnnbench.report.views import run_view
-from rnnbench.results import run_dirs, safe_filename
+from rnnbench.results.store import run_dirs, safe_filename
 
 MANIFEST = "runs.json"
 REPORTS = "reports"

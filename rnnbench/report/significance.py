@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnbench.stats import CONFIDENCE, RESAMPLES, bootstrap_medians
+from rnnbench.results.stats import CONFIDENCE, RESAMPLES, bootstrap_medians
 
 EXACT_MAX = 8  # the exact distribution when the smaller sample has at most this many values and no ties
 

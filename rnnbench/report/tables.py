@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.report.model import TaskInfo, is_missing
-from rnnbench.stats import summarize
+from rnnbench.results.stats import summarize
 
 # The record's config fields that make two cases of one backend and cell different measurements.
 VARIANT_FIELDS = ("device", "dtype", "profile", "synthetic", "seed", "threads", "flush_denormals",

@@ -15,7 +15,7 @@ from rnnbench.report.environment import EnvironmentTable, environment_table
 from rnnbench.report.model import ReportData, TaskInfo, run_id
 from rnnbench.report.svg import Chart
 from rnnbench.report.tables import best_mask, task_table
-from rnnbench.results import RUN_FILE
+from rnnbench.results.store import RUN_FILE
 
 
 @dataclass(frozen=True)

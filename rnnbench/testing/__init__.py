@@ -41,7 +41,7 @@ import pytest
 
 if TYPE_CHECKING:
     from rnnbench.backend import Backend
-    from rnnbench.registry import Registry
+    from rnnbench.plugins.registry import Registry
     from rnnbench.testing.micro import MicroCase
 
 SUITES = ("conformance", "benchmarks")
@@ -108,7 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _registry() -> Registry:
     from rnnbench.errors import RnnbenchError
-    from rnnbench.registry import Registry
+    from rnnbench.plugins.registry import Registry
 
     try:
         registry = Registry()

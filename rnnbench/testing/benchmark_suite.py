@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rnnbench.backend import Backend
-from rnnbench.registry import Registry
+from rnnbench.plugins.registry import Registry
 from rnnbench.testing import registry_of, selection_of
 from rnnbench.testing.micro import MicroCase, micro_params
 

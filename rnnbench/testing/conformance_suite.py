@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rnnbench.conformance import REFERENCE_BACKEND, Case, Comparison, cases, check_case, check_reference_case
-from rnnbench.registry import Registry
+from rnnbench.plugins.registry import Registry
 from rnnbench.testing import registry_of, selection_of
 
 DTYPES = ("float64", "float32")

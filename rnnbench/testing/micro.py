@@ -18,7 +18,7 @@ and any third-party one (``pytest --rnnbench-backend NAME``). Each benchmark:
 - puts what a report needs in ``extra_info``: backend, cell, kind, shape,
   device, the kernel path and settings the backend reports, the matmul FLOPs
   of the call (rnnbench/flops.py) and the achieved GFLOP/s (total FLOPs over total time).
-  ``rnnbench.benchjson`` turns such a benchmark into a throughput record.
+  ``rnnbench.results.pytest_benchmark`` turns such a benchmark into a throughput record.
 
 Ids read ``torch-lstm-H512-B64-T50`` (backend, cell, hidden size, batch, time
 steps), with ``-<device>`` appended off the CPU.
@@ -41,7 +41,7 @@ from rnnbench.spec import CELLS, ModelSpec, OptimizerSpec
 
 if TYPE_CHECKING:
     from rnnbench.backend import Backend, Model
-    from rnnbench.registry import Registry
+    from rnnbench.plugins.registry import Registry
 
 # extra_info["rnnbench"]: marks a benchmark made here, and the version of its extra_info layout.
 FORMAT = 1
@@ -145,7 +145,7 @@ def configured(backend: Backend) -> Configured:
     """``backend`` set to every usable CPU, framework defaults otherwise; skip if that cannot be done here."""
     from rnnbench.backend import ParitySettings
     from rnnbench.errors import UsageError
-    from rnnbench.parity import usable_cpus
+    from rnnbench.worker.parity import usable_cpus
 
     if backend.name not in _CONFIGURED:
         threads = len(usable_cpus())
@@ -220,6 +220,6 @@ def extra_info(setup: Configured, model: Model, case: MicroCase, kind: str, firs
 
 @functools.cache
 def _machine() -> str:
-    from rnnbench.environment import machine_id
+    from rnnbench.manager.machine import machine_id
 
     return machine_id()

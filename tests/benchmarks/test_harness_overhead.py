@@ -2,9 +2,9 @@
 
 Run with ``pytest tests/benchmarks/test_harness_overhead.py --benchmark-only -s``.
 One case per installed backend is prepared exactly as the worker prepares
-it (``rnnbench.worker.prepare``: configured backend, built model,
+it (``rnnbench.worker.main.prepare``: configured backend, built model,
 pre-fetched batches). Each round first runs the worker's training
-measurement (``rnnbench.modes.time_training``, what throughput mode
+measurement (``rnnbench.worker.modes.time_training``, what throughput mode
 reports under "train"), then pytest-benchmark times a bare loop of as many
 ``train_step`` + ``synchronize`` calls on the same model and batches, each
 call also timed on its own. The record's extra_info carries
@@ -33,12 +33,12 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from rnnbench.backend import Model
-from rnnbench.case import Case
-from rnnbench.modes import Setup, time_training
+from rnnbench.manager.case import Case
 from rnnbench.plugins import make_plugin_manager
-from rnnbench.registry import Registry
+from rnnbench.plugins.registry import Registry
 from rnnbench.task import Batch
-from rnnbench.worker import empty_document, prepare
+from rnnbench.worker.main import empty_document, prepare
+from rnnbench.worker.modes import Setup, time_training
 
 BACKENDS = ("numpy", "torch", "tensorflow", "jax")
 STEPS = 15  # timed calls per round, on each side

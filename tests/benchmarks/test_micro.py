@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from paths import PLUGIN_DIR
 
 from rnnbench.backend import Backend
 from rnnbench.plugins import make_plugin_manager
-from rnnbench.registry import Registry
+from rnnbench.plugins.registry import Registry
 from rnnbench.testing.micro import SHAPES, MicroCase, micro_params
 
-SLEEPY_PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "sleepy.py"
+SLEEPY_PLUGIN = PLUGIN_DIR / "sleepy.py"
 
 
 def bench_registry() -> Registry:

@@ -25,7 +25,7 @@ keras = pytest.importorskip("keras")
 
 from rnnbench.backend import ParitySettings  # noqa: E402
 from rnnbench.backends.tensorflow_backend import TensorflowBackend  # noqa: E402
-from rnnbench.backends.tensorflow_layout import to_keras  # noqa: E402
+from rnnbench.backends.tensorflow_backend.layout import to_keras  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
 from rnnbench.params import Params, init_params  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402

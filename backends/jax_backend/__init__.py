@@ -1,0 +1,122 @@
+"""The jax backend plugin: ``lax.scan`` cells under ``jax.jit``, optax optimisers.
+
+Importing this module imports neither jax nor optax; they are imported on
+the first ``devices``, ``configure`` or ``build`` call. Before that first
+import the backend sets ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (unless the
+user set it) so the GPU allocator grows on demand and device-memory figures
+mean what the model used, not XLA's 75 % up-front reservation.
+
+Process-wide effects, recorded in every model's runtime settings:
+
+- float64: building a float64 model calls
+  ``jax.config.update("jax_enable_x64", True)``, which lasts for the rest of
+  the process (JAX has no per-array switch). float32 models built later
+  still compute in float32: their parameters and inputs are cast explicitly.
+- threads: XLA:CPU ignores thread variables and flags; only the CPU
+  affinity of the process, which the core sets for every worker, limits it.
+- denormals: XLA:CPU always flushes them to zero; XLA:GPU keeps them unless
+  ``--xla_gpu_ftz=true`` is in ``XLA_FLAGS`` before jax is imported, which
+  ``configure`` adds when flushing is requested and jax is not imported yet.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rnnbench import hookimpl
+from rnnbench.backend import Backend, ParitySettings, RuntimeInfo, installed_versions
+from rnnbench.errors import UsageError
+
+from . import runtime
+
+if TYPE_CHECKING:
+    from rnnbench.backend import Model
+    from rnnbench.params import Params
+    from rnnbench.spec import ModelSpec, OptimizerSpec
+
+# Distributions whose versions describe a JAX install; the CUDA ones only where installed.
+DISTRIBUTIONS = ("jax", "jaxlib", "optax", "jax-cuda12-plugin", "jax-cuda12-pjrt",
+                 "jax-cuda13-plugin", "jax-cuda13-pjrt")
+
+
+class JaxBackend(Backend):
+    name = "jax"
+    description = "JAX lax.scan under jit with value_and_grad, optax optimisers"
+    requires = ("jax", "optax")
+    framework = "jax"
+    install_hint = 'pip install "rnnbench[jax]"'
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+
+    def __init__(self) -> None:
+        self._settings: dict[str, str] = {}
+        # Where x_t @ W_ih is computed (see jax_net): None picks by device,
+        # hoisted out of the scan on GPUs and per step on the CPU, where it measured faster.
+        self.hoist_input_projection: bool | None = None
+
+    def versions(self) -> dict[str, str]:
+        return installed_versions(DISTRIBUTIONS)
+
+    def devices(self) -> list[str]:
+        return ["cpu"] + [f"gpu:{i}" for i in range(len(runtime.gpus(runtime.import_jax())))]
+
+    def configure(self, settings: ParitySettings) -> dict[str, str]:
+        ftz_gpu = runtime.request_gpu_ftz(settings.flush_denormals)
+        runtime.import_jax()
+        self._settings = {
+            "threads": str(settings.threads),
+            "threads_mechanism": "CPU affinity (set by the core); XLA:CPU ignores thread variables and flags",
+            "cpu_affinity": runtime.cpu_affinity(),
+            "flush_denormals_requested": str(settings.flush_denormals),
+            "flush_denormals_cpu": "always (XLA:CPU flushes denormals to zero; not configurable)",
+            "flush_denormals_gpu": ftz_gpu,
+            "xla": "on (jax.jit of the whole train step)",
+            "fused_kernel": "none: lax.scan over a pure cell function (no cuDNN/oneDNN RNN kernel)",
+            runtime.PREALLOCATE_ENV: runtime.preallocate_setting(),
+        }
+        return dict(self._settings)
+
+    def resolve_device(self, device: str) -> Any:
+        """The jax Device called ``device`` ("cpu", "gpu:0", ...); UsageError if unknown."""
+        jax = runtime.import_jax()
+        if device == "cpu":
+            return jax.devices("cpu")[0]
+        gpus = runtime.gpus(jax)
+        index = device.removeprefix("gpu:")
+        if device.startswith("gpu:") and index.isdigit() and int(index) < len(gpus):
+            return gpus[int(index)]
+        accepted = ", ".join(self.devices())
+        raise UsageError(f"Unknown device {device!r} for backend 'jax'. Accepted: {accepted}")
+
+    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
+        jax = runtime.import_jax()
+        if spec.dtype == "float64":
+            jax.config.update("jax_enable_x64", True)  # process-wide and permanent; see the module docstring
+        jax_device = self.resolve_device(device)
+        hoist = self.hoist_input_projection
+        if hoist is None:
+            hoist = jax_device.platform != "cpu"
+        from .model import JaxModel
+
+        info = self._runtime_info(jax, jax_device, hoist)
+        return JaxModel(spec, params, optimizer, jax_device, hoist, info)
+
+    def _runtime_info(self, jax: Any, device: Any, hoist: bool) -> RuntimeInfo:
+        platform = "XLA GPU" if device.platform == "gpu" else f"XLA {device.platform.upper()}"
+        kind = f" ({device.device_kind})" if device.platform != "cpu" else ""
+        projection = "input projection hoisted" if hoist else "input projection per step"
+        settings = dict(self._settings) or {"configure": "not called: framework defaults"}
+        settings |= {
+            "device": f"{device.platform}:{device.id}{kind}",
+            "input_projection": ("hoisted: one matmul for all steps before the scan" if hoist
+                                 else "per step, inside the scanned cell"),
+            "jax_enable_x64": str(jax.config.jax_enable_x64),
+            "matmul_precision": "highest (true float32 products; no TF32 on GPUs)",
+            "donation": "params and optimiser state donated to the jitted train step",
+            "scan_unroll": "1",
+        }
+        return RuntimeInfo(f"jax jit + lax.scan ({projection}), {platform}{kind}", settings)
+
+
+@hookimpl
+def rnnbench_register_backends() -> list[type[Backend]]:
+    return [JaxBackend]

@@ -1,0 +1,106 @@
+"""The JAX model: jitted pure functions over a parameter pytree on one device.
+
+Imported only from ``JaxBackend.build`` (it imports jax). The train step is
+one ``jax.jit`` of value-and-grad plus the optax update, with the parameter
+and optimiser-state buffers donated so XLA updates them in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from rnnbench.backend import MemoryStats, Model, RuntimeInfo
+from rnnbench.params import Params
+from rnnbench.spec import ModelSpec, OptimizerSpec
+
+from . import net as jax_net
+from .layout import Tree, from_tree, to_tree
+from .optim import make_optimizer
+
+MEMORY_SOURCE = "jax Device.memory_stats()['peak_bytes_in_use'] (process peak; JAX cannot reset it)"
+
+
+def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, hoist: bool) -> tuple[Callable[..., Any], ...]:
+    """(loss_and_grads, train_step, predict), each one jax.jit."""
+
+    def loss(tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
+        return jax_net.loss(spec.cell, spec.head, hoist, tree, x, y)
+
+    def step(tree: Tree, opt_state: optax.OptState, x: jax.Array,
+             y: jax.Array) -> tuple[Tree, optax.OptState, jax.Array]:
+        value, grads = jax.value_and_grad(loss)(tree, x, y)
+        updates, opt_state = tx.update(grads, opt_state, tree)
+        return optax.apply_updates(tree, updates), opt_state, value
+
+    def predict(tree: Tree, x: jax.Array) -> jax.Array:
+        return jax_net.predict(spec.cell, spec.head, hoist, tree, x)
+
+    return (jax.jit(jax.value_and_grad(loss)),
+            jax.jit(step, donate_argnums=(0, 1)),  # params and optimiser state are updated in place
+            jax.jit(predict))
+
+
+class JaxModel(Model):
+    """One network on one jax device, trained by an optax transformation."""
+
+    def __init__(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec,
+                 device: jax.Device, hoist: bool, info: RuntimeInfo) -> None:
+        self.spec = spec
+        self.device = device
+        self._info = info
+        self._tx = make_optimizer(optimizer)
+        self._loss_and_grads, self._step, self._predict = _jitted(spec, self._tx, hoist)
+        # Host-side casts, no-ops when the task already sends these dtypes.
+        self._x_dtype = np.dtype(np.int32 if spec.embedded else spec.dtype)
+        self._y_dtype = np.dtype(np.int32 if spec.head == "lm" else spec.dtype)
+        self._tree: Tree = {}
+        self._opt_state: optax.OptState = None
+        self._last_loss: jax.Array | None = None  # left on the device until asked for
+        self.set_params(params)
+
+    def _inputs(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        x = np.asarray(x, dtype=self._x_dtype)
+        return (x,) if y is None else (x, np.asarray(y, dtype=self._y_dtype))
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
+        # Asynchronous: returns once the step is queued; synchronize() waits for it.
+        self._tree, self._opt_state, self._last_loss = self._step(self._tree, self._opt_state, *self._inputs(x, y))
+
+    def last_loss(self) -> float | None:
+        return None if self._last_loss is None else float(self._last_loss)
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+        loss, grads = self._loss_and_grads(self._tree, *self._inputs(x, y))
+        return float(loss), from_tree(self.spec, grads)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.array(self._predict(self._tree, *self._inputs(x)))
+
+    def get_params(self) -> Params:
+        return from_tree(self.spec, self._tree)
+
+    def set_params(self, params: Params) -> None:
+        self._tree = jax.device_put(to_tree(self.spec, params), self.device)
+        # device_put again: optax's zeros_like/counters may land on the default device.
+        self._opt_state = jax.device_put(self._tx.init(self._tree), self.device)
+
+    def synchronize(self) -> None:
+        jax.block_until_ready((self._tree, self._opt_state))
+
+    def device_memory(self) -> MemoryStats | None:
+        if self.device.platform == "cpu":
+            return None
+        stats = self.device.memory_stats()
+        if not stats or "peak_bytes_in_use" not in stats:
+            return None
+        return MemoryStats(peak_bytes=int(stats["peak_bytes_in_use"]),
+                           current_bytes=int(stats["bytes_in_use"]) if "bytes_in_use" in stats else None,
+                           source=MEMORY_SOURCE)
+
+    def runtime_info(self) -> RuntimeInfo:
+        return self._info

@@ -1,0 +1,145 @@
+"""The network as pure JAX functions: cells stepped by ``lax.scan``, heads and losses.
+
+Imported only from ``JaxBackend.build`` (it imports jax). Every function is
+pure and traced under ``jax.jit`` by ``jax_model``; ``cell``, ``head`` and
+``hoist`` are Python values fixed at trace time. Layers run one after the
+other, time-major inside, each one ``lax.scan`` over its steps.
+
+``hoist`` chooses where the input projection ``x_t @ W_ih`` happens:
+
+- True (GPUs): once for all T steps, one (T*B, I) @ (I, G*H) matmul before
+  the scan, so the scanned step does only ``h @ W_hh`` and the gates (the
+  cuDNN recipe): T times fewer, larger GEMMs and kernel launches.
+- False (the CPU): inside each step. Measured on XLA:CPU (2-core VM, jax
+  0.10), the hoisted (T, B, G*H) buffer and its cotangent made the IMDB
+  shape (T=500, B=128, H=32) 1.3-1.5x slower through fresh-memory page
+  faults and cache misses, and gained nothing at H=512.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from .layout import Tree
+
+# True float32 products on every device: XLA:GPU's default precision may use
+# TF32 (10-bit mantissa) for float32 matmuls, which would not compute the
+# reference function within the float32 tolerance. On the CPU it is a no-op.
+PRECISION = lax.Precision.HIGHEST
+
+Carry = Any  # h (B, H), or (h, c) for the LSTM
+Step = Callable[[Carry, jax.Array], tuple[Carry, jax.Array | None]]
+Project = Callable[[jax.Array], jax.Array]  # a step's scanned input -> x_t @ W_ih + biases, (B, G*H)
+
+
+def _mm(a: jax.Array, w: jax.Array) -> jax.Array:
+    """``a @ w`` over the last axis of ``a`` at full precision."""
+    return jnp.matmul(a, w, precision=PRECISION)
+
+
+def _identity(v: jax.Array) -> jax.Array:
+    return v
+
+
+def _rnn_step(layer: Tree, project: Project, keep: bool) -> Step:
+    w_hh = layer["w_hh"]  # (H, H); both biases are in project's output
+
+    def step(h: jax.Array, x_t: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        h = jnp.tanh(project(x_t) + _mm(h, w_hh))  # (B, H)
+        return h, h if keep else None
+
+    return step
+
+
+def _lstm_step(layer: Tree, project: Project, keep: bool) -> Step:
+    w_hh = layer["w_hh"]  # (H, 4H); both biases are in project's output
+
+    def step(carry: tuple[jax.Array, jax.Array], x_t: jax.Array) -> tuple[Carry, jax.Array | None]:
+        h, c = carry  # (B, H), (B, H)
+        gates = project(x_t) + _mm(h, w_hh)  # (B, 4H) in order i, f, g, o
+        i, f, g, o = jnp.split(gates, 4, axis=-1)  # 4 x (B, H)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)  # (B, H)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)  # (B, H)
+        return (h, c), h if keep else None
+
+    return step
+
+
+def _gru_step(layer: Tree, project: Project, keep: bool) -> Step:
+    w_hh, b_hh = layer["w_hh"], layer["b_hh"]  # (H, 3H), (3H,); b_hh stays here: r gates b_hn
+
+    def step(h: jax.Array, x_t: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        gh = _mm(h, w_hh) + b_hh  # (B, 3H) in order r, z, n
+        x_r, x_z, x_n = jnp.split(project(x_t), 3, axis=-1)  # 3 x (B, H), b_ih included
+        h_r, h_z, h_n = jnp.split(gh, 3, axis=-1)  # 3 x (B, H)
+        r = jax.nn.sigmoid(x_r + h_r)  # (B, H)
+        z = jax.nn.sigmoid(x_z + h_z)  # (B, H)
+        n = jnp.tanh(x_n + r * h_n)  # (B, H)
+        h = (1 - z) * n + z * h  # (B, H)
+        return h, h if keep else None
+
+    return step
+
+
+STEPS: dict[str, Callable[[Tree, Project, bool], Step]] = {"rnn": _rnn_step, "lstm": _lstm_step,
+                                                           "gru": _gru_step}
+
+
+def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, hoist: bool) -> tuple[Any, jax.Array | None]:
+    """One recurrent layer over the sequence from zero states: (last h, all h or None)."""
+    _, batch, _ = xs.shape  # (T, B, I)
+    w_ih = layer["w_ih"]  # (I, G*H)
+    bias = layer["b_ih"] if cell == "gru" else layer["b_ih"] + layer["b_hh"]  # (G*H,)
+    project: Project
+    if hoist:
+        scanned = _mm(xs, w_ih) + bias  # (T, B, G*H): every step's input projection at once
+        project = _identity  # each scanned slice is already x_t @ W_ih + biases, (B, G*H)
+    else:
+        scanned = xs  # (T, B, I)
+
+        def project(x_t: jax.Array) -> jax.Array:
+            return _mm(x_t, w_ih) + bias  # (B, G*H)
+    h0 = jnp.zeros((batch, layer["w_hh"].shape[0]), bias.dtype)  # (B, H)
+    carry0 = (h0, h0) if cell == "lstm" else h0
+    carry, hs = lax.scan(STEPS[cell](layer, project, keep), carry0, scanned)  # hs (T, B, H) when kept
+    h_last = carry[0] if cell == "lstm" else carry  # (B, H)
+    return h_last, hs
+
+
+def forward(cell: str, head: str, hoist: bool, tree: Tree, x: jax.Array) -> jax.Array:
+    """The head's output, time-major for lm: (T, B, O) logits; (B, O) otherwise."""
+    dtype = tree["head"]["b"].dtype
+    if "embedding" in tree:
+        xs = tree["embedding"][x.T]  # (T, B, D)
+    else:
+        xs = jnp.swapaxes(x, 0, 1).astype(dtype)  # (T, B, F)
+    last = len(tree["layers"]) - 1
+    for k, layer in enumerate(tree["layers"]):
+        # Only the lm head, and the layers feeding another layer, need every step's h.
+        h_last, hs = run_layer(cell, layer, xs, keep=k < last or head == "lm", hoist=hoist)
+        xs = hs
+    features = xs if head == "lm" else h_last  # (T, B, H) or (B, H)
+    return _mm(features, tree["head"]["w"]) + tree["head"]["b"]  # (T, B, O) or (B, O)
+
+
+def predict(cell: str, head: str, hoist: bool, tree: Tree, x: jax.Array) -> jax.Array:
+    """The head's output in the batch-first layout: (B, T, O) for lm, (B, O) otherwise."""
+    out = forward(cell, head, hoist, tree, x)
+    return jnp.swapaxes(out, 0, 1) if head == "lm" else out
+
+
+def loss(cell: str, head: str, hoist: bool, tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
+    """The head's mean loss over the batch (and, for lm, over every step)."""
+    out = forward(cell, head, hoist, tree, x)
+    if head == "lm":
+        return optax.softmax_cross_entropy_with_integer_labels(out, y.T).mean()  # over T*B tokens
+    y = y.astype(out.dtype)  # (B, O)
+    if head == "classify":
+        return optax.sigmoid_binary_cross_entropy(out, y).mean()  # over B*O logits
+    return jnp.mean((out - y) ** 2)  # over B*O values

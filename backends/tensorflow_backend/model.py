@@ -1,0 +1,227 @@
+"""One Keras 3 network trained by a compiled TensorFlow step.
+
+The network is the one a Keras user writes: ``keras.Sequential`` of
+Embedding (token input), stacked SimpleRNN / LSTM / GRU(reset_after=True)
+layers and a Dense head. Training is a ``tf.function`` with a GradientTape,
+the documented loss and the torch update rules of tensorflow_optim.py;
+``jit_compile`` (XLA) is chosen by the caller (see tensorflow_runtime.py).
+On a GPU, LSTM and GRU run Keras' cuDNN kernel (not XLA-compilable, so those
+steps stay uncompiled, as Keras' own ``fit`` does); on the CPU cuDNN is
+switched off explicitly so no op can drift onto a GPU.
+
+SimpleRNN and LSTM keep one bias, the canonical b_ih + b_hh. The model keeps
+the pair itself as two small variables: the optimiser updates them, exactly
+as the reference updates its two biases (same gradient each, their own
+optimiser state, both counted in the clipping norm), and the Keras bias is
+reset to their sum after each step. So get_params returns the canonical
+parameters, not only their function.
+
+Imported only by TensorflowBackend.build: importing it imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # Keras 3 must run on TF here; checked below
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from rnnbench.backend import MemoryStats, Model, RuntimeInfo  # noqa: E402
+from rnnbench.errors import RnnbenchError  # noqa: E402
+from rnnbench.params import Params, check_params, copy_params  # noqa: E402
+from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
+
+from .layout import from_keras, single_bias, to_keras  # noqa: E402
+from .optim import TorchRuleOptimizer  # noqa: E402
+
+if keras.backend.backend() != "tensorflow":
+    raise RnnbenchError(
+        f"Keras runs on {keras.backend.backend()!r} here (KERAS_BACKEND); the tensorflow backend needs "
+        "KERAS_BACKEND=tensorflow, or unset, in this process"
+    )
+
+
+def _recurrent_layer(spec: ModelSpec, sequences: bool, use_cudnn: bool) -> keras.layers.Layer:
+    """One Keras recurrent layer; every option that changes the math is written out."""
+    common = dict(units=spec.hidden_size, activation="tanh", use_bias=True, return_sequences=sequences,
+                  dtype=spec.dtype)
+    if spec.cell == "rnn":
+        return keras.layers.SimpleRNN(**common)
+    cudnn: bool | str = "auto" if use_cudnn else False
+    if spec.cell == "lstm":
+        return keras.layers.LSTM(recurrent_activation="sigmoid", use_cudnn=cudnn, **common)
+    return keras.layers.GRU(recurrent_activation="sigmoid", reset_after=True, use_cudnn=cudnn, **common)
+
+
+def build_network(spec: ModelSpec, use_cudnn: bool) -> keras.Sequential:
+    """The Keras network of ``spec``: (embedding) -> recurrent layers -> Dense head."""
+    if spec.embedded:
+        layers = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(
+            int(spec.vocab_size), int(spec.embedding_dim), dtype=spec.dtype)]  # type: ignore[arg-type]
+    else:
+        layers = [keras.Input(shape=(None, int(spec.input_features)), dtype=spec.dtype)]  # type: ignore[arg-type]
+    for k in range(spec.num_layers):
+        # lm reads every step; classify/regress read only the last layer's last step
+        sequences = spec.head == "lm" or k < spec.num_layers - 1
+        layers.append(_recurrent_layer(spec, sequences, use_cudnn))
+    layers.append(keras.layers.Dense(spec.output_size, dtype=spec.dtype))
+    return keras.Sequential(layers)
+
+
+def loss_fn(head: str, out: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    """The head's documented loss: a mean over all positions."""
+    if head == "lm":  # out (B, T, O) logits, y (B, T) ids
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=out))
+    if head == "classify":  # out (B, O) logits, y (B, O) 0/1
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=out))
+    return tf.reduce_mean(tf.square(out - y))  # regress: out (B, O), y (B, O)
+
+
+class TensorflowModel(Model):
+    """``spec`` as Keras layers on one TensorFlow device, trained by compiled steps."""
+
+    def __init__(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str,
+                 jit_compile: bool, settings: dict[str, str]) -> None:
+        check_params(spec, params)
+        self.spec, self.device, self.jit_compile = spec, device, jit_compile
+        self._tf_device = "/GPU:" + device.split(":")[1] if device.startswith("gpu") else "/CPU:0"
+        self._cudnn = device != "cpu" and spec.cell in ("lstm", "gru")
+        self._settings = settings
+        with tf.device(self._tf_device):
+            self.net = build_network(spec, use_cudnn=self._cudnn)
+            self._variables = [w.value for layer in self.net.layers for w in layer.trainable_weights]
+            self._pairs = self._bias_pairs()
+            trained, self._grad_index = self._trained_variables()
+            self._optimizer = TorchRuleOptimizer(optimizer, trained)
+        self.set_params(params)
+        self._last_loss: tf.Tensor | None = None
+        # The timed paths (train_step, predict) get XLA when jit_compile says so. loss_and_grads
+        # serves conformance only: plain graph mode, since every XLA-compiled function keeps
+        # ~150 memory maps for the life of the process (TensorFlow never evicts XLA executables).
+        self._train = tf.function(self._train_body, jit_compile=jit_compile, reduce_retracing=True)
+        self._predict = tf.function(self._predict_body, jit_compile=jit_compile, reduce_retracing=True)
+        self._loss_and_grads = tf.function(self._loss_and_grads_body, reduce_retracing=True)
+        if device != "cpu":
+            tf.config.experimental.reset_memory_stats(self._tf_device[1:])
+
+    def _bias_pairs(self) -> dict[int, tuple[tf.Variable, tf.Variable]]:
+        """(b_ih, b_hh) variables for each single Keras bias, keyed by its index in _variables."""
+        if not single_bias(self.spec.cell):
+            return {}
+        rnn_biases = [layer.cell.bias.value for layer in self.net.layers if isinstance(layer, keras.layers.RNN)]
+        return {i: (tf.Variable(tf.zeros_like(v), name="b_ih"), tf.Variable(tf.zeros_like(v), name="b_hh"))
+                for i, v in enumerate(self._variables) if any(v is b for b in rnn_biases)}
+
+    def _trained_variables(self) -> tuple[list[tf.Variable], list[int]]:
+        """What the optimiser updates (each single bias replaced by its pair), and each one's gradient index."""
+        trained, index = [], []
+        for i, v in enumerate(self._variables):
+            pair = self._pairs.get(i, (v,))
+            trained += list(pair)
+            index += [i] * len(pair)
+        return trained, index
+
+    # --- compiled bodies (traced once per input signature) -------------------------------
+
+    def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        return loss_fn(self.spec.head, self.net(x, training=True), y)
+
+    def _train_body(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.device(self._tf_device):
+            with tf.GradientTape() as tape:
+                loss = self._loss(x, y)
+            grads = tape.gradient(loss, self._variables)
+            self._optimizer.apply([grads[i] for i in self._grad_index])  # a single bias's gradient twice
+            for i, (b_ih, b_hh) in self._pairs.items():
+                self._variables[i].assign(b_ih + b_hh)  # (G*H,)
+            return loss
+
+    def _loss_and_grads_body(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        with tf.device(self._tf_device):
+            with tf.GradientTape() as tape:
+                loss = self._loss(x, y)
+            grads = tape.gradient(loss, self._variables)
+            return loss, [tf.convert_to_tensor(g) for g in grads]  # embedding IndexedSlices -> dense
+
+    def _predict_body(self, x: tf.Tensor) -> tf.Tensor:
+        with tf.device(self._tf_device):
+            return self.net(x, training=False)
+
+    # --- the Model interface ------------------------------------------------------------
+
+    def _inputs(self, x: np.ndarray) -> tf.Tensor:
+        dtype = np.int32 if self.spec.embedded else self.spec.dtype
+        return tf.convert_to_tensor(np.asarray(x, dtype=dtype))  # (B, T) ids or (B, T, F)
+
+    def _targets(self, y: np.ndarray) -> tf.Tensor:
+        dtype = np.int32 if self.spec.head == "lm" else self.spec.dtype
+        return tf.convert_to_tensor(np.asarray(y, dtype=dtype))  # (B, T) ids or (B, O)
+
+    # Each call also runs under the model's device: an XLA function compiles for the device of
+    # its call, whatever the device scopes inside it say.
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
+        with tf.device(self._tf_device):
+            self._last_loss = self._train(self._inputs(x), self._targets(y))
+
+    def last_loss(self) -> float | None:
+        return None if self._last_loss is None else float(self._last_loss.numpy())
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+        with tf.device(self._tf_device):
+            loss, grads = self._loss_and_grads(self._inputs(x), self._targets(y))
+        layers, rest = [], [g.numpy() for g in grads]
+        for layer in self.net.layers:
+            n = len(layer.trainable_weights)
+            layers.append(rest[:n])
+            rest = rest[n:]
+        return float(loss.numpy()), from_keras(self.spec, layers, gradient=True)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with tf.device(self._tf_device):
+            return self._predict(self._inputs(x)).numpy()
+
+    def get_params(self) -> Params:
+        params = from_keras(self.spec, [layer.get_weights() for layer in self.net.layers])
+        for k, (b_ih, b_hh) in enumerate(self._pairs.values()):  # in layer order
+            params[f"l{k}.b_ih"], params[f"l{k}.b_hh"] = b_ih.numpy(), b_hh.numpy()
+        return params
+
+    def set_params(self, params: Params) -> None:
+        check_params(self.spec, params)
+        params = copy_params(params, self.spec.dtype)
+        for layer, weights in zip(self.net.layers, to_keras(self.spec, params), strict=True):
+            layer.set_weights(weights)
+        for k, (b_ih, b_hh) in enumerate(self._pairs.values()):
+            b_ih.assign(params[f"l{k}.b_ih"])
+            b_hh.assign(params[f"l{k}.b_hh"])
+        self._optimizer.reset()
+
+    def synchronize(self) -> None:
+        # Waits for every queued op on every device (TF >= 2.13); on the CPU the call already blocked.
+        tf.test.experimental.sync_devices()
+
+    def device_memory(self) -> MemoryStats | None:
+        if self.device == "cpu":
+            return None
+        info = tf.config.experimental.get_memory_info(self._tf_device[1:])
+        source = f"tf.config.experimental.get_memory_info({self._tf_device[1:]!r})"
+        return MemoryStats(peak_bytes=int(info["peak"]), current_bytes=int(info["current"]), source=source)
+
+    def runtime_info(self) -> RuntimeInfo:
+        layer = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU(reset_after=True)"}[self.spec.cell]
+        settings = dict(self._settings, device=self.device, jit_compile=str(self.jit_compile),
+                        cudnn=str(self._cudnn), keras=keras.__version__)
+        return RuntimeInfo(kernel_path=f"keras {layer} in tf.function, {self._loop_path()}", settings=settings)
+
+    def _loop_path(self) -> str:
+        """What runs the time loop of the training step."""
+        if self._cudnn:
+            return "cuDNN (CudnnRNNV3)"
+        if self.jit_compile:
+            return "tf.while_loop, XLA " + ("CPU" if self.device == "cpu" else "GPU")
+        return "tf.while_loop, TF graph executor"

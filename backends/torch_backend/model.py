@@ -1,0 +1,139 @@
+"""TorchModel: one RnnNet, its loss and optimiser, on one device.
+
+Imported only from ``TorchBackend.build``: this module imports torch.
+
+``train_step`` is the plain PyTorch loop (zero_grad, forward, loss,
+backward, clip, step) and never reads the loss back to the host, so on a
+GPU it returns as soon as the work is queued. The last loss stays on the
+device (a 0-d tensor) until ``last_loss()`` reads it back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rnnbench.backend import MemoryStats, Model, RuntimeInfo
+from rnnbench.errors import UsageError
+from rnnbench.params import Params, check_params
+from rnnbench.spec import ModelSpec, OptimizerSpec
+
+from . import runtime
+from .layout import canonical_grads, canonical_params, load_canonical
+from .net import TORCH_DTYPES, RnnNet, loss_function
+from .optim import make_clipper, make_optimizer
+
+CELL_CLASSES: dict[str, str] = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}
+
+
+class TorchModel(Model):
+    """The common model as an nn.Module, trained by a torch.optim optimiser."""
+
+    def __init__(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec,
+                 device: torch.device) -> None:
+        check_params(spec, params)
+        self.spec, self.opt_spec, self.device = spec, optimizer, device
+        self.dtype = TORCH_DTYPES[spec.dtype]
+        self.net = RnnNet(spec).to(device=device, dtype=self.dtype)
+        load_canonical(self.net, spec, params)
+        self.loss_fn = loss_function(spec)
+        self._last_loss: torch.Tensor | None = None  # 0-d, on the device; read by last_loss()
+        self._kernel: str | None = None
+        self._reset_optimizer()
+        self.fp32_precision = "n/a on the CPU"
+        if device.type == "cuda":
+            self.fp32_precision = runtime.strict_float32()  # the float32 the reference computes, not TF32
+            torch.cuda.reset_peak_memory_stats(device)  # peak counts from the built model on
+
+    def _reset_optimizer(self) -> None:
+        params = list(self.net.parameters())
+        self.optimizer, self.optimizer_impl = make_optimizer(params, self.opt_spec)
+        self.clip = make_clipper(params, self.opt_spec.clip_norm)
+
+    # ---- data --------------------------------------------------------------
+
+    def _x(self, x: np.ndarray) -> torch.Tensor:
+        """Token ids as int64 (B, T) or features as (B, T, F) in the model dtype, on the device."""
+        x = np.asarray(x)
+        if self.spec.embedded:
+            if x.ndim != 2 or x.dtype.kind not in "iu":
+                raise UsageError(
+                    f"x has shape {x.shape} and dtype {x.dtype}. Accepted: integer token ids (B, T)")
+            array = np.ascontiguousarray(x, dtype=np.int64)
+        else:
+            if x.ndim != 3 or x.shape[2] != self.spec.input_features:
+                raise UsageError(f"x has shape {x.shape}. Accepted: (B, T, {self.spec.input_features})")
+            array = np.ascontiguousarray(x, dtype=self.spec.dtype)
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+    def _y(self, y: np.ndarray, x: np.ndarray) -> torch.Tensor:
+        """Targets: int64 class ids (B, T) for the lm head, else (B, O) in the model dtype."""
+        lm = self.spec.head == "lm"
+        expected = tuple(np.shape(x)[:2]) if lm else (np.shape(x)[0], self.spec.output_size)
+        if np.shape(y) != expected:
+            raise UsageError(f"y has shape {np.shape(y)}. Accepted: {expected} for the {self.spec.head} head")
+        array = np.ascontiguousarray(y, dtype=np.int64 if lm else self.spec.dtype)
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+    # ---- Model interface -----------------------------------------------------
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
+        x_t, y_t = self._x(x), self._y(y, x)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.net(x_t), y_t)  # 0-d
+        loss.backward()
+        if self.clip is not None:
+            self.clip()
+        self.optimizer.step()
+        self._last_loss = loss.detach()
+
+    def last_loss(self) -> float | None:
+        return None if self._last_loss is None else float(self._last_loss.item())
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.net(self._x(x)), self._y(y, x))  # 0-d
+        loss.backward()
+        grads = canonical_grads(self.net, self.spec)
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.item()), grads
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = self.net(self._x(x))  # (B, T, O) or (B, O)
+            return out.to("cpu").numpy().copy()
+
+    def get_params(self) -> Params:
+        return canonical_params(self.net, self.spec)
+
+    def set_params(self, params: Params) -> None:
+        check_params(self.spec, params)
+        load_canonical(self.net, self.spec, params)
+        self._reset_optimizer()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def device_memory(self) -> MemoryStats | None:
+        if self.device.type != "cuda":
+            return None
+        peak, current = runtime.peak_memory(self.device)
+        return MemoryStats(peak_bytes=peak, current_bytes=current, source="torch.cuda.max_memory_allocated")
+
+    def runtime_info(self) -> RuntimeInfo:
+        if self._kernel is None:
+            self._kernel = runtime.probe_kernel(self.net.rnn, self.dtype, self.device)
+        cell = CELL_CLASSES[self.spec.cell]
+        path = f"torch {cell}, {self._kernel} ({self.device}, {self.spec.dtype})"
+        settings = runtime.current_settings()
+        settings.update({
+            "optimizer": self.optimizer_impl,
+            "clip": "torch.nn.utils.clip_grad_norm_" if self.clip is not None else "none",
+            "device": str(self.device),
+        })
+        if self.device.type == "cuda":
+            settings["fp32_precision"] = self.fp32_precision
+            cudnn = torch.backends.cudnn
+            settings["cudnn"] = f"enabled={cudnn.enabled}, version={cudnn.version()}"
+        return RuntimeInfo(kernel_path=path, settings=settings)

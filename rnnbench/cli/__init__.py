@@ -1,0 +1,183 @@
+"""The command line: parses options and calls the public API, nothing more."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from rnnbench import __version__
+from rnnbench.cli.data import data_group
+from rnnbench.cli.report import compare_command, publish_command, report_command
+from rnnbench.errors import RnnbenchError
+
+DTYPE_CHOICES = ("float64", "float32", "both")
+
+
+def _console() -> Console:
+    # Rich falls back to 80 columns off a terminal, which folds every table; logs can be wider.
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)
+    return console
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rnnbench")
+def cli() -> None:
+    """Fair, reproducible benchmarks of RNNs across NumPy, PyTorch, TensorFlow/Keras and JAX."""
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins_command(as_json: bool) -> None:
+    """List every backend and task, where it comes from and whether it is available."""
+    from rnnbench.cli.tables import plugin_rows, plugins_table
+    from rnnbench.plugins.registry import Registry
+
+    rows = plugin_rows(Registry())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        _console().print(plugins_table(rows))
+
+
+cli.add_command(plugins_command, "list")
+cli.add_command(data_group)
+cli.add_command(report_command)
+cli.add_command(compare_command)
+cli.add_command(publish_command)
+
+
+@cli.command("check")
+@click.option("--backend", "backends", multiple=True, required=True,
+              help="Backend to check (repeatable), or 'all' for every available one.")
+@click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="both", show_default=True,
+              help="Parameter dtype(s) to compare in (the reference check is always float64).")
+@click.option("--device", default="cpu", show_default=True, help="Device of the checked backend, e.g. cuda:0.")
+@click.option("--every-case", is_flag=True, help="One row per case, not only the worst per quantity.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def check_command(backends: tuple[str, ...], dtype: str, device: str, every_case: bool, as_json: bool) -> None:
+    """Prove a backend computes the reference function; exit 0 only if all is within tolerance."""
+    from rnnbench.cli.tables import conformance_table
+    from rnnbench.conformance import run_check
+    from rnnbench.plugins.registry import Registry
+
+    registry = Registry()
+    chosen, skipped = registry.select_backends(list(backends))
+    dtypes = ("float64", "float32") if dtype == "both" else (dtype,)
+    reports = [run_check(registry, b.name, dtypes, device) for b in chosen]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        console = _console()
+        for name, status in skipped.items():
+            console.print(f"skipped: {status.message(name)}")
+        for report in reports:
+            console.print(conformance_table(report, every_case))
+            for note in report.skipped:
+                console.print(f"not checked: {note}")
+    if not reports or not all(r.ok for r in reports):
+        sys.exit(1)
+
+
+# CLI option name -> RunOptions field, for options that may be given several times (sweeps).
+SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "devices", "mode": "modes",
+          "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
+          "num_layers": "num_layers"}
+SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
+           "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes")
+
+
+@cli.command("run")
+@click.option("--backend", multiple=True, help="Backend (repeatable) or 'all' [default: all].")
+@click.option("--task", multiple=True, help="Task (repeatable) or 'all' [default: char_rnn, imdb, forecasting].")
+@click.option("--cell", multiple=True, help="rnn, lstm, gru (repeatable) or 'all' [default: all].")
+@click.option("--device", multiple=True, help="cpu, gpu, a device name, or 'all' [default: cpu].")
+@click.option("--mode", multiple=True, type=click.Choice(["throughput", "memory", "accuracy"]),
+              help="Measurement mode (repeatable) [default: all three].")
+@click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
+@click.option("--synthetic", is_flag=True, default=None, help="Seeded random batches of the real shapes.")
+@click.option("--seed", type=int, help="Seed of weights and batch order [default: 0].")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]")
+@click.option("--batch-size", multiple=True, type=int, help="Override the batch size (repeatable: a sweep).")
+@click.option("--seq-len", multiple=True, type=int, help="Override the sequence length (repeatable).")
+@click.option("--hidden-size", multiple=True, type=int, help="Override the hidden size (repeatable).")
+@click.option("--num-layers", multiple=True, type=int, help="Override the number of layers (repeatable).")
+@click.option("--threads", type=int, help="CPU threads for every framework [default: all usable cores].")
+@click.option("--flush-denormals", is_flag=True, default=None, help="Flush denormals to zero (tuned setting).")
+@click.option("--rounds", type=int, help="Repeat the matrix, interleaved [default: 1].")
+@click.option("--timeout", "timeout_s", type=float, help="Seconds per case [default: 600].")
+@click.option("--memory-limit-mb", type=int, help="Address-space limit of each worker.")
+@click.option("--check/--no-check", default=None,
+              help="Check each backend and device against the NumPy reference before the cases [default: check].")
+@click.option("--steps", type=int, help="Timed calls per throughput case [default: the profile's].")
+@click.option("--warmup", type=int, help="Warm-up calls per throughput case [default: the profile's].")
+@click.option("--executor", type=click.Choice(["local", "ray"]),
+              help="Run cases here, one at a time, or as tasks on a Ray cluster [default: local].")
+@click.option("--ray-address", help="Ray cluster to use with --executor ray [default: RAY_ADDRESS or a local one].")
+@click.option("--ray-share-nodes", is_flag=True, default=None,
+              help="With --executor ray, run several cases at once per node: a faster sweep, but the cases "
+                   "disturb each other's timings [default: one case at a time per node].")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="TOML file of run options [default: [tool.rnnbench] in ./pyproject.toml].")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--resume", type=click.Path(path_type=Path), help="Finish the unfinished cases of this run folder.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def run_command(config_path: Path | None, results_dir: Path, resume: Path | None, quiet: bool,
+                **given: object) -> None:
+    """Run the benchmark matrix: throughput, memory and accuracy, one fresh worker per case."""
+    from rnnbench.manager.options import RunOptions, load_config
+    from rnnbench.manager.runner import run
+
+    options = RunOptions().with_config(load_config(config_path)).with_config(_given_options(given))
+    console = _console()
+    report = run(options, results_dir, console=console, quiet=quiet, resume=resume)
+    _print_summary(report.run_dir, console)
+
+
+def _given_options(given: dict[str, object]) -> dict[str, object]:
+    """Only the options given on the command line (they override the configuration file)."""
+    options: dict[str, object] = {}
+    for name, value in given.items():
+        if name in SWEEPS and value:
+            options[SWEEPS[name]] = list(value)  # type: ignore[call-overload]
+        elif name in SCALARS and value is not None:
+            options[name] = value
+    return options
+
+
+def _print_summary(run_dir: Path, console: Console) -> None:
+    from rnnbench.plugins.registry import Registry
+    from rnnbench.report.summary import summary_tables
+    from rnnbench.results.frame import load_results
+
+    frame = load_results(run_dir)
+    if frame.empty:
+        console.print(f"no results in {run_dir}")
+        return
+    registry = Registry()
+    headlines = {name: registry.task(name).headline for name in frame.task.unique()
+                 if name in registry.task_names()}
+    for table in summary_tables(frame, headlines):
+        console.print(table)
+    failed = int((frame.status != "ok").sum())
+    console.print(f"{len(frame)} records ({failed} not ok) in {run_dir}", markup=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `rnnbench` and `python -m rnnbench`: one line per handled error."""
+    try:
+        cli.main(args=argv, prog_name="rnnbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("rnnbench: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RnnbenchError as exc:
+        click.echo(f"rnnbench: error: {exc}", err=True)
+        sys.exit(exc.exit_code)

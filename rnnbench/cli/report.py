@@ -1,0 +1,107 @@
+"""`rnnbench report`, `rnnbench compare` and `rnnbench publish`: thin commands over ``rnnbench.report``.
+
+``rnnbench/cli.py`` adds each with ``cli.add_command(...)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from rnnbench.errors import UsageError
+
+RUN_PATH = click.Path(exists=True, path_type=Path)  # a run folder, a folder of runs, or a pytest-benchmark JSON file
+FORMATS = ("html", "markdown", "csv")
+
+
+def _default_output(runs: tuple[Path, ...], fmt: str) -> Path | None:
+    """HTML: inside the run folder when there is exactly one, else ./report.html; text: standard output."""
+    from rnnbench.results.store import run_dirs
+
+    if fmt != "html":
+        return None
+    found = run_dirs(list(runs))
+    if len(found) != 1:
+        return Path("report.html")
+    return found[0].with_suffix(".html") if found[0].is_file() else found[0] / "report.html"  # bench.json -> bench.html
+
+
+@click.command("report")
+@click.argument("runs", nargs=-1, required=True, type=RUN_PATH)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True,
+              help="html: one self-contained page; markdown: tables for a README; csv: numbers for a spreadsheet.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="File to write ('-': standard output). Default: for html, RUN/report.html when one run folder "
+                   "is given (BENCH.html beside a pytest-benchmark BENCH.json), else ./report.html; "
+                   "for markdown and csv, standard output.")
+def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    """Report the runs in RUNS (run folders, or folders of runs), several side by side.
+
+    Per task: throughput with 95% intervals, ratios to the fastest, first-step
+    time, memory, the task metric and time to target, kernel paths and
+    failures; charts as inline SVG; the environment of every machine.
+    """
+    from rnnbench.report.html import render_html
+    from rnnbench.report.model import load_report_data
+    from rnnbench.report.text import render_csv, render_markdown
+
+    data = load_report_data(runs)
+    text = {"html": render_html, "markdown": render_markdown, "csv": render_csv}[fmt](data)
+    output = output or _default_output(runs, fmt)
+    if output is None or str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} ({len(data.tasks)} tasks, {len(data.frame)} records)")
+
+
+@click.command("compare")
+@click.argument("base", type=RUN_PATH)
+@click.argument("new", type=RUN_PATH)
+@click.option("--fail-on-regression", "fail_percent", type=click.FloatRange(min=0), metavar="PCT",
+              help="Exit 1 if any significant slowdown exceeds PCT percent (for CI).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def compare_command(base: Path, new: Path, fail_percent: float | None, as_json: bool) -> None:
+    """Compare step times of NEW against BASE, case by case, saying "not significant" unless they differ.
+
+    BASE and NEW are run folders (or folders of runs, pooled). For each
+    throughput case in both: median step time NEW/BASE with a bootstrap 95%
+    interval, and a Mann-Whitney U test. When both sides have two or more
+    repeats of a case (rounds, or pooled runs), each repeat's median is one
+    value; otherwise every call is. Under 5 values a side the verdict is
+    "too few samples", which --fail-on-regression ignores.
+    """
+    from rnnbench.report.compare import RegressionError, compare_runs
+    from rnnbench.report.console import compare_table, notes
+
+    result = compare_runs(base, new)
+    if not result.comparisons:
+        raise UsageError(f"no throughput case was measured in both {base} and {new}. "
+                         "Accepted: two runs of the same cases (rnnbench run --mode throughput)")
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        console = Console(highlight=False, soft_wrap=False, width=max(Console().width, 160))
+        console.print(compare_table(result, str(base), str(new)))
+        for line in notes(result):
+            console.print(line, markup=False)
+    if fail_percent is not None and (found := result.regressions(fail_percent)):
+        worst = max(found, key=lambda c: c.ratio)
+        raise RegressionError(f"{len(found)} significant slowdowns above {fail_percent:g}%; worst "
+                              f"{worst.case_id} ({worst.kind}) {worst.change_percent:+.1f}%")
+
+
+@click.command("publish")
+@click.argument("runs", nargs=-1, required=True, type=RUN_PATH)
+@click.option("--site", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the static site (created if missing; runs published earlier stay listed).")
+def publish_command(runs: tuple[Path, ...], site: Path) -> None:
+    """Publish the runs in RUNS as a static site: an index by machine and date linking each run's report."""
+    from rnnbench.report.publish import publish
+
+    for run in publish(runs, site):
+        click.echo(f"published {run.run_id} -> {site / run.report}")
+    click.echo(f"index: {site / 'index.html'}")

@@ -1,0 +1,183 @@
+"""`rnnbench run`: the case matrix, run case by case into a results folder.
+
+``run`` is the public API the CLI calls. It resolves the matrix, writes
+``run.json`` (the options, so ``resume`` can rebuild the same matrix) and
+``environment.json``, then hands the unfinished cases to the run's executor
+(``rnnbench.manager.executors``: this machine, or a Ray cluster) and appends each
+case's record the moment it comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from rnnbench.backend import Availability
+from rnnbench.errors import RnnbenchError, UsageError
+from rnnbench.manager import machine as environment
+from rnnbench.manager.case import Case
+from rnnbench.manager.executors import Executor, Finished, make_executor
+from rnnbench.manager.options import RunOptions, expand
+from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
+from rnnbench.manager.precheck import key as precheck_key
+from rnnbench.manager.probe import devices_in_subprocess
+from rnnbench.manager.process import build_record, now_iso
+from rnnbench.manager.progress import Reporter, reporter
+from rnnbench.plugins.registry import Registry
+from rnnbench.results.store import (
+    RUN_FILE,
+    RecordWriter,
+    finished_case_ids,
+    read_environment,
+    write_environment,
+    write_machine_environment,
+)
+
+
+class Interrupted(RnnbenchError):
+    """Ctrl-C: finished cases are kept; the message says how to resume."""
+
+    exit_code = 130
+
+
+@dataclass
+class RunReport:
+    """What a run did: where its results are, what ran, what was skipped."""
+
+    run_dir: Path
+    cases: list[Case]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped_backends: dict[str, Availability] = field(default_factory=dict)
+
+
+def new_run_id() -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}"
+
+
+def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[str]] = devices_in_subprocess
+         ) -> tuple[list[Case], dict[str, Availability]]:
+    """The cases of ``options`` and the backends skipped as unavailable (with why); ``probe`` finds GPUs."""
+    backends, skipped = registry.select_backends(list(options.backends))
+    if not backends:
+        raise UsageError("No backend is available to run. Accepted: an installed backend (see rnnbench plugins)")
+    names = [b.name for b in backends]
+    if tuple(options.devices) == ("cpu",):
+        devices = {name: ["cpu"] for name in names}
+    else:
+        devices = {name: probe(name) for name in names}
+    return expand(options, registry, names, devices), skipped
+
+
+def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
+        console: Console | None = None, quiet: bool = False, resume: Path | None = None) -> RunReport:
+    """Run the matrix of ``options`` (or finish the run in ``resume``) and return what was done."""
+    registry = registry or Registry()
+    console = console or Console(stderr=True)
+    if resume is not None:
+        options, run_dir = load_run_options(resume), resume
+    else:
+        run_dir = results_dir / new_run_id()
+    with make_executor(options.executor, options.ray_address, run_dir.name, options.ray_share_nodes) as executor:
+        cases, skipped = plan(options, registry, executor.devices)
+        executor.check(cases)
+        for name, status in skipped.items():
+            console.print(f"skipped: {status.message(name)}", markup=False)
+        report = RunReport(run_dir, cases, skipped_backends=skipped)
+        if resume is None:
+            _start_run_dir(run_dir, options)
+        if options.check:
+            _check_conformance(report, options, console, quiet)
+        _run_cases(report, options, executor, reporter(console, quiet))
+    return report
+
+
+def _check_conformance(report: RunReport, options: RunOptions, console: Console, quiet: bool) -> None:
+    """Check each (backend, device) of the matrix once, on this machine, before its first case."""
+    pairs = list(dict.fromkeys((case.backend, case.device) for case in report.cases))
+
+    def announce(pair: str, verdict: Verdict) -> None:
+        if not quiet:
+            console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
+
+    check_pairs(report.run_dir, pairs, options.dtype, options.threads, options.timeout_s, options.memory_limit_mb,
+                announce)
+
+
+def _start_run_dir(run_dir: Path, options: RunOptions) -> None:
+    run_dir.mkdir(parents=True, exist_ok=False)
+    (run_dir / RUN_FILE).write_text(json.dumps({"options": options.to_dict(), "created": now_iso()}, indent=2))
+    write_environment(run_dir, environment.collect(options.threads))
+
+
+def load_run_options(run_dir: Path) -> RunOptions:
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise UsageError(f"{run_dir} is not a run folder. Accepted: a folder written by rnnbench run ({RUN_FILE})")
+    saved = json.loads(path.read_text())["options"]
+    return RunOptions().with_config(saved)
+
+
+def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progress: Reporter) -> None:
+    done = finished_case_ids(report.run_dir)
+    todo = [case for case in report.cases if case.case_id not in done]
+    save = _Saver(report.run_dir, options.timeout_s)
+    progress.begin(len(report.cases), len(report.cases) - len(todo))
+    try:
+        # closing(): Ctrl-C while a record is written still stops the executor's running cases.
+        with closing(executor.run(todo, options.timeout_s, progress.start)) as results:
+            for result in results:
+                report.records.append(save(result))
+                progress.finish(result.case, report.records[-1])
+    except KeyboardInterrupt:
+        progress.end()
+        finished = len(report.cases) - len(todo) + len(report.records)
+        raise Interrupted(f"interrupted: {finished} of {len(report.cases)} cases are saved in {report.run_dir}; "
+                          f"finish the rest with: rnnbench run --resume {report.run_dir}") from None
+    progress.end()
+
+
+class _Saver:
+    """Turns each finished case into a validated record on disk, with the environment of its machine."""
+
+    def __init__(self, run_dir: Path, timeout_s: float) -> None:
+        self.run_dir, self.timeout_s, self.writer = run_dir, timeout_s, RecordWriter(run_dir)
+        self.local = read_environment(run_dir)
+        self.machines: set[str] = set()
+        self.conformance = read_verdicts(run_dir)
+
+    def __call__(self, result: Finished) -> dict[str, Any]:
+        env = self.local if result.environment is None else result.environment
+        self._remember(result.environment)
+        record = build_record(result.case, result.outcome, self.run_dir.name, env.get("machine", ""),
+                              self.timeout_s, result.started_at)
+        record["shared_node"] = result.shared_node  # other cases may have run beside it (--ray-share-nodes)
+        add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
+        verdict = self.conformance.get(precheck_key(result.case.backend, result.case.device))
+        if verdict is not None:
+            record["conformance"] = verdict.to_dict()
+        self.writer.append(record)
+        return record
+
+    def _remember(self, env: dict[str, Any] | None) -> None:
+        """Save the environment of a machine an executor reported (a Ray node) the first time it shows up."""
+        if env and "hostname" in env and env.get("machine") not in self.machines:  # not a lost task's label
+            self.machines.add(env.get("machine", ""))
+            write_machine_environment(self.run_dir, env)
+
+
+def add_peak_fraction(record: dict[str, Any], peak: dict[str, float]) -> None:
+    """Achieved GFLOP/s as a share of the measured matmul peak of the machine that ran it, for train and infer."""
+    best = peak.get("best")
+    throughput = record.get("throughput") or {}
+    for kind in ("train", "infer"):
+        block = throughput.get(kind)
+        if best and block and block.get("gflops") is not None:
+            block["peak_fraction"] = block["gflops"] / best

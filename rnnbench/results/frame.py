@@ -1,0 +1,113 @@
+"""``load_results``: result records as a pandas DataFrame, the one input of every report.
+
+One row per record (per case and round). Columns:
+
+==============================  ===========================================================
+column                          meaning
+==============================  ===========================================================
+run_id, machine                 the run folder's name; the machine it ran on
+case_id                         the case's key (backend/task/cell/device/mode/config)
+backend, task, cell, device     the case
+mode                            throughput, memory or accuracy
+profile, synthetic, dtype       the case's profile, data and dtype
+batch_size, seq_len             the batch shape that ran (B, T)
+hidden_size, num_layers         the network that ran
+threads, flush_denormals        parity settings
+repeat                          the round of the matrix
+status, error                   ok, failed, crashed, timeout, oom, nan, skipped; one-line reason
+duration_s                      wall time of the worker process
+shared_node                     True: other cases may have run beside it on its machine (Ray, --ray-share-nodes)
+kernel_path                     the kernel path the backend reported
+conformance_ok                  the run's conformance check of this backend and device: True, False,
+                                or None when it did not finish or was not run (``--no-check``)
+{train,infer}_step_s            median seconds per call
+{train,infer}_step_ci_low_s     95% bootstrap interval of that median (low, high)
+{train,infer}_step_ci_high_s
+{train,infer}_step_iqr_s        interquartile range of the per-call samples
+{train,infer}_first_step_s      the first call alone (compile, warm-up)
+{train,infer}_samples_per_s     sequences per second (total items / total time)
+{train,infer}_tokens_per_s      time steps per second
+{train,infer}_gflops            achieved GFLOP/s (matmul FLOPs of the cell and head)
+{train,infer}_peak_fraction     that over the run's measured float32 matmul peak
+{train,infer}_unstable          IQR over median above 10%
+{train,infer}_samples_s         every per-call sample (a list)
+memory_baseline_bytes           resident memory after setup
+memory_peak_bytes               peak resident memory above that baseline
+device_peak_bytes               the framework's device-memory peak (GPU), else NaN
+metric_<name>                   the task's final metrics (accuracy mode)
+time_to_target_s                training seconds to the task's target, NaN if not reached
+curve                           the learning curve (a list of points)
+record                          the whole record (a dict), for anything not flattened
+==============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from rnnbench.results.store import read_records, run_dirs
+
+CASE_COLUMNS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "repeat")
+
+
+def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Every record under ``paths`` (run folders, or folders of run folders), one row each.
+
+    A pytest-benchmark JSON file (named, or found like a run folder) counts as a run of
+    throughput records of task "micro" (rnnbench/benchjson.py).
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    rows = [_row(record) for run_dir in run_dirs(paths) for record in read_records(run_dir)]
+    return pd.DataFrame(rows)
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    config = record.get("config", {})
+    spec = record.get("spec") or {}
+    batch = record.get("batch") or {}
+    row: dict[str, Any] = {key: record.get(key) for key in (
+        "run_id", "machine", "case_id", "backend", "task", "cell", "device", "mode", "status", "error",
+        "duration_s", "shared_node")}
+    row.update({key: config.get(key) for key in CASE_COLUMNS})
+    row.update(batch_size=batch.get("batch_size"), seq_len=batch.get("seq_len"),
+               hidden_size=spec.get("hidden_size"), num_layers=spec.get("num_layers"),
+               kernel_path=(record.get("runtime") or {}).get("kernel_path"),
+               conformance_ok=(record.get("conformance") or {}).get("ok"))
+    for kind in ("train", "infer"):
+        row.update(_throughput_columns(kind, ((record.get("throughput") or {}).get(kind)) or {}))
+    row.update(_memory_columns(record.get("memory") or {}))
+    row.update(_accuracy_columns(record.get("accuracy") or {}))
+    row["record"] = record
+    return row
+
+
+def _throughput_columns(kind: str, block: dict[str, Any]) -> dict[str, Any]:
+    summary = block.get("summary") or {}
+    return {
+        f"{kind}_step_s": summary.get("median"), f"{kind}_step_ci_low_s": summary.get("ci_low"),
+        f"{kind}_step_ci_high_s": summary.get("ci_high"), f"{kind}_step_iqr_s": summary.get("iqr"),
+        f"{kind}_first_step_s": block.get("first_step_s"), f"{kind}_samples_per_s": block.get("samples_per_s"),
+        f"{kind}_tokens_per_s": block.get("tokens_per_s"), f"{kind}_gflops": block.get("gflops"),
+        f"{kind}_peak_fraction": block.get("peak_fraction"), f"{kind}_unstable": block.get("unstable"),
+        f"{kind}_samples_s": block.get("samples_s"),
+    }
+
+
+def _memory_columns(block: dict[str, Any]) -> dict[str, Any]:
+    device = block.get("device") or {}
+    return {"memory_baseline_bytes": block.get("baseline_rss_bytes"),
+            "memory_peak_bytes": block.get("peak_above_baseline_bytes"),
+            "device_peak_bytes": device.get("peak_bytes")}
+
+
+def _accuracy_columns(block: dict[str, Any]) -> dict[str, Any]:
+    columns: dict[str, Any] = {f"metric_{k}": v for k, v in (block.get("final_metrics") or {}).items()}
+    target = block.get("time_to_target") or {}
+    columns["time_to_target_s"] = target.get("train_seconds") if isinstance(target, dict) else None
+    columns["curve"] = block.get("curve")
+    return columns

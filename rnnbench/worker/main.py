@@ -1,0 +1,282 @@
+"""`python -m rnnbench.worker CASE_JSON OUT_JSON`: run one case in this process, write one JSON document.
+
+CASE_JSON holds ``Case.to_dict()``. The worker limits its address space
+(``memory_limit_mb``), pins itself to the case's CPUs, imports only the
+case's backend, configures it, prepares the case (task, spec, weights,
+model, pre-fetched batches) and runs the case's mode. Whatever happens
+short of being killed, it writes exactly one document to OUT_JSON
+(atomically: a temporary file in the same folder, then ``os.replace``) and
+exits 0; the manager handles a worker that leaves no document.
+
+The document (every key always present, ``None`` where not reached):
+
+    status      "ok" | "nan" | "oom" | "failed"
+    error       one line, "Type: message" for an exception; why, for "nan"
+    traceback   the exception's traceback, or None
+    runtime     {"kernel_path": str, "settings": {pin_process + configure + the model's settings}}
+    versions    backend.versions()
+    spec, optimizer     the ModelSpec and OptimizerSpec run, as dicts
+    batch       {"batch_size": B, "seq_len": T}
+    items       {"samples_per_step": B, "tokens_per_step": B * T}
+    flops       {"train_step": ..., "forward": ...} per call (rnnbench.flops)
+    throughput, memory, accuracy    the mode's section (rnnbench.worker.modes); the others None
+    worker_seconds      wall time of the worker, from reading the case to the document
+
+``run_case`` does the same in-process, without the process-level steps
+(memory limit, CPU pinning, exit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import faulthandler
+import itertools
+import json
+import math
+import os
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnbench.backend import ParitySettings
+from rnnbench.errors import UsageError
+from rnnbench.flops import forward_flops, train_step_flops
+from rnnbench.manager.case import Case
+from rnnbench.params import init_params
+from rnnbench.plugins.registry import Registry
+from rnnbench.spec import ModelSpec
+from rnnbench.task import SYNTHETIC_STREAM, Batch, Task, synthetic_batch
+from rnnbench.worker.modes import MODES, ModeResult, Setup
+from rnnbench.worker.parity import pin_process
+
+Document = dict[str, Any]
+
+PREFETCH_BATCHES = 8  # batches fetched before timing and cycled through the calls
+MAX_ERROR_CHARS = 2000
+KEYS = ("status", "error", "traceback", "runtime", "versions", "spec", "optimizer", "batch", "items", "flops",
+        "throughput", "memory", "accuracy", "worker_seconds")
+# Failures that mean "out of memory" although they are not MemoryError: torch's CPU
+# allocator (RuntimeError), TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED.
+OOM_TYPES = ("OutOfMemoryError", "ResourceExhaustedError")
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "resource_exhausted",
+               "unable to allocate", "failed to allocate", "std::bad_alloc")
+
+
+# ---- in-process ---------------------------------------------------------------------------
+
+
+def run_case(case: Case, registry: Registry | None = None, process_settings: dict[str, str] | None = None,
+             started: float | None = None) -> Document:
+    """Prepare ``case``, run its mode and return the document; never raises for the case's own failures.
+
+    ``process_settings`` are what the process-level steps applied (pinning,
+    memory limit), recorded under runtime.settings.
+    """
+    started = time.perf_counter() if started is None else started
+    doc = empty_document()
+    try:
+        setup = prepare(case, registry or Registry(), process_settings or {}, doc)
+        record_mode(doc, MODES[case.mode](setup))
+    except Exception as exc:  # every failure of the case becomes the document's status
+        record_failure(doc, exc)
+    return finish(doc, started)
+
+
+def empty_document() -> Document:
+    return dict.fromkeys(KEYS) | {"status": "ok"}
+
+
+def prepare(case: Case, registry: Registry, process_settings: dict[str, str], doc: Document) -> Setup:
+    """Everything before the measurement, recorded in ``doc`` as it becomes known."""
+    backend = registry.available_backend(case.backend)  # imports this backend's module only
+    doc["versions"] = backend.versions()
+    applied = backend.configure(ParitySettings(case.threads, case.flush_denormals))
+    doc["runtime"] = {"kernel_path": None, "settings": {**process_settings, **applied}}
+    task = bind_task(registry.task(case.task), case)
+    spec, optimizer = case_spec(task, case), task.optimizer(case.cell)  # type: ignore[arg-type]
+    setup = Setup(case, backend, task, spec, optimizer, case.batch_size or task.recipe().batch_size,
+                  case.seq_len or task.seq_len)
+    describe(doc, setup)
+    if case.mode != "accuracy":  # accuracy mode trains through train(), which builds its own model
+        setup.batches = prefetch(setup)
+        setup.model = backend.build(spec, init_params(spec, case.seed), optimizer, case.device)
+        info = setup.model.runtime_info()
+        doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
+    return setup
+
+
+def bind_task(task: Task, case: Case) -> Task:
+    """The task bound to the case's profile, data mode and options; UsageError if it cannot run here."""
+    clash = sorted({"profile", "synthetic"} & set(case.task_options))
+    if clash:
+        raise UsageError(f"task option {clash[0]!r} is a case field. Accepted: set it on the case, not in task_options")
+    status = task.available()
+    if not status.ok:
+        hint = f"; install it with: {status.install_hint}" if status.install_hint else ""
+        raise UsageError(f"Task {task.name!r} is not available: {status.reason}{hint}")
+    return task.with_options(profile=case.profile, synthetic=case.synthetic, **case.task_options)
+
+
+def case_spec(task: Task, case: Case) -> ModelSpec:
+    """The task's spec for the cell, with the case's hidden size, layers and dtype."""
+    sizes = {"hidden_size": case.hidden_size, "num_layers": case.num_layers}
+    overrides = {key: value for key, value in sizes.items() if value is not None}
+    return dataclasses.replace(task.model_spec(case.cell), dtype=case.dtype, **overrides)  # type: ignore[arg-type]
+
+
+def describe(doc: Document, setup: Setup) -> None:
+    """The parts of the document that follow from the spec and batch shape alone."""
+    b, t, spec = setup.batch_size, setup.seq_len, setup.spec
+    doc.update(spec=dataclasses.asdict(spec), optimizer=dataclasses.asdict(setup.optimizer),
+               batch={"batch_size": b, "seq_len": t}, items={"samples_per_step": b, "tokens_per_step": b * t},
+               flops={"train_step": train_step_flops(spec, b, t), "forward": forward_flops(spec, b, t)})
+
+
+def prefetch(setup: Setup) -> list[Batch]:
+    """The batches the mode cycles through, fetched now so data loading is never measured.
+
+    The task's seeded batches; synthetic ones of the overridden shape when the
+    case sets batch_size or seq_len (a sweep needs no re-batching of the data).
+    """
+    case, spec = setup.case, setup.spec
+    if case.batch_size is None and case.seq_len is None:
+        source = setup.task.train_batches(case.seed)
+    else:
+        rng = np.random.default_rng([SYNTHETIC_STREAM, case.seed])
+        source = (synthetic_batch(spec, setup.batch_size, setup.seq_len, rng) for _ in itertools.count())
+    return [(as_dtype(x, spec), as_dtype(y, spec)) for x, y in itertools.islice(source, PREFETCH_BATCHES)]
+
+
+def as_dtype(array: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Float data in the spec's dtype (a float64 case on float32 data), ids unchanged; contiguous."""
+    if array.dtype.kind == "f":
+        return np.ascontiguousarray(array, dtype=spec.dtype)
+    return np.ascontiguousarray(array)
+
+
+def record_mode(doc: Document, result: ModeResult) -> None:
+    doc.update(result.sections, status=result.status, error=result.error)
+    if result.runtime is not None:
+        settings = {**(doc["runtime"] or {}).get("settings", {}), **result.runtime.get("settings", {})}
+        doc["runtime"] = {"kernel_path": result.runtime.get("kernel_path"), "settings": settings}
+
+
+def record_failure(doc: Document, exc: BaseException) -> None:
+    """Status "oom" or "failed", the one-line error and the traceback; measurements dropped."""
+    doc.update(throughput=None, memory=None, accuracy=None, status="oom" if is_oom(exc) else "failed",
+               error=one_line(exc), traceback="".join(traceback.format_exception(exc)))
+
+
+def is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ in OOM_TYPES:
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in OOM_MARKERS)
+
+
+def one_line(exc: BaseException) -> str:
+    """"Type: message" on one line, whitespace collapsed, cut to MAX_ERROR_CHARS."""
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + "..."
+
+
+def finish(doc: Document, started: float) -> Document:
+    doc["worker_seconds"] = time.perf_counter() - started
+    return jsonable(doc)  # type: ignore[return-value]
+
+
+def jsonable(value: object) -> object:
+    """Plain JSON types: numpy scalars and arrays unwrapped, tuples as lists, non-finite floats as None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return jsonable(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+# ---- the process --------------------------------------------------------------------------
+
+
+def limit_memory(limit_mb: int | None) -> dict[str, str]:
+    """Cap this process's address space (RLIMIT_AS) before any framework loads."""
+    if limit_mb is None:
+        return {}
+    if isinstance(limit_mb, bool) or not isinstance(limit_mb, int) or limit_mb < 1:
+        raise UsageError(f"memory_limit_mb={limit_mb!r} is not valid. Accepted: an integer >= 1, or None")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = limit_mb * 1024 * 1024
+    soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    return {"memory_limit": f"RLIMIT_AS {soft // (1024 * 1024)} MB"}
+
+
+def run_file(case_path: str, started: float) -> Document:
+    """Read the case, apply the process-level settings, run it; a document whatever happens."""
+    try:
+        case = Case.from_dict(json.loads(Path(case_path).read_text()))
+        applied = limit_memory(case.memory_limit_mb)
+        applied |= pin_process(ParitySettings(case.threads, case.flush_denormals))
+    except Exception as exc:  # an unreadable case or unusable settings: still one document
+        doc = empty_document()
+        record_failure(doc, exc)
+        return finish(doc, started)
+    return run_case(case, process_settings=applied, started=started)
+
+
+def write_atomic(path: str, doc: Document) -> None:
+    """Write ``doc`` so that OUT_JSON either does not exist or holds the whole document."""
+    target = Path(path)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the result from other users
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(doc, out, allow_nan=False)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m rnnbench.worker CASE_JSON OUT_JSON", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    # A crash in native code (abort, segfault) then leaves a Python stack in the stderr tail.
+    faulthandler.enable()
+    write_atomic(argv[1], run_file(argv[0], started))
+    return 0
+
+
+def exit_now(code: int) -> None:
+    """Leave without running the frameworks' exit handlers, after flushing what was printed.
+
+    The document is written; some frameworks' thread-pool teardown at
+    interpreter exit can hang or crash, which would turn a finished case into
+    a timeout or a crash in the manager's eyes.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+

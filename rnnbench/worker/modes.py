@@ -1,0 +1,193 @@
+"""The three measurements a worker can make on a prepared case: throughput, memory, accuracy.
+
+Each mode takes a ``Setup`` (everything built and every batch fetched
+before anything is measured) and returns a ``ModeResult``: the status
+("ok", or "nan" when the training loss went non-finite, measurements kept)
+and the document sections it fills. Exceptions propagate; the worker turns
+them into "failed" or "oom".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnnbench.backend import Backend, Model
+from rnnbench.errors import UsageError
+from rnnbench.flops import forward_flops, train_step_flops
+from rnnbench.manager.case import Case
+from rnnbench.results.stats import summarize
+from rnnbench.spec import ModelSpec, OptimizerSpec
+from rnnbench.task import Batch, Budget, Task
+from rnnbench.worker.timing import TimingProtocol, Timings, run_protocol
+
+
+@dataclass
+class Setup:
+    """One case, ready to measure."""
+
+    case: Case
+    backend: Backend  # configured
+    task: Task  # bound to the case's profile, data mode and options
+    spec: ModelSpec  # the task's, with the case's size and dtype overrides
+    optimizer: OptimizerSpec
+    batch_size: int  # B of every batch the modes feed
+    seq_len: int  # T of every batch the modes feed
+    model: Model | None = None  # None in accuracy mode: train() builds its own
+    batches: list[Batch] = field(default_factory=list)  # pre-fetched, cycled through the calls
+
+    def batch_cycle(self) -> Callable[[], Batch]:
+        """The next pre-fetched batch on each call, round and round."""
+        return itertools.cycle(self.batches).__next__
+
+    def require_model(self) -> Model:
+        if self.model is None:
+            raise UsageError(f"mode {self.case.mode!r} needs a built model; the setup has none")
+        return self.model
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """What a mode found: its status, the one-line reason when not ok, the sections it fills."""
+
+    status: str  # "ok" or "nan"
+    error: str | None
+    sections: dict[str, Any]  # e.g. {"throughput": {...}}
+    runtime: dict[str, Any] | None = None  # kernel path and settings, when the mode built the model itself
+
+
+# ---- throughput ------------------------------------------------------------------------
+
+
+def timing_section(timings: Timings, batch: int, steps: int, flops: int) -> dict[str, Any]:
+    """One timed call kind (train or infer): raw samples, their summary and the rates."""
+    summary = summarize(timings.samples)
+    return {"first_step_s": timings.first_step, "samples_s": list(timings.samples), "summary": summary.to_dict(),
+            "unstable": summary.unstable, "samples_per_s": timings.rate(batch),
+            "tokens_per_s": timings.rate(batch * steps), "gflops": timings.rate(flops) / 1e9}
+
+
+def time_training(setup: Setup) -> Timings:
+    """The protocol over ``train_step``, each call on the next pre-fetched batch."""
+    model, next_batch = setup.require_model(), setup.batch_cycle()
+    protocol = TimingProtocol(setup.case.warmup, setup.case.steps)
+    return run_protocol(lambda: model.train_step(*next_batch()), model.synchronize, protocol)
+
+
+def time_inference(setup: Setup) -> Timings:
+    """The protocol over ``predict`` on the same batches."""
+    model, next_batch = setup.require_model(), setup.batch_cycle()
+    protocol = TimingProtocol(setup.case.warmup, setup.case.steps)
+    return run_protocol(lambda: model.predict(next_batch()[0]), model.synchronize, protocol)
+
+
+def throughput(setup: Setup) -> ModeResult:
+    """Training then inference timings; status "nan" when training ended on a non-finite loss."""
+    b, t = setup.batch_size, setup.seq_len
+    trained = time_training(setup)
+    loss, problem = loss_check(setup.require_model(), setup.case.warmup + setup.case.steps)
+    train = timing_section(trained, b, t, train_step_flops(setup.spec, b, t)) | {"last_loss": loss}
+    infer = timing_section(time_inference(setup), b, t, forward_flops(setup.spec, b, t))
+    return ModeResult("nan" if problem else "ok", problem, {"throughput": {"train": train, "infer": infer}})
+
+
+def loss_check(model: Model, steps: int) -> tuple[float | None, str | None]:
+    """The latest loss and, when training went non-finite, why; read after timing.
+
+    A backend that cannot report its loss is checked through its parameters:
+    a non-finite loss gives non-finite gradients, and the update spreads them.
+    """
+    loss = model.last_loss()
+    if loss is not None:
+        bad = not math.isfinite(loss)
+        return loss, f"non-finite training loss ({loss}) after {steps} training steps" if bad else None
+    broken = sorted(name for name, value in model.get_params().items() if not np.all(np.isfinite(value)))
+    if broken:
+        return None, f"non-finite parameters ({', '.join(broken[:3])}) after {steps} training steps"
+    return None, None
+
+
+# ---- memory -----------------------------------------------------------------------------
+
+
+def memory(setup: Setup) -> ModeResult:
+    """Peak RSS above the post-setup baseline: the first step apart, then ``memory_steps`` more."""
+    from rnnbench.worker.memory import PeakTracker, current_rss
+
+    model, next_batch, steps = setup.require_model(), setup.batch_cycle(), setup.case.memory_steps
+    gc.collect()  # setup garbage must not count as training memory, nor its release hide a peak
+    baseline = current_rss()
+    with PeakTracker() as tracker:
+        model.train_step(*next_batch())
+        model.synchronize()
+        first = tracker.take_peak()
+        for _ in range(steps):
+            model.train_step(*next_batch())
+        model.synchronize()
+        steady = tracker.take_peak() if steps else None
+    _, problem = loss_check(model, 1 + steps)
+    peak = max(first, steady or 0)
+    device = model.device_memory()
+    section = {
+        "baseline_rss_bytes": baseline, "peak_rss_bytes": peak, "peak_above_baseline_bytes": peak - baseline,
+        "first_step_peak_above_baseline_bytes": first - baseline,
+        "steady_peak_above_baseline_bytes": None if steady is None else steady - baseline,
+        "steps": 1 + steps, "samples": tracker.samples, "interval_s": tracker.interval_s,
+        "source": tracker.source, "device": None if device is None else dataclasses.asdict(device)}
+    return ModeResult("nan" if problem else "ok", problem, {"memory": section})
+
+
+# ---- accuracy ---------------------------------------------------------------------------
+
+
+def accuracy(setup: Setup) -> ModeResult:
+    """Train within the profile's budget (capped by the case) and evaluate; "nan" when it diverged."""
+    from rnnbench.worker.training import train
+
+    case = setup.case
+    if case.batch_size is not None or case.seq_len is not None:
+        raise UsageError("accuracy mode trains on the task's own batches. Accepted: batch_size and seq_len "
+                         "unset (overrides are for the throughput and memory modes)")
+    task = with_spec(setup.task, setup.spec)
+    result = train(setup.backend, task, case.cell, profile=case.profile,  # type: ignore[arg-type]
+                   seed=case.seed, device=case.device, budget=capped_budget(task.budget(), case))
+    record = result.to_dict()
+    diverged = result.status == "diverged"
+    return ModeResult("nan" if diverged else "ok", result.reason if diverged else None, {"accuracy": record},
+                      runtime=result.runtime)
+
+
+def capped_budget(budget: Budget, case: Case) -> Budget:
+    """The task's budget under the case's caps on training seconds and evaluation batches."""
+    changes: dict[str, Any] = {}
+    if case.accuracy_seconds is not None:
+        changes["max_seconds"] = min(budget.max_seconds or math.inf, case.accuracy_seconds)
+    if case.eval_batches is not None:
+        changes["eval_batches"] = min(budget.eval_batches or case.eval_batches, case.eval_batches)
+        changes["final_eval_batches"] = min(budget.final_eval_batches or case.eval_batches, case.eval_batches)
+    return dataclasses.replace(budget, **changes)
+
+
+def with_spec(task: Task, spec: ModelSpec) -> Task:
+    """``task``, whose ``model_spec`` gives ``spec``'s size and dtype: train() asks the task for its spec."""
+    if task.model_spec(spec.cell) == spec:
+        return task
+    base = type(task)
+
+    def model_spec(self: Task, cell: Any) -> ModelSpec:
+        return dataclasses.replace(base.model_spec(self, cell), hidden_size=spec.hidden_size,
+                                   num_layers=spec.num_layers, dtype=spec.dtype)
+
+    resized = type(base.__name__, (base,), {"model_spec": model_spec, "__module__": base.__module__})
+    return resized(task.config)
+
+
+MODES: dict[str, Callable[[Setup], ModeResult]] = {"throughput": throughput, "memory": memory,
+                                                   "accuracy": accuracy}

@@ -1,0 +1,85 @@
+"""Statistics and the timing protocol, exact with a fake clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnbench.errors import UsageError
+from rnnbench.results.stats import summarize
+from rnnbench.worker.timing import TimingProtocol, run_protocol
+
+
+class FakeClock:
+    """A clock that advances only when the code under test 'works'."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_summary_of_known_samples():
+    s = summarize([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert (s.n, s.median, s.q1, s.q3, s.min, s.max) == (5, 3.0, 2.0, 4.0, 1.0, 100.0)
+    assert s.mean == 22.0 and s.iqr == 2.0
+    assert s.relative_spread == pytest.approx(2 / 3) and s.unstable
+    assert s.ci_low <= s.median <= s.ci_high
+
+
+def test_interval_narrows_with_more_samples_and_is_reproducible():
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(10, 1, 10), rng.normal(10, 1, 1000)
+    a, b = summarize(few), summarize(many)
+    assert (b.ci_high - b.ci_low) < (a.ci_high - a.ci_low)
+    assert summarize(few) == a
+
+
+def test_steady_samples_are_stable():
+    s = summarize([1.00, 1.01, 0.99, 1.02, 1.0])
+    assert not s.unstable and s.ci_low >= 0.99 and s.ci_high <= 1.02
+
+
+def test_single_sample_and_bad_samples():
+    one = summarize([2.5])
+    assert (one.median, one.ci_low, one.ci_high, one.stdev) == (2.5, 2.5, 2.5, 0.0)
+    with pytest.raises(ValueError, match="need >= 1 finite sample"):
+        summarize([])
+    with pytest.raises(ValueError):
+        summarize([1.0, float("nan")])
+
+
+def test_protocol_times_first_call_apart_and_brackets_every_sample_with_sync():
+    clock, events = FakeClock(), []
+    durations = iter([5.0, 9.0, 9.0, 1.0, 2.0, 3.0])  # compile, 2 discarded warm-ups, 3 timed
+
+    def step():
+        events.append("step")
+        clock.advance(next(durations))
+
+    def sync():
+        events.append("sync")
+        clock.advance(0.0)
+
+    timings = run_protocol(step, sync, TimingProtocol(warmup=3, steps=3), clock)
+    assert timings.first_step == 5.0
+    assert timings.samples == [1.0, 2.0, 3.0]
+    assert timings.rate(items_per_step=64) == pytest.approx(64 * 3 / 6.0)
+    assert events == ["sync", "step", "sync", "step", "step"] + ["sync", "step", "sync"] * 3
+
+
+def test_sync_time_counts_inside_the_sample():
+    # A GPU step returns at once; the time is spent in synchronize(), and must be counted.
+    clock = FakeClock()
+    timings = run_protocol(lambda: None, lambda: clock.advance(0.5), TimingProtocol(warmup=1, steps=2), clock)
+    assert timings.samples == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("fields", [{"warmup": 0}, {"steps": 0}])
+def test_protocol_rejects_no_warmup_or_no_steps(fields):
+    with pytest.raises(UsageError, match="is not valid"):
+        TimingProtocol(**fields)
