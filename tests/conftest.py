@@ -73,3 +73,16 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def task_registry() -> Registry:
+    """The built-in backends and tasks, no third-party plugin."""
+    return Registry(make_plugin_manager(load_entry_points=False))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> str:
+    if not MIRROR.is_dir():
+        pytest.skip(f"no data mirror at {MIRROR} (set RNNBENCH_DATA_DIR)")
+    return str(MIRROR)

@@ -17,9 +17,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "data_dir": "cache", "DataCorrupt": "errors", "DataError": "errors", "DataMissing": "errors",
+    "data_dir": "datadir", "DataCorrupt": "errors", "DataError": "errors", "DataMissing": "errors",
     "fetch": "fetch", "status": "fetch", "verify_all": "fetch", "ImdbArrays": "imdb",
-    "keras_load_data": "imdb", "load_imdb": "imdb", "load_word_index": "imdb", "DATASETS": "registry",
+    "keras_load_data": "imdb", "load_imdb": "imdb", "load_word_index": "imdb", "DATASETS": "catalog",
     "Sequences": "sequences", "pad_sequences": "sequences", "ForecastData": "series",
     "MonthlySeries": "series", "StandardScaler": "series", "Windows": "series", "load_airline": "series",
     "load_ett": "series", "load_etth1": "series", "CharCorpus": "text", "load_tinyshakespeare": "text",

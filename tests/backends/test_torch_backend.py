@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 from rnnbench.backend import ParitySettings  # noqa: E402
 from rnnbench.backends.numpy_backend import NumpyBackend  # noqa: E402
 from rnnbench.backends.torch_backend import TorchBackend  # noqa: E402
-from rnnbench.backends.torch_backend.net import RnnNet, canonical_names, canonical_params, load_canonical  # noqa: E402
+from rnnbench.backends.torch_backend.layout import canonical_names, canonical_params, load_canonical  # noqa: E402
+from rnnbench.backends.torch_backend.net import RnnNet  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
 from rnnbench.params import Params, init_params  # noqa: E402
 from rnnbench.spec import CELLS, ModelSpec, OptimizerSpec  # noqa: E402

@@ -9,16 +9,8 @@ import pytest
 from paths import GOLDEN
 
 from rnnbench.results.frame import load_results
-from rnnbench.results.store import (
-    RECORDS_FILE,
-    SCHEMA_VERSION,
-    RecordWriter,
-    ResultsError,
-    finished_case_ids,
-    migrate,
-    read_records,
-    validate,
-)
+from rnnbench.results.schema import SCHEMA_VERSION, ResultsError, migrate, validate
+from rnnbench.results.store import RECORDS_FILE, RecordWriter, finished_case_ids, read_records
 
 
 def record(**overrides):

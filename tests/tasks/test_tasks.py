@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from paths import MIRROR
+from smoke import TASK_NAMES, smoke
 from standins import StandInModel
 
 from rnnbench.data import DataMissing
 from rnnbench.errors import UsageError
-from rnnbench.plugins import BUILTIN_PLUGINS, make_plugin_manager
+from rnnbench.plugins import BUILTIN_PLUGINS
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, ModelSpec
 from rnnbench.task import Batch, Budget, Recipe, Target, Task, TaskConfig, predict_padded
@@ -30,24 +30,6 @@ from rnnbench.tasks.forecasting import forecast_metrics
 
 TASK_PLUGINS = ("rnnbench.tasks.char_rnn", "rnnbench.tasks.imdb", "rnnbench.tasks.forecasting",
                 "rnnbench.tasks.airline")
-TASK_NAMES = ("airline", "char_rnn", "forecasting", "imdb")
-
-
-@pytest.fixture(scope="session")
-def task_registry() -> Registry:
-    """The built-in backends and tasks, no third-party plugin."""
-    return Registry(make_plugin_manager(load_entry_points=False))
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> str:
-    if not MIRROR.is_dir():
-        pytest.skip(f"no data mirror at {MIRROR} (set RNNBENCH_DATA_DIR)")
-    return str(MIRROR)
-
-
-def smoke(registry: Registry, name: str, data_dir: str | None, **options: object) -> Task:
-    return registry.task(name).with_options(profile="smoke", data_dir=data_dir, **options)
 
 
 def contract(spec: ModelSpec, batch: Batch, steps: int) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_tasks import data_dir  # noqa: F401 (fixture)
 
 from rnnbench import hookimpl
 from rnnbench.flops import forward_flops, train_step_flops
@@ -211,7 +210,7 @@ def test_overridden_shapes_are_synthetic_and_prefetched(registry: Registry) -> N
     assert all(x.max() < 65 for x, _ in setup.batches)  # token ids of the vocabulary
 
 
-def test_task_batches_are_the_seeded_ones(registry: Registry, data_dir: str) -> None:  # noqa: F811
+def test_task_batches_are_the_seeded_ones(registry: Registry, data_dir: str) -> None:
     case = small_case("throughput", synthetic=False, batch_size=None, seq_len=None, seed=3,
                       task_options={"data_dir": data_dir})
     setup = prepare(case, registry, {}, empty_document())
