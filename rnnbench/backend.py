@@ -1,9 +1,40 @@
-"""The interface every backend plugin implements.
+"""The interface every backend plugin implements, and the index of the whole contract.
 
 A ``Backend`` is cheap to construct and never imports its framework until
-``build`` (or ``devices``) is called, so listing plugins stays instant and
-works where the framework is missing. ``build`` returns a ``Model`` that owns
-the framework objects for one ModelSpec on one device.
+``build`` (or ``devices``/``configure``) is called, so listing plugins stays
+instant and works where the framework is missing. ``build`` returns a
+``Model`` that owns the framework objects for one ModelSpec on one device.
+
+What a backend must satisfy, and where each part is written down:
+
+==========================  ==================================================
+the methods                 ``Backend`` and ``Model`` below
+the network                 ``rnnbench.spec.ModelSpec``: cells, input, head
+the parameter layout        ``rnnbench.params`` (canonical names, shapes and
+                            gate order; PyTorch/cuDNN conventions)
+the batch layout per head   ``ModelSpec``: x int (B, T) ids or (B, T, F)
+                            floats; y int (B, T) for lm, floats (B, O) for
+                            classify and regress; checked once per case by
+                            ``rnnbench.kit.check_batch`` before any timing
+the loss of each head       ``rnnbench.kit``: lm mean cross-entropy over B*T,
+                            classify mean binary cross-entropy with logits
+                            over B*O, regress mean squared error over B*O;
+                            written as NumPy reference functions
+the update rules            ``rnnbench.spec.OptimizerSpec`` (torch.optim's
+                            Adam, RMSprop, SGD; global-norm clipping first,
+                            ``rnnbench.kit.clip_coefficient``)
+what "correct" means        ``rnnbench.conformance``: TOLERANCE and FLOOR per
+                            dtype, against the NumPy reference
+device names                below: "cpu" and "gpu:N", the same for every
+                            backend; ``rnnbench.kit.parse_device`` reads them
+==========================  ==================================================
+
+Device names are one vocabulary for users and backends alike: ``cpu``, and
+``gpu:N`` for the N-th GPU the framework sees. ``devices()`` lists them and
+``build(device=...)`` accepts them; a backend maps them to its framework's
+own names (torch's ``cuda:N``, jax's and TensorFlow's GPU devices). Users
+may also write ``gpu`` (each backend's first GPU) or ``all`` in a run, and
+PyTorch's spelling ``cuda:N``, which ``canonical_device`` turns into ``gpu:N``.
 """
 
 from __future__ import annotations
@@ -120,6 +151,15 @@ class Model(ABC):
         """The kernel path and settings this model runs with."""
 
 
+CUDA_PREFIX = "cuda:"  # PyTorch's spelling of a GPU, accepted from users as gpu:N
+
+
+def canonical_device(name: str) -> str:
+    """A user's device name in the contract's vocabulary: ``cuda:N`` becomes ``gpu:N``, the rest is kept."""
+    text = name.strip().lower()
+    return "gpu:" + text.removeprefix(CUDA_PREFIX) if text.startswith(CUDA_PREFIX) else text
+
+
 def installed_versions(distributions: Iterable[str]) -> dict[str, str]:
     """The version of each installed distribution among ``distributions`` (metadata only, nothing imported)."""
     found: dict[str, str] = {}
@@ -150,7 +190,7 @@ class Backend(ABC):
         return installed_versions(() if self.framework is None else (self.framework,))
 
     def devices(self) -> list[str]:
-        """Devices this backend can place a model on, "cpu" first."""
+        """Devices this backend can place a model on, "cpu" first, then "gpu:0", "gpu:1", ..."""
         return ["cpu"]
 
     def configure(self, settings: ParitySettings) -> dict[str, str]:

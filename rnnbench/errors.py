@@ -31,5 +31,6 @@ class BackendUnavailable(UsageError):
     """A backend was named explicitly but its framework is not installed."""
 
 
-class ConformanceFailure(RnnbenchError):
-    """A backend computed a different function than the NumPy reference."""
+
+class ResultsWriteError(RnnbenchError):
+    """A result file could not be written (a full disk, a read-only folder); nothing finished is lost."""

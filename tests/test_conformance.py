@@ -10,7 +10,7 @@ from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
 
 # CI installs every framework, so none of these is skipped there.
-CHECKED = ("torch", "tensorflow", "jax", "numpy64")
+CHECKED = ("torch", "tensorflow", "jax", "torchloop")
 
 
 @pytest.fixture(scope="module")

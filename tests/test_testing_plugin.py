@@ -1,7 +1,7 @@
 """rnnbench.testing, the pytest plugin: conformance and micro-benchmarks of a backend named on the command line.
 
 Each test runs pytest in a subprocess (pytester), as a plugin author would,
-against real backends: the example plugin's ``numpy64`` (installed in the
+against real backends: the example plugin's ``torchloop`` (installed in the
 test environment) and tests/plugins/off_by_a_bit.py, installed as a fake
 distribution, whose gradients are 1e-5 too large and must fail float64.
 """
@@ -26,13 +26,13 @@ CONFORMANCE = ("-p", "rnnbench.testing", "--rnnbench-suite", "conformance")
 
 
 def test_conformance_suite_passes_for_a_third_party_backend(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(*CONFORMANCE, "--rnnbench-backend", "numpy64", "-v")
+    result = pytester.runpytest_subprocess(*CONFORMANCE, "--rnnbench-backend", "torchloop", "-v")
     # 3 cells x 3 heads x 1-2 layers, in float64 and float32: one test each.
     result.assert_outcomes(passed=36)
     result.stdout.fnmatch_lines([
-        "rnnbench: backends numpy64 on cpu; suites conformance",
-        "rnnbench.testing/conformance_suite.py::test_conformance[[]numpy64-lstm-lm-L1-float64[]] PASSED*",
-        "rnnbench.testing/conformance_suite.py::test_conformance[[]numpy64-gru-regress-L2-float32[]] PASSED*",
+        "rnnbench: backends torchloop on cpu; suites conformance",
+        "rnnbench.testing/conformance_suite.py::test_conformance[[]torchloop-lstm-lm-L1-float64[]] PASSED*",
+        "rnnbench.testing/conformance_suite.py::test_conformance[[]torchloop-gru-regress-L2-float32[]] PASSED*",
     ])
 
 
@@ -74,9 +74,9 @@ def test_a_dtype_the_backend_lacks_is_skipped_with_the_reason(pytester: pytest.P
 
 
 def test_an_unknown_backend_stops_pytest_with_one_line(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("-p", "rnnbench.testing", "--rnnbench-backend", "numpy64,nope")
+    result = pytester.runpytest_subprocess("-p", "rnnbench.testing", "--rnnbench-backend", "torchloop,nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: Unknown backend 'nope'. Available: *numpy64*"])
+    result.stderr.fnmatch_lines(["ERROR: Unknown backend 'nope'. Available: *torchloop*"])
 
 
 def test_without_the_option_the_plugin_adds_nothing(pytester: pytest.Pytester) -> None:
@@ -90,21 +90,21 @@ def test_without_the_option_the_plugin_adds_nothing(pytester: pytest.Pytester) -
 def test_benchmarks_suite_times_the_backend_and_its_json_loads_as_records(pytester: pytest.Pytester) -> None:
     out = pytester.path / "bench.json"
     result = pytester.runpytest_subprocess(
-        "-p", "rnnbench.testing", "--rnnbench-backend", "numpy64", "--rnnbench-suite", "benchmarks",
+        "-p", "rnnbench.testing", "--rnnbench-backend", "torchloop", "--rnnbench-suite", "benchmarks",
         "--benchmark-only", "-m", "not slow", "--rnnbench-rounds", "3", "--rnnbench-warmup", "0",
         f"--benchmark-json={out}")
     result.assert_outcomes(passed=6, deselected=6)  # 3 cells x forward/train_step at the small shape
     benchmarks = json.loads(out.read_text())["benchmarks"]
-    assert sorted(b["name"] for b in benchmarks)[:2] == ["test_forward[numpy64-gru-H64-B32-T25]",
-                                                         "test_forward[numpy64-lstm-H64-B32-T25]"]
+    assert sorted(b["name"] for b in benchmarks)[:2] == ["test_forward[torchloop-gru-H64-B32-T25]",
+                                                         "test_forward[torchloop-lstm-H64-B32-T25]"]
     for bench in benchmarks:
         extra, stats = bench["extra_info"], bench["stats"]
         assert stats["rounds"] == 3 and len(stats["data"]) == 3
-        assert extra["backend"] == "numpy64" and extra["kernel_path"].startswith("numpy")
+        assert extra["backend"] == "torchloop" and extra["kernel_path"].startswith("torchloop")
         assert bench["group"] == f"{extra['kind']} {extra['cell']}-H64-B32-T25"  # backends side by side
         assert extra["gflops"] == pytest.approx(extra["flops"] / stats["mean"] / 1e9)  # total FLOPs / total time
     frame = load_results(out)
-    assert len(frame) == 6 and set(frame.backend) == {"numpy64"} and set(frame.task) == {"micro"}
+    assert len(frame) == 6 and set(frame.backend) == {"torchloop"} and set(frame.task) == {"micro"}
     train = frame[frame.train_step_s.notna()]
     assert len(train) == 3 and train.infer_step_s.isna().all()
     assert np.allclose(sorted(train.train_step_s), sorted(float(np.median(b["stats"]["data"])) for b in benchmarks

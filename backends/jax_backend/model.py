@@ -15,6 +15,7 @@ import numpy as np
 import optax
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
+from rnnbench.kit import model_inputs
 from rnnbench.params import Params
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
@@ -56,16 +57,13 @@ class JaxModel(Model):
         self._tx = make_optimizer(optimizer)
         self._loss_and_grads, self._step, self._predict = _jitted(spec, self._tx, hoist)
         # Host-side casts, no-ops when the task already sends these dtypes.
-        self._x_dtype = np.dtype(np.int32 if spec.embedded else spec.dtype)
-        self._y_dtype = np.dtype(np.int32 if spec.head == "lm" else spec.dtype)
         self._tree: Tree = {}
         self._opt_state: optax.OptState = None
         self._last_loss: jax.Array | None = None  # left on the device until asked for
         self.set_params(params)
 
     def _inputs(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
-        x = np.asarray(x, dtype=self._x_dtype)
-        return (x,) if y is None else (x, np.asarray(y, dtype=self._y_dtype))
+        return model_inputs(self.spec, x, y, ids=np.int32)  # int32 ids: XLA's native index type
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
         # Asynchronous: returns once the step is queued; synchronize() waits for it.

@@ -19,9 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rnnbench.kit import clip_coefficient
 from rnnbench.spec import OptimizerSpec
-
-TORCH_CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_ adds this to the norm
 
 
 def clip_like_torch(clip_norm: float) -> optax.GradientTransformation:
@@ -35,7 +34,7 @@ def clip_like_torch(clip_norm: float) -> optax.GradientTransformation:
                params: optax.Params | None = None) -> tuple[optax.Updates, optax.EmptyState]:
         del params
         norm = optax.tree.norm(updates, ord=2)  # sqrt of the sum of squares over every leaf
-        coef = jnp.minimum(clip_norm / (norm + TORCH_CLIP_EPS), 1.0)  # torch clamps at 1: no-op when small
+        coef = clip_coefficient(norm, clip_norm, jnp.minimum)  # torch clamps at 1: no-op when small
         return jax.tree.map(lambda g: g * coef.astype(g.dtype), updates), state
 
     return optax.GradientTransformation(init, update)

@@ -14,41 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnbench.errors import UsageError
 from rnnbench.spec import ModelSpec
-
-
-def check_x(spec: ModelSpec, x: np.ndarray) -> tuple[int, int]:
-    """Raise UsageError unless ``x`` fits ``spec``; return (T, B)."""
-    if spec.embedded:
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
-            raise UsageError(f"x has shape {x.shape} and dtype {x.dtype}. Accepted: integer token ids (B, T)")
-        if x.size and (x.min() < 0 or x.max() >= spec.vocab_size):  # type: ignore[operator]
-            raise UsageError(
-                f"x holds token ids in [{x.min()}, {x.max()}]. Accepted: ids in [0, {spec.vocab_size})"
-            )
-    elif x.ndim != 3 or x.shape[2] != spec.input_features:
-        raise UsageError(f"x has shape {x.shape}. Accepted: (B, T, {spec.input_features})")
-    return x.shape[1], x.shape[0]
-
-
-def check_y(spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> None:
-    """Raise UsageError unless ``y`` fits ``spec`` and the batch ``x``."""
-    batch, steps = x.shape[0], x.shape[1]
-    if spec.head == "lm":
-        ok = y.shape == (batch, steps) and np.issubdtype(y.dtype, np.integer)
-        if not ok:
-            raise UsageError(f"y has shape {y.shape} and dtype {y.dtype}. Accepted: integer classes (B, T) = "
-                             f"({batch}, {steps})")
-        if y.size and (y.min() < 0 or y.max() >= spec.output_size):
-            raise UsageError(f"y holds classes in [{y.min()}, {y.max()}]. Accepted: [0, {spec.output_size})")
-    elif y.shape != (batch, spec.output_size):
-        raise UsageError(f"y has shape {y.shape}. Accepted: (B, O) = ({batch}, {spec.output_size})")
 
 
 def embed(table: np.ndarray, ids: np.ndarray, out: np.ndarray) -> None:
     """out <- the token vectors of ``ids`` (B, T), time-major (T, B, D)."""
-    # check_x vetted the ids; mode "raise" would copy through a buffer
+    # check_inputs vetted the ids; mode "raise" would copy through a buffer
     np.take(table, ids.T, axis=0, out=out, mode="clip")  # (T, B, D)
 
 

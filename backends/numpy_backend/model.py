@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnbench.backend import Model, RuntimeInfo
+from rnnbench.kit import check_batch, check_inputs
 from rnnbench.params import Params, check_params, copy_params, layer_keys
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
@@ -72,11 +73,6 @@ class NumpyModel(Model):
         loss = self._loss_and_grads(x, y)
         return loss, copy_params(self._grads)
 
-    def loss(self, x: np.ndarray, y: np.ndarray) -> float:
-        """The loss alone (no gradients), e.g. for finite differences."""
-        ws = self._forward(x, y)
-        return heads.head_loss(self.spec, ws.out, y, ws.dout)
-
     def predict(self, x: np.ndarray) -> np.ndarray:
         ws = self._forward(x)
         return heads.present(self.spec, ws.out, *ws.x.shape[:2])
@@ -107,9 +103,12 @@ class NumpyModel(Model):
 
         The head's output and every activation stay in the returned workspace.
         """
-        steps, batch = heads.check_x(self.spec, x)
-        if y is not None:
-            heads.check_y(self.spec, x, y)
+        # The reference checks every batch (the core checks each case's once): it defines what is valid.
+        if y is None:
+            check_inputs(self.spec, x)
+        else:
+            check_batch(self.spec, x, y)
+        batch, steps = x.shape[0], x.shape[1]
         ws = self._workspace(steps, batch)
         p = self._params
         if self.spec.embedded:

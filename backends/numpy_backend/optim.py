@@ -19,10 +19,9 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from rnnbench.kit import clip_coefficient
 from rnnbench.params import Params
 from rnnbench.spec import OptimizerSpec
-
-CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_ divides by (norm + 1e-6)
 
 
 def clip_grad_norm_(grads: Params, max_norm: float) -> float:
@@ -32,7 +31,7 @@ def clip_grad_norm_(grads: Params, max_norm: float) -> float:
     element of every gradient together.
     """
     norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
-    coef = max_norm / (norm + CLIP_EPS)
+    coef = clip_coefficient(norm, max_norm)
     if coef < 1.0:
         for g in grads.values():
             g *= coef

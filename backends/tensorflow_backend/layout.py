@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnbench.kit import reorder_blocks
 from rnnbench.params import Params, layer_keys
 from rnnbench.spec import ModelSpec
 
@@ -33,8 +34,7 @@ _GRU_BLOCKS: tuple[int, int, int] = (1, 0, 2)
 
 def _swap_gru_blocks(a: np.ndarray, axis: int) -> np.ndarray:
     """Reorder the three gate blocks of ``a`` along ``axis`` (r,z,n <-> z,r,h)."""
-    blocks = np.split(a, 3, axis=axis)
-    return np.concatenate([blocks[i] for i in _GRU_BLOCKS], axis=axis)
+    return reorder_blocks(a, _GRU_BLOCKS, axis)
 
 
 def single_bias(cell: str) -> bool:

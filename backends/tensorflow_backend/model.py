@@ -32,6 +32,7 @@ import tensorflow as tf  # noqa: E402
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo  # noqa: E402
 from rnnbench.errors import RnnbenchError  # noqa: E402
+from rnnbench.kit import model_inputs  # noqa: E402
 from rnnbench.params import Params, check_params, copy_params  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
 
@@ -153,27 +154,23 @@ class TensorflowModel(Model):
 
     # --- the Model interface ------------------------------------------------------------
 
-    def _inputs(self, x: np.ndarray) -> tf.Tensor:
-        dtype = np.int32 if self.spec.embedded else self.spec.dtype
-        return tf.convert_to_tensor(np.asarray(x, dtype=dtype))  # (B, T) ids or (B, T, F)
-
-    def _targets(self, y: np.ndarray) -> tf.Tensor:
-        dtype = np.int32 if self.spec.head == "lm" else self.spec.dtype
-        return tf.convert_to_tensor(np.asarray(y, dtype=dtype))  # (B, T) ids or (B, O)
+    def _tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[tf.Tensor, ...]:
+        """(B, T) ids or (B, T, F) floats, and (B, T) ids or (B, O) targets, as int32 / the model dtype."""
+        return tuple(tf.convert_to_tensor(a) for a in model_inputs(self.spec, x, y, ids=np.int32))
 
     # Each call also runs under the model's device: an XLA function compiles for the device of
     # its call, whatever the device scopes inside it say.
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
         with tf.device(self._tf_device):
-            self._last_loss = self._train(self._inputs(x), self._targets(y))
+            self._last_loss = self._train(*self._tensors(x, y))
 
     def last_loss(self) -> float | None:
         return None if self._last_loss is None else float(self._last_loss.numpy())
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         with tf.device(self._tf_device):
-            loss, grads = self._loss_and_grads(self._inputs(x), self._targets(y))
+            loss, grads = self._loss_and_grads(*self._tensors(x, y))
         layers, rest = [], [g.numpy() for g in grads]
         for layer in self.net.layers:
             n = len(layer.trainable_weights)
@@ -183,7 +180,7 @@ class TensorflowModel(Model):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with tf.device(self._tf_device):
-            return self._predict(self._inputs(x)).numpy()
+            return self._predict(*self._tensors(x)).numpy()
 
     def get_params(self) -> Params:
         params = from_keras(self.spec, [layer.get_weights() for layer in self.net.layers])

@@ -18,10 +18,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from rnnbench.kit import clip_coefficient
 from rnnbench.spec import OptimizerSpec
-
-# torch.nn.utils.clip_grad_norm_ adds this to the norm before dividing.
-CLIP_EPS = 1e-6
 
 
 class TorchRuleOptimizer:
@@ -72,7 +70,7 @@ class TorchRuleOptimizer:
         """torch's clip_grad_norm_: scale by clip / (norm + 1e-6), capped at 1."""
         squares = [tf.reduce_sum(tf.square(g)) for g in grads]
         norm = tf.sqrt(tf.add_n(squares))
-        coef = tf.minimum(self.spec.clip_norm / (norm + CLIP_EPS), 1.0)
+        coef = clip_coefficient(norm, self.spec.clip_norm, tf.minimum)
         return [g * coef for g in grads]
 
     def _cast(self, value: float | tf.Tensor) -> tf.Tensor:

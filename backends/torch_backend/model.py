@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
-from rnnbench.errors import UsageError
+from rnnbench.kit import model_inputs
 from rnnbench.params import Params, check_params
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
@@ -54,25 +54,12 @@ class TorchModel(Model):
 
     def _x(self, x: np.ndarray) -> torch.Tensor:
         """Token ids as int64 (B, T) or features as (B, T, F) in the model dtype, on the device."""
-        x = np.asarray(x)
-        if self.spec.embedded:
-            if x.ndim != 2 or x.dtype.kind not in "iu":
-                raise UsageError(
-                    f"x has shape {x.shape} and dtype {x.dtype}. Accepted: integer token ids (B, T)")
-            array = np.ascontiguousarray(x, dtype=np.int64)
-        else:
-            if x.ndim != 3 or x.shape[2] != self.spec.input_features:
-                raise UsageError(f"x has shape {x.shape}. Accepted: (B, T, {self.spec.input_features})")
-            array = np.ascontiguousarray(x, dtype=self.spec.dtype)
+        (array,) = model_inputs(self.spec, x)
         return torch.from_numpy(array).to(self.device, non_blocking=True)
 
     def _y(self, y: np.ndarray, x: np.ndarray) -> torch.Tensor:
         """Targets: int64 class ids (B, T) for the lm head, else (B, O) in the model dtype."""
-        lm = self.spec.head == "lm"
-        expected = tuple(np.shape(x)[:2]) if lm else (np.shape(x)[0], self.spec.output_size)
-        if np.shape(y) != expected:
-            raise UsageError(f"y has shape {np.shape(y)}. Accepted: {expected} for the {self.spec.head} head")
-        array = np.ascontiguousarray(y, dtype=np.int64 if lm else self.spec.dtype)
+        _, array = model_inputs(self.spec, x, y)
         return torch.from_numpy(array).to(self.device, non_blocking=True)
 
     # ---- Model interface -----------------------------------------------------

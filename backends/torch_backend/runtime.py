@@ -13,6 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from rnnbench.backend import ParitySettings
 from rnnbench.errors import UsageError
+from rnnbench.kit import parse_device
 
 # What configure() applied in this process; replaced by each call.
 APPLIED: dict[str, str] = {}
@@ -27,17 +28,18 @@ NATIVE_KERNEL = "ATen native cell loop (a matmul per step)"
 
 
 def available_devices() -> list[str]:
-    """"cpu" then one "cuda:N" per visible GPU."""
+    """"cpu" then one "gpu:N" per visible CUDA GPU (torch's cuda:N)."""
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return ["cpu"] + [f"cuda:{i}" for i in range(gpus)]
+    return ["cpu"] + [f"gpu:{i}" for i in range(gpus)]
 
 
 def resolve_device(device: str) -> torch.device:
-    """The torch device for ``device``; UsageError naming the accepted ones."""
+    """The torch device for ``device`` ("cpu" or "gpu:N"); UsageError naming the accepted ones."""
     accepted = available_devices()
     if device not in accepted:
         raise UsageError(f"Unknown device {device!r} for backend 'torch'. Accepted: {', '.join(accepted)}")
-    return torch.device(device)
+    kind, index = parse_device(device)
+    return torch.device("cpu") if kind == "cpu" else torch.device("cuda", index)
 
 
 def strict_float32() -> str:
@@ -60,8 +62,6 @@ def strict_float32() -> str:
 
 def configure(settings: ParitySettings) -> dict[str, str]:
     """Apply threads, denormals and float32 precision; return what was applied."""
-    if settings.threads < 1:
-        raise UsageError(f"threads={settings.threads!r} is not valid. Accepted: an integer >= 1")
     torch.set_num_threads(settings.threads)
     supported = torch.set_flush_denormal(settings.flush_denormals)
     if settings.flush_denormals:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -12,7 +15,7 @@ from rich.console import Console
 from rnnbench import __version__
 from rnnbench.cli.data import data_group
 from rnnbench.cli.report import compare_command, publish_command, report_command
-from rnnbench.errors import RnnbenchError
+from rnnbench.errors import RnnbenchError, UsageError
 
 DTYPE_CHOICES = ("float64", "float32", "both")
 
@@ -57,11 +60,12 @@ cli.add_command(publish_command)
               help="Backend to check (repeatable), or 'all' for every available one.")
 @click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="both", show_default=True,
               help="Parameter dtype(s) to compare in (the reference check is always float64).")
-@click.option("--device", default="cpu", show_default=True, help="Device of the checked backend, e.g. cuda:0.")
+@click.option("--device", default="cpu", show_default=True, help="Device of the checked backend: cpu or gpu:N.")
 @click.option("--every-case", is_flag=True, help="One row per case, not only the worst per quantity.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def check_command(backends: tuple[str, ...], dtype: str, device: str, every_case: bool, as_json: bool) -> None:
     """Prove a backend computes the reference function; exit 0 only if all is within tolerance."""
+    from rnnbench.backend import canonical_device
     from rnnbench.cli.tables import conformance_table
     from rnnbench.conformance import run_check
     from rnnbench.plugins.registry import Registry
@@ -69,7 +73,7 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, every_case
     registry = Registry()
     chosen, skipped = registry.select_backends(list(backends))
     dtypes = ("float64", "float32") if dtype == "both" else (dtype,)
-    reports = [run_check(registry, b.name, dtypes, device) for b in chosen]
+    reports = [run_check(registry, b.name, dtypes, canonical_device(device)) for b in chosen]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
@@ -88,6 +92,7 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, every_case
 SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "devices", "mode": "modes",
           "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
           "num_layers": "num_layers"}
+FLAGS = {"timeout_s": "timeout"}  # RunOptions field -> its command-line flag, where they differ
 SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
            "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes")
 
@@ -133,10 +138,33 @@ def run_command(config_path: Path | None, results_dir: Path, resume: Path | None
     from rnnbench.manager.options import RunOptions, load_config
     from rnnbench.manager.runner import run
 
-    options = RunOptions().with_config(load_config(config_path)).with_config(_given_options(given))
+    given_options = _given_options(given)
+    if resume is not None and (given_options or config_path is not None):
+        flags = [f"--{FLAGS.get(name, name).replace('_', '-')}" for name, value in given.items()
+                 if value not in (None, ())] + (["--config"] if config_path is not None else [])
+        changed = ", ".join(flags)
+        raise UsageError(f"--resume finishes a run with the options it was started with; {changed} would change "
+                         f"it. Accepted: --resume RUN_DIR alone (with --quiet), or a new run")
+    options = RunOptions() if resume is not None else (
+        RunOptions().with_config(load_config(config_path)).with_config(given_options))
     console = _console()
-    report = run(options, results_dir, console=console, quiet=quiet, resume=resume)
+    with terminate_as_interrupt():
+        report = run(options, results_dir, console=console, quiet=quiet, resume=resume)
     _print_summary(report.run_dir, console)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a run as Ctrl-C does: cases stopped, records kept, the resume line printed."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _given_options(given: dict[str, object]) -> dict[str, object]:
@@ -151,7 +179,6 @@ def _given_options(given: dict[str, object]) -> dict[str, object]:
 
 
 def _print_summary(run_dir: Path, console: Console) -> None:
-    from rnnbench.plugins.registry import Registry
     from rnnbench.report.summary import summary_tables
     from rnnbench.results.frame import load_results
 
@@ -159,10 +186,7 @@ def _print_summary(run_dir: Path, console: Console) -> None:
     if frame.empty:
         console.print(f"no results in {run_dir}")
         return
-    registry = Registry()
-    headlines = {name: registry.task(name).headline for name in frame.task.unique()
-                 if name in registry.task_names()}
-    for table in summary_tables(frame, headlines):
+    for table in summary_tables(frame):
         console.print(table)
     failed = int((frame.status != "ok").sum())
     console.print(f"{len(frame)} records ({failed} not ok) in {run_dir}", markup=False)

@@ -49,12 +49,18 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None) -> Non
     from rnnbench.report.text import render_csv, render_markdown
 
     data = load_report_data(runs)
+    for line in data.skipped:
+        click.echo(f"rnnbench: skipped {line}", err=True)
     text = {"html": render_html, "markdown": render_markdown, "csv": render_csv}[fmt](data)
     output = output or _default_output(runs, fmt)
     if output is None or str(output) == "-":
         click.echo(text, nl=False)
         return
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {output}: {exc.strerror}. Accepted: a file in an existing, "
+                         f"writable folder") from None
     click.echo(f"wrote {output} ({len(data.tasks)} tasks, {len(data.frame)} records)")
 
 

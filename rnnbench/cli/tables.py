@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ def plugins_table(rows: list[dict]) -> Table:
         if row["available"]:
             available = "[green]yes[/green]"
         else:
-            available = f"[red]no[/red]: {row['reason']}; {row['install_hint']}"
-        table.add_row(row["name"], row["kind"], row["origin"], versions, available)
+            available = f"[red]no[/red]: {escape(row['reason'])}; {escape(row['install_hint'])}"  # keeps [jax]
+        table.add_row(escape(row["name"]), row["kind"], escape(row["origin"]), escape(versions), available)
     return table
 
 
@@ -56,6 +57,6 @@ def conformance_table(report: Report, every_case: bool = False) -> Table:
     rows = report.comparisons if every_case else report.worst_per_quantity()
     for c in rows:
         ok = "[green]ok[/green]" if c.ok else "[red]FAIL[/red]"
-        table.add_row(c.quantity, c.case, f"{c.max_abs:.2e}", f"{c.max_rel:.2e}",
-                      f"{c.tolerance:.0e} ({c.floor:.0e})", c.worst, ok)
+        table.add_row(escape(c.quantity), escape(c.case), f"{c.max_abs:.2e}", f"{c.max_rel:.2e}",
+                      f"{c.tolerance:.0e} ({c.floor:.0e})", escape(c.worst), ok)
     return table

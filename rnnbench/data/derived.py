@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -47,7 +47,9 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> bool:
     """Write the entry atomically; False (and nothing written) when ``path``'s folder is not writable."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        # Created as open() creates files (0666 less the umask), not mkstemp's 0600: a cache may be shared.
+        temporary = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError:
         return False  # a cache is an optimisation: deriving again next time is correct, only slower
     try:
@@ -58,3 +60,4 @@ def save(path: Path, arrays: dict[str, np.ndarray]) -> bool:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return True
+

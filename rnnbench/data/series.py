@@ -67,9 +67,6 @@ class StandardScaler:
     def transform(self, values: np.ndarray) -> np.ndarray:
         return (values - self.mean) / self.std
 
-    def inverse_transform(self, values: np.ndarray) -> np.ndarray:
-        return values * self.std + self.mean
-
 
 @dataclass(frozen=True)
 class Windows:

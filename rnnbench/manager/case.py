@@ -24,7 +24,7 @@ class Case:
     backend: str
     task: str
     cell: str
-    device: str  # "cpu", or a backend's GPU name ("cuda:0", "gpu:0")
+    device: str  # "cpu" or "gpu:N" (rnnbench.backend's device names)
     mode: Mode
     profile: str = "quick"  # the task profile: smoke, quick or full
     synthetic: bool = False  # seeded random batches of the real shapes instead of the data
@@ -37,7 +37,7 @@ class Case:
     threads: int = 1  # CPU threads (affinity and framework setting) for every framework
     flush_denormals: bool = False  # the "tuned" denormal setting; False keeps each framework's default
     warmup: int = 3  # throughput: calls before timing, the first timed apart (compile)
-    steps: int = 20  # throughput: timed calls, one sample each
+    steps: int = 20  # throughput: timed samples, each a calibrated block of calls (rnnbench.worker.timing)
     memory_steps: int = 5  # memory: training steps while resident memory is sampled
     memory_limit_mb: int | None = None  # address-space limit of the worker (RLIMIT_AS); None: none
     accuracy_seconds: float | None = None  # accuracy: cap on training wall time; None: the profile's budget
@@ -59,11 +59,21 @@ class Case:
 
     @property
     def case_id(self) -> str:
+        """The case, round included: the key --resume uses."""
+        return self._id(f"-r{self.repeat}")
+
+    @property
+    def case_key(self) -> str:
+        """The case without its round: the rounds of a case, and the same case in two runs, share it."""
+        return self._id("")
+
+    def _id(self, round_part: str) -> str:
         options = ",".join(f"{k}={v}" for k, v in sorted(self.task_options.items()))
         data = "synthetic" if self.synthetic else "data"
         suffix = f"/{options}" if options else ""
         return (f"{self.backend}/{self.task}/{self.cell}/{self.device}/{self.mode}/"
-                f"{self.profile}-{data}-{self.dtype}-{self.shape_label}-t{self.threads}-s{self.seed}-r{self.repeat}{suffix}")
+                f"{self.profile}-{data}-{self.dtype}-{self.shape_label}-t{self.threads}-s{self.seed}{round_part}"
+                f"{suffix}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

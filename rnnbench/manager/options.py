@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnbench.backend import canonical_device
 from rnnbench.errors import UsageError
+from rnnbench.kit import parse_device
 from rnnbench.manager.case import MODES, Case
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS
@@ -53,7 +56,7 @@ class RunOptions:
     backends: tuple[str, ...] = ("all",)
     tasks: tuple[str, ...] = ("char_rnn", "imdb", "forecasting")  # the three workloads; "all" adds airline
     cells: tuple[str, ...] = ("all",)
-    devices: tuple[str, ...] = ("cpu",)  # cpu, gpu (every backend's first GPU) or all
+    devices: tuple[str, ...] = ("cpu",)  # cpu, gpu (every backend's first GPU), gpu:N or all; cuda:N is gpu:N
     modes: tuple[str, ...] = MODES
     profile: str = "quick"
     synthetic: bool = False
@@ -76,19 +79,48 @@ class RunOptions:
     ray_share_nodes: bool = False  # Ray: several cases at once per node (a faster sweep, timings not clean)
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise UsageError(f"profile={self.profile!r} is not valid. Accepted: {', '.join(PROFILES)}")
-        for mode in self.modes:
-            if mode not in MODES:
-                raise UsageError(f"mode={mode!r} is not valid. Accepted: {', '.join(MODES)}")
-        if self.executor not in ("local", "ray"):
-            raise UsageError(f"executor={self.executor!r} is not valid. Accepted: local, ray")
+        """Every field checked once, whether it came from the command line or a TOML file."""
+        for name in NAME_LISTS:  # "numpy,torch" and ("numpy", "torch") are the same list
+            object.__setattr__(self, name, _names_list(name, getattr(self, name)))
+        object.__setattr__(self, "devices", tuple(canonical_device(d) for d in self.devices))
+        for name in SWEEPS:
+            object.__setattr__(self, name, _sweep(name, getattr(self, name)))
+        self._check_choices()
+        self._check_numbers()
         if self.ray_address is not None and self.executor != "ray":
             raise UsageError(f"ray_address={self.ray_address!r} needs executor 'ray'. Accepted: --executor ray")
         if self.ray_share_nodes and self.executor != "ray":
             raise UsageError("ray_share_nodes=True needs executor 'ray'. Accepted: --executor ray")
-        if self.rounds < 1 or self.timeout_s <= 0:
-            raise UsageError(f"rounds={self.rounds}, timeout={self.timeout_s} are not valid. Accepted: >= 1, > 0")
+
+    def _check_choices(self) -> None:
+        for device in self.devices:
+            if device not in ("all", "gpu"):
+                try:
+                    parse_device(device)
+                except UsageError:
+                    raise UsageError(f"device={device!r} is not valid. Accepted: cpu, gpu, gpu:N, all "
+                                     f"(cuda:N is read as gpu:N)") from None
+        _choice("profile", self.profile, tuple(PROFILES))
+        _choice("dtype", self.dtype, DTYPES)
+        _choice("executor", self.executor, ("local", "ray"))
+        for mode in self.modes:
+            _choice("mode", mode, MODES)
+        for name in ("synthetic", "flush_denormals", "check", "ray_share_nodes"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name}={getattr(self, name)!r} is not valid. Accepted: true or false")
+
+    def _check_numbers(self) -> None:
+        if self.executor == "local":  # a Ray cluster's nodes may have more cores than this machine
+            cpus = len(usable_cpus())
+            _integer("threads", self.threads, 1, cpus, f"1 to {cpus}, the cores this machine lets rnnbench use")
+        else:
+            _integer("threads", self.threads, 1)
+        _integer("rounds", self.rounds, 1)
+        _integer("seed", self.seed, 0, 2**32 - 1)
+        _positive_number("timeout_s", self.timeout_s)
+        for name in ("steps", "warmup", "memory_limit_mb"):
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), 1)
 
     def with_config(self, config: dict[str, Any]) -> RunOptions:
         """These options with the keys of a TOML table applied (validated)."""
@@ -105,20 +137,87 @@ class RunOptions:
         return dataclasses.asdict(self)
 
 
+DTYPES = ("float32", "float64")
+NAME_LISTS = ("backends", "tasks", "cells", "devices", "modes")
+SWEEPS = ("batch_sizes", "seq_lens", "hidden_sizes", "num_layers")
+
+
+def _choice(name: str, value: object, accepted: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in accepted:
+        raise UsageError(f"{name}={value!r} is not valid. Accepted: {', '.join(accepted)}")
+
+
+def _integer(name: str, value: object, low: int, high: int | None = None, accepted: str | None = None) -> None:
+    """An int (not a bool, not a float) in [low, high]."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if not ok:
+        span = accepted or (f"an integer >= {low}" if high is None else f"an integer from {low} to {high}")
+        raise UsageError(f"{name}={value!r} is not valid. Accepted: {span}")
+
+
+def _positive_number(name: str, value: object) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        raise UsageError(f"{name}={value!r} is not valid. Accepted: a finite number of seconds > 0")
+
+
+def _names_list(name: str, value: object) -> tuple[str, ...]:
+    """A tuple of names from a tuple, a list or one comma-separated string; no empty or repeated name."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise UsageError(f"{name}={value!r} is not valid. Accepted: a list of names, or one comma-separated string")
+    names = [part.strip() for item in items for part in item.split(",")]
+    if not names or "" in names:
+        raise UsageError(f"{name}={value!r} is not valid. Accepted: names separated by commas, none empty")
+    return tuple(dict.fromkeys(names))
+
+
+def _sweep(name: str, value: object) -> tuple[int | None, ...]:
+    """A sweep of sizes: positive integers, each once; (None,) is the task's own size."""
+    items = (value,) if isinstance(value, int) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise UsageError(f"{name}={value!r} is not valid. Accepted: a list of integers >= 1")
+    if tuple(items) == (None,):
+        return (None,)
+    for item in items:
+        _integer(name, item, 1, None, "a list of integers >= 1")
+    if len(set(items)) != len(items):
+        raise UsageError(f"{name}={list(items)!r} repeats a value. Accepted: each size once")
+    return tuple(items)
+
+
 def load_config(path: Path | None) -> dict[str, Any]:
-    """``[tool.rnnbench]`` of a pyproject.toml, or the top level (or that table) of another TOML file."""
+    """``[tool.rnnbench]`` of a pyproject.toml, or the top level (or that table) of another TOML file.
+
+    Without ``path``, ./pyproject.toml counts only when it mentions ``[tool.rnnbench]``: a
+    project's own pyproject.toml that rnnbench would not read never breaks a run.
+    """
     if path is None:
         default = Path("pyproject.toml")
-        if not default.is_file():
+        if not default.is_file() or b"tool.rnnbench" not in default.read_bytes():
             return {}
-        return tomllib.loads(default.read_text()).get("tool", {}).get("rnnbench", {})
+        return _table(_read_toml(default).get("tool", {}).get("rnnbench", {}), default)
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist. Accepted: a TOML file")
+    data = _read_toml(path)
+    return _table(data.get("tool", {}).get("rnnbench", data), path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text. Accepted: a TOML file, which is UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from exc
-    return data.get("tool", {}).get("rnnbench", data)
+        raise UsageError(f"config file {path} is not valid TOML ({exc}). Accepted: a TOML file") from None
+    except OSError as exc:
+        raise UsageError(f"config file {path} cannot be read: {exc.strerror}. Accepted: a readable TOML file") from None
+
+
+def _table(value: object, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UsageError(f"[tool.rnnbench] in {path} is {value!r:.40}. Accepted: a table of run options")
+    return value
 
 
 def _names(chosen: tuple[str, ...], existing: list[str], kind: str) -> list[str]:
@@ -143,9 +242,20 @@ def _devices(backend_devices: list[str], chosen: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(picked))
 
 
+def check_devices(chosen: tuple[str, ...], devices: dict[str, list[str]]) -> None:
+    """UsageError, listing every backend's devices, when a chosen device exists on no selected backend."""
+    for want in chosen:
+        found = any(_devices(names, (want,)) for names in devices.values())
+        if not found and want != "all":
+            listing = "; ".join(f"{backend}: {', '.join(names)}" for backend, names in devices.items())
+            what = "a GPU" if want == "gpu" else f"device {want!r}"
+            raise UsageError(f"No selected backend has {what} here. Available: {listing}")
+
+
 def expand(options: RunOptions, registry: Registry, backends: list[str],
            devices: dict[str, list[str]]) -> list[Case]:
     """The ordered cases: rounds, then tasks, cells, shapes and modes, with backends innermost."""
+    check_devices(options.devices, {backend: devices[backend] for backend in backends})
     tasks = _names(options.tasks, registry.task_names(), "task")
     cells = _names(options.cells, list(CELLS), "cell")
     profile = PROFILES[options.profile]
@@ -168,6 +278,7 @@ def _case(options: RunOptions, profile: ProfileSettings, backend: str, task: str
         profile=options.profile, synthetic=options.synthetic, seed=options.seed, dtype=options.dtype,
         batch_size=batch_size, seq_len=seq_len, hidden_size=hidden_size, num_layers=num_layers,
         threads=options.threads, flush_denormals=options.flush_denormals,
-        warmup=options.warmup or profile.warmup, steps=options.steps or profile.steps,
+        warmup=profile.warmup if options.warmup is None else options.warmup,
+        steps=profile.steps if options.steps is None else options.steps,
         memory_steps=profile.memory_steps, memory_limit_mb=options.memory_limit_mb,
         accuracy_seconds=profile.accuracy_seconds, eval_batches=profile.eval_batches, repeat=repeat)

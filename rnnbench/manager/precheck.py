@@ -6,7 +6,8 @@ NumPy reference (the cases and tolerances of ``rnnbench check``, in the
 run's dtype) and every record carries the verdict; reports show it. A
 failing backend is still measured: the verdict travels with its numbers.
 
-Each check runs in a fresh process (``python -m rnnbench.manager.precheck``) under
+Each check runs in a fresh process (``python -m rnnbench.manager.precheck``, started
+by the one launcher, ``rnnbench.manager.process``) under
 the run's per-case timeout and memory limit, so a backend that crashes,
 hangs or leaks in the check is recorded as unchecked with the reason, like
 a failed case. Verdicts are saved in ``conformance.json`` as they come, and
@@ -17,22 +18,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnbench.manager.process import TAIL_CHARS, WORKER_ENV
-from rnnbench.worker.parity import thread_environment
+from rnnbench.errors import UsageError
+from rnnbench.manager.process import python_module, read_document, run_process, scratch_dir
+from rnnbench.results.schema import ResultsError
+from rnnbench.results.store import read_json_file
 
 CHECK_FILE = "conformance.json"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """What the check of one backend on one device found, as every record of that pair carries it."""
 
@@ -55,6 +55,12 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def unchecked(cls, dtype: str, device: str, error: str) -> Verdict:
+        """The verdict of a check that did not finish, or compared nothing: why, and no figures."""
+        return cls(ok=None, dtype=dtype, device=device, comparisons=0, failures=0, worst_rel=None, worst=None,
+                   error=error)
+
 
 def key(backend: str, device: str) -> str:
     return f"{backend}/{device}"
@@ -65,31 +71,29 @@ def verdict_from_reports(reports: list[dict[str, Any]], dtype: str, device: str)
     comparisons = [c for report in reports for c in report.get("comparisons", [])]
     if not comparisons:
         skipped = "; ".join(s for report in reports for s in report.get("skipped", []))
-        return Verdict(None, dtype, device, 0, 0, None, None, skipped or "no case was compared")
+        return Verdict.unchecked(dtype, device, skipped or "no case was compared")
     worst = max(comparisons, key=lambda c: c["max_rel"] if math.isfinite(c["max_rel"]) else math.inf)
     failures = sum(not c["ok"] for c in comparisons)
     finite = math.isfinite(worst["max_rel"])  # records are strict JSON: no NaN or infinity in them
-    return Verdict(failures == 0, dtype, device, len(comparisons), failures, worst["max_rel"] if finite else None,
-                   f"{worst['case']} {worst['quantity']}" + ("" if finite else " (not finite)"))
+    return Verdict(ok=failures == 0, dtype=dtype, device=device, comparisons=len(comparisons), failures=failures,
+                   worst_rel=worst["max_rel"] if finite else None,
+                   worst=f"{worst['case']} {worst['quantity']}" + ("" if finite else " (not finite)"))
 
 
 def check_in_subprocess(backend: str, device: str, dtype: str, threads: int, timeout_s: float,
                         memory_limit_mb: int | None) -> Verdict:
     """Run the check of one pair in a fresh process; its crash or timeout becomes the verdict's error."""
-    command = [sys.executable, "-m", "rnnbench.manager.precheck", backend, device, dtype, str(memory_limit_mb or 0)]
-    env = os.environ | WORKER_ENV | thread_environment(threads)
+    with scratch_dir() as scratch:
+        out = Path(scratch) / "reports.json"
+        command = python_module("rnnbench.manager.precheck", backend, device, dtype, memory_limit_mb or 0, out)
+        ended = run_process(command, timeout_s, threads, Path(scratch) / "output.log")
+        document = read_document(out)
+    if ended.timed_out:
+        return Verdict.unchecked(dtype, device, f"the check did not finish within {timeout_s:g} s")
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        return Verdict(None, dtype, device, 0, 0, None, None, f"the check did not finish within {timeout_s:g} s")
-    try:
-        return verdict_from_reports(json.loads(done.stdout), dtype, device)
-    except (json.JSONDecodeError, TypeError, KeyError):
-        tail = (done.stderr or done.stdout).strip()[-TAIL_CHARS:].splitlines()
-        how = (f"was killed by {signal.Signals(-done.returncode).name}" if done.returncode < 0
-               else f"exited with code {done.returncode}")
-        return Verdict(None, dtype, device, 0, 0, None, None, f"the check {how}: {tail[-1] if tail else 'no output'}")
+        return verdict_from_reports(document["reports"], dtype, device)  # type: ignore[index]
+    except (TypeError, KeyError):
+        return Verdict.unchecked(dtype, device, f"the check {ended.how_it_ended()}: {ended.last_line()}")
 
 
 def check_pairs(run_dir: Path, pairs: Iterable[tuple[str, str]], dtype: str, threads: int, timeout_s: float,
@@ -108,22 +112,27 @@ def check_pairs(run_dir: Path, pairs: Iterable[tuple[str, str]], dtype: str, thr
 
 
 def read_verdicts(run_dir: Path) -> dict[str, Verdict]:
+    """The verdicts a run folder holds; UsageError, in one line, when its file cannot be read."""
     path = Path(run_dir) / CHECK_FILE
     if not path.is_file():
         return {}
-    return {k: Verdict(**v) for k, v in json.loads(path.read_text()).items()}
+    try:
+        return {k: Verdict(**v) for k, v in read_json_file(path).items()}
+    except (ResultsError, TypeError, AttributeError) as exc:
+        raise UsageError(f"{path} cannot be read ({exc}). Accepted: the file the run wrote; delete it and the "
+                         f"resumed run checks conformance again") from None
 
 
 def main(argv: list[str]) -> int:
-    """``python -m rnnbench.manager.precheck BACKEND DEVICE DTYPE MEMORY_LIMIT_MB``: the check's reports as JSON."""
+    """``python -m rnnbench.manager.precheck BACKEND DEVICE DTYPE MEMORY_LIMIT_MB OUT_JSON``: the check's reports."""
     from rnnbench.conformance import run_check
     from rnnbench.plugins.registry import Registry
-    from rnnbench.worker.main import limit_memory
+    from rnnbench.worker.main import limit_memory, write_atomic
 
-    backend, device, dtype, limit = argv
+    backend, device, dtype, limit, out = argv
     limit_memory(int(limit) or None)
     report = run_check(Registry(), backend, (dtype,), device)
-    print(json.dumps([report.to_dict()]))
+    write_atomic(out, {"reports": [report.to_dict()]})
     return 0
 
 

@@ -1,14 +1,19 @@
-"""The manager: one fresh worker process per case, checked strictly, recorded at once.
+"""The one launcher of child processes: workers, the conformance pre-check and the device probe.
 
-A worker gets its case as a JSON file and writes exactly one JSON document.
-The manager enforces the per-case timeout, classifies a worker that dies
-without a document (signal, exit code, out of memory), keeps the tail of
-its output, and appends one record per case to the run's JSON Lines file
-before starting the next case, so nothing finished is ever lost.
+Every child gets the same environment (``child_environment``), runs in its
+own session (Ctrl-C reaches only the manager), has its stdout and stderr in
+one log file of which only the tail is read back (bounded memory, however
+much it prints), and is killed with its whole process group at its timeout
+or when the manager is interrupted. A child reports by writing one JSON
+document to the path it is given; ``read_document`` reads it back.
+
+For workers, ``classify`` turns a worker that died without a document
+(signal, exit code, out of memory) into a status and one line.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -16,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from rnnbench.manager.case import Case
-from rnnbench.results.schema import SCHEMA_VERSION
+from rnnbench.results import schema
 from rnnbench.worker.parity import thread_environment
 
 WORKER_STATUSES = ("ok", "nan", "oom", "failed")
@@ -36,7 +42,7 @@ WORKER_ENV = {"PYTHONUNBUFFERED": "1", "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
               "TF_FORCE_GPU_ALLOW_GROWTH": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkerOutcome:
     """What came back from one worker process."""
 
@@ -48,33 +54,101 @@ class WorkerOutcome:
     command: list[str]
 
 
-def worker_command(case_path: Path, out_path: Path) -> list[str]:
-    return [sys.executable, "-m", "rnnbench.worker", str(case_path), str(out_path)]
+@dataclass(frozen=True, kw_only=True)
+class ProcessOutcome:
+    """How one child process ended."""
+
+    returncode: int | None  # None when it was killed for the timeout
+    timed_out: bool
+    seconds: float
+    output_tail: str  # the last TAIL_CHARS characters of its stdout and stderr
+    command: list[str]
+
+    def how_it_ended(self) -> str:
+        """"exited with code 1", "was killed by SIGABRT", or "did not finish within 5 s"."""
+        if self.timed_out or self.returncode is None:
+            return "did not finish in time and was killed"
+        if self.returncode < 0:
+            return f"was killed by {signal.Signals(-self.returncode).name}"
+        return f"exited with code {self.returncode}"
+
+    def last_line(self) -> str:
+        lines = self.output_tail.strip().splitlines()
+        return lines[-1] if lines else "no output"
 
 
-def run_worker(case: Case, timeout_s: float, scratch: Path) -> WorkerOutcome:
-    """Run ``case`` in a fresh process in its own session (Ctrl-C reaches only the manager)."""
-    case_path, out_path, log_path = scratch / "case.json", scratch / "result.json", scratch / "output.log"
-    case_path.write_text(json.dumps(case.to_dict()))
-    out_path.unlink(missing_ok=True)
-    command = worker_command(case_path, out_path)
-    env = os.environ | WORKER_ENV | thread_environment(case.threads)
+def child_environment(threads: int) -> dict[str, str]:
+    """The environment of every child: the manager's, the worker settings, and ``threads`` for every framework."""
+    return os.environ | WORKER_ENV | thread_environment(threads)
+
+
+def run_process(command: list[str], timeout_s: float, threads: int, log_path: Path) -> ProcessOutcome:
+    """Run ``command`` in its own session with output to ``log_path``; kill its group at the timeout or on Ctrl-C."""
     started = time.perf_counter()
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(threads),
+                                   stdin=subprocess.DEVNULL, start_new_session=True,
+                                   preexec_fn=die_with_parent(os.getpid()))
         try:
             returncode: int | None = process.wait(timeout=timeout_s)
             timed_out = False
         except subprocess.TimeoutExpired:
             _kill_group(process)
             returncode, timed_out = None, True
-        except BaseException:  # Ctrl-C: never leave a worker behind
+        except BaseException:  # Ctrl-C: never leave a child behind
             _kill_group(process)
             raise
-    seconds = time.perf_counter() - started
-    tail = log_path.read_text(errors="replace")[-TAIL_CHARS:]
-    return WorkerOutcome(_read_document(out_path), returncode, timed_out, seconds, tail, command)
+    return ProcessOutcome(returncode=returncode, timed_out=timed_out, seconds=time.perf_counter() - started,
+                          output_tail=read_tail(log_path, TAIL_CHARS), command=command)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> Callable[[], None] | None:
+    """For Popen's preexec_fn: the child is SIGKILLed when the process that started it dies (Linux).
+
+    A child in its own session outlives a manager killed by SIGKILL; this
+    kernel setting ends it too, so no case is timed beside a resumed run.
+    None where the platform has no prctl.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def arm() -> None:  # runs in the child between fork and exec: no Python objects created here
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the manager died before the setting took hold
+            os._exit(1)
+
+    return arm
+
+
+def read_tail(path: Path, chars: int) -> str:
+    """The last ``chars`` characters of a text file, reading at most 4 bytes per character of it."""
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - 4 * chars))
+        return file.read().decode(errors="replace")[-chars:]
+
+
+def python_module(module: str, *args: str | Path | int) -> list[str]:
+    """``python -m module args...`` with this interpreter."""
+    return [sys.executable, "-m", module, *map(str, args)]
+
+
+def worker_command(case_path: Path, out_path: Path) -> list[str]:
+    return python_module("rnnbench.worker", case_path, out_path)
+
+
+def run_worker(case: Case, timeout_s: float, scratch: Path) -> WorkerOutcome:
+    """Run ``case`` in a fresh worker process; its document, or None when it left none."""
+    case_path, out_path = scratch / "case.json", scratch / "result.json"
+    case_path.write_text(json.dumps(case.to_dict()))
+    out_path.unlink(missing_ok=True)
+    ended = run_process(worker_command(case_path, out_path), timeout_s, case.threads, scratch / "output.log")
+    return WorkerOutcome(document=read_document(out_path), returncode=ended.returncode, timed_out=ended.timed_out,
+                         seconds=ended.seconds, output_tail=ended.output_tail, command=ended.command)
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -85,7 +159,8 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _read_document(path: Path) -> dict[str, Any] | None:
+def read_document(path: Path) -> dict[str, Any] | None:
+    """The JSON object a child wrote to ``path``; None when it wrote none, a "failed" one when it is not JSON."""
     if not path.is_file():
         return None
     try:
@@ -115,20 +190,23 @@ def classify(outcome: WorkerOutcome, timeout_s: float) -> tuple[str, str | None]
 
 def build_record(case: Case, outcome: WorkerOutcome, run_id: str, machine: str, timeout_s: float,
                  started_at: str) -> dict[str, Any]:
-    """One schema-versioned record: the case, what the worker measured, how it ended."""
+    """The case's record (``rnnbench.results.schema``): what the worker measured, how it ended."""
     status, error = classify(outcome, timeout_s)
     document = outcome.document if outcome.document is not None and status not in ("timeout",) else {}
-    record = {key: value for key, value in document.items() if key not in ("status", "error")}
-    record.update({
-        "schema": SCHEMA_VERSION, "run_id": run_id, "case_id": case.case_id, "backend": case.backend,
-        "task": case.task, "cell": case.cell, "device": case.device, "mode": case.mode,
-        "config": case.to_dict(), "status": status, "error": error, "machine": machine,
-        "started_at": started_at, "duration_s": round(outcome.seconds, 6),
-    })
+    record = build_record_of(case, run_id=run_id, status=status, error=error, measured=document, machine=machine,
+                             started_at=started_at, duration_s=outcome.seconds)
     if status != "ok":
         record["command"] = " ".join(outcome.command)
         record["stderr_tail"] = outcome.output_tail
     return record
+
+
+def build_record_of(case: Case, *, run_id: str, status: str, error: str | None, machine: str, started_at: str,
+                    duration_s: float, measured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``rnnbench.results.schema.build_record`` for ``case``."""
+    return schema.build_record(run_id=run_id, case=case.to_dict(), case_id=case.case_id, case_key=case.case_key,
+                               status=status, error=error, measured=measured or {}, machine=machine,
+                               started_at=started_at, duration_s=duration_s)
 
 
 def now_iso() -> str:

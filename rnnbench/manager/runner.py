@@ -9,27 +9,25 @@ case's record the moment it comes back.
 
 from __future__ import annotations
 
-import json
-import socket
+import dataclasses
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from rnnbench.backend import Availability
-from rnnbench.errors import RnnbenchError, UsageError
-from rnnbench.manager import machine as environment
+from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
+from rnnbench.manager import rundir
 from rnnbench.manager.case import Case
 from rnnbench.manager.executors import Executor, Finished, make_executor
 from rnnbench.manager.options import RunOptions, expand
 from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.probe import devices_in_subprocess
-from rnnbench.manager.process import build_record, now_iso
+from rnnbench.manager.process import build_record, build_record_of, now_iso
 from rnnbench.manager.progress import Reporter, reporter
 from rnnbench.plugins.registry import Registry
 from rnnbench.results.store import (
@@ -37,7 +35,6 @@ from rnnbench.results.store import (
     RecordWriter,
     finished_case_ids,
     read_environment,
-    write_environment,
     write_machine_environment,
 )
 
@@ -56,10 +53,7 @@ class RunReport:
     cases: list[Case]
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped_backends: dict[str, Availability] = field(default_factory=dict)
-
-
-def new_run_id() -> str:
-    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}"
+    run_id: str = ""  # from run.json: never the folder name as typed
 
 
 def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[str]] = devices_in_subprocess
@@ -78,25 +72,54 @@ def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[st
 
 def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
         console: Console | None = None, quiet: bool = False, resume: Path | None = None) -> RunReport:
-    """Run the matrix of ``options`` (or finish the run in ``resume``) and return what was done."""
+    """Run the matrix of ``options`` (or finish the run in ``resume``) and return what was done.
+
+    Everything that can be refused is refused before the run folder exists: the options
+    (``RunOptions``), the matrix (unknown names, devices no backend has), the executor.
+    """
     registry = registry or Registry()
     console = console or Console(stderr=True)
-    if resume is not None:
-        options, run_dir = load_run_options(resume), resume
+    if resume is None:
+        run_id = rundir.new_run_id()
     else:
-        run_dir = results_dir / new_run_id()
-    with make_executor(options.executor, options.ray_address, run_dir.name, options.ray_share_nodes) as executor:
+        saved = rundir.read_run_file(resume)
+        options, run_id = load_run_options(resume, saved), rundir.run_id_of(resume, saved)
+    with make_executor(options.executor, options.ray_address, run_id, options.ray_share_nodes) as executor:
         cases, skipped = plan(options, registry, executor.devices)
         executor.check(cases)
-        for name, status in skipped.items():
-            console.print(f"skipped: {status.message(name)}", markup=False)
-        report = RunReport(run_dir, cases, skipped_backends=skipped)
         if resume is None:
-            _start_run_dir(run_dir, options)
+            run_dir, run_id = rundir.create(results_dir, options, run_id)
+        else:
+            run_dir = resume
+        with rundir.lock(run_dir):
+            report = RunReport(run_dir, cases, skipped_backends=skipped, run_id=run_id)
+            _run_locked(report, options, registry, executor, console, quiet)
+    return report
+
+
+def _run_locked(report: RunReport, options: RunOptions, registry: Registry, executor: Executor, console: Console,
+                quiet: bool) -> None:
+    """Everything a run writes, while it holds its folder; Ctrl-C or a write error end it with the resume line."""
+    resume_hint = f"finish the rest with: rnnbench run --resume {report.run_dir}"
+    try:
+        writer = RecordWriter(report.run_dir)
+        if writer.repaired:
+            console.print(writer.repaired, markup=False)
+        if note := rundir.ensure_environment(report.run_dir, options.threads):
+            console.print(note, markup=False)
+        for name, status in report.skipped_backends.items():
+            console.print(f"skipped: {status.message(name)}", markup=False)
+        _record_skipped(report, options, registry, writer)
         if options.check:
             _check_conformance(report, options, console, quiet)
-        _run_cases(report, options, executor, reporter(console, quiet))
-    return report
+        _run_cases(report, options, executor, reporter(console, quiet), writer)
+    except KeyboardInterrupt:
+        saved = len(finished_case_ids(report.run_dir) & {case.case_id for case in report.cases})
+        raise Interrupted(f"interrupted: {saved} of {len(report.cases)} cases are saved in {report.run_dir}; "
+                          f"{resume_hint}") from None
+    except ResultsWriteError as exc:
+        raise ResultsWriteError(f"{exc}; every record before it is intact; free space (or fix the folder), then "
+                                f"{resume_hint}") from None
 
 
 def _check_conformance(report: RunReport, options: RunOptions, console: Console, quiet: bool) -> None:
@@ -111,24 +134,38 @@ def _check_conformance(report: RunReport, options: RunOptions, console: Console,
                 announce)
 
 
-def _start_run_dir(run_dir: Path, options: RunOptions) -> None:
-    run_dir.mkdir(parents=True, exist_ok=False)
-    (run_dir / RUN_FILE).write_text(json.dumps({"options": options.to_dict(), "created": now_iso()}, indent=2))
-    write_environment(run_dir, environment.collect(options.threads))
+def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, writer: RecordWriter) -> None:
+    """A "skipped" record, with why, for each case of a backend that cannot run here (once: resume keeps them).
+
+    Its device is nominal ("cpu"): an unavailable backend cannot be asked for its devices.
+    """
+    skipped = report.skipped_backends
+    if not skipped:
+        return
+    once = dataclasses.replace(options, devices=("cpu",), rounds=1)
+    cases = expand(once, registry, list(skipped), {name: ["cpu"] for name in skipped})
+    done, machine = finished_case_ids(report.run_dir), read_environment(report.run_dir).get("machine", "")
+    for case in cases:
+        if case.case_id not in done:
+            writer.append(build_record_of(case, run_id=report.run_id, status="skipped",
+                                          error=skipped[case.backend].message(case.backend), machine=machine,
+                                          started_at=now_iso(), duration_s=0.0))
 
 
-def load_run_options(run_dir: Path) -> RunOptions:
-    path = run_dir / RUN_FILE
-    if not path.is_file():
-        raise UsageError(f"{run_dir} is not a run folder. Accepted: a folder written by rnnbench run ({RUN_FILE})")
-    saved = json.loads(path.read_text())["options"]
-    return RunOptions().with_config(saved)
+def load_run_options(run_dir: Path, saved: dict[str, Any] | None = None) -> RunOptions:
+    """The options a run folder was started with (its ``run.json``), validated as new ones are."""
+    saved = rundir.read_run_file(run_dir) if saved is None else saved
+    try:
+        return RunOptions().with_config(saved["options"])
+    except UsageError as exc:
+        raise UsageError(f"{run_dir / RUN_FILE}: {exc}") from None
 
 
-def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progress: Reporter) -> None:
+def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progress: Reporter,
+               writer: RecordWriter) -> None:
     done = finished_case_ids(report.run_dir)
     todo = [case for case in report.cases if case.case_id not in done]
-    save = _Saver(report.run_dir, options.timeout_s)
+    save = _Saver(report.run_dir, report.run_id, options.timeout_s, writer)
     progress.begin(len(report.cases), len(report.cases) - len(todo))
     try:
         # closing(): Ctrl-C while a record is written still stops the executor's running cases.
@@ -136,19 +173,15 @@ def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progr
             for result in results:
                 report.records.append(save(result))
                 progress.finish(result.case, report.records[-1])
-    except KeyboardInterrupt:
+    finally:
         progress.end()
-        finished = len(report.cases) - len(todo) + len(report.records)
-        raise Interrupted(f"interrupted: {finished} of {len(report.cases)} cases are saved in {report.run_dir}; "
-                          f"finish the rest with: rnnbench run --resume {report.run_dir}") from None
-    progress.end()
 
 
 class _Saver:
     """Turns each finished case into a validated record on disk, with the environment of its machine."""
 
-    def __init__(self, run_dir: Path, timeout_s: float) -> None:
-        self.run_dir, self.timeout_s, self.writer = run_dir, timeout_s, RecordWriter(run_dir)
+    def __init__(self, run_dir: Path, run_id: str, timeout_s: float, writer: RecordWriter) -> None:
+        self.run_dir, self.run_id, self.timeout_s, self.writer = run_dir, run_id, timeout_s, writer
         self.local = read_environment(run_dir)
         self.machines: set[str] = set()
         self.conformance = read_verdicts(run_dir)
@@ -156,7 +189,7 @@ class _Saver:
     def __call__(self, result: Finished) -> dict[str, Any]:
         env = self.local if result.environment is None else result.environment
         self._remember(result.environment)
-        record = build_record(result.case, result.outcome, self.run_dir.name, env.get("machine", ""),
+        record = build_record(result.case, result.outcome, self.run_id, env.get("machine", ""),
                               self.timeout_s, result.started_at)
         record["shared_node"] = result.shared_node  # other cases may have run beside it (--ray-share-nodes)
         add_peak_fraction(record, env.get("matmul_peak_gflops") or {})

@@ -13,11 +13,16 @@ several runs pooled), each repeat counts as one value, its median step time
 (as pyperf does with its processes); otherwise every call is pooled. Each
 side needs ``MIN_SAMPLES`` values for a verdict, else it is "too few
 samples", which ``--fail-on-regression`` never counts as a slowdown.
+
+Before any verdict the two sides must have measured the same thing the same
+way (pyperf's checked metadata): the same machine, framework versions,
+threads and workload fingerprint. Where one differs the case is "not
+comparable", with the reason, and never a speed-up or a slowdown.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -34,15 +39,16 @@ ALPHA = 0.05
 MIN_SAMPLES = 5  # values per side (repeats or calls) below which no test or interval means anything
 KINDS = ("train", "infer")
 TOO_FEW = "too few samples"
-# Case.case_id ends its configuration with -t<threads>-s<seed>-r<round>, then /<task options> if any.
-ROUND = re.compile(r"(-t\d+-s-?\d+)-r\d+(?=/|$)")
+NOT_COMPARABLE = "not comparable"
+# What must be equal on both sides for a verdict, and how to read it from a frame row.
+CHECKED = ("machine", "versions", "threads", "workload")
 
 
 class RegressionError(RnnbenchError):
     """A significant slowdown beyond the allowed percentage (``--fail-on-regression``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     case_id: str  # the case id without its round (-rN): the rounds of a case are its repeats
     kind: str  # "train" or "infer"
@@ -54,8 +60,9 @@ class Comparison:
     p_value: float | None  # Mann-Whitney U, two-sided; None with too few samples
     n_base: int  # values tested on each side: repeats or calls (see basis)
     n_new: int
-    verdict: str  # "faster", "slower", "not significant" or "too few samples"
+    verdict: str  # "faster", "slower", "not significant", "too few samples" or "not comparable"
     basis: str = "calls"  # "repeats": one median per repeat; "calls": every call pooled
+    reason: str | None = None  # why the sides are not comparable (see CHECKED)
 
     @property
     def change_percent(self) -> float:
@@ -86,21 +93,39 @@ def verdict(p_value: float, low: float, high: float) -> str:
     return "not significant"
 
 
-def case_key(case_id: str) -> str:
-    """The case id without its round, so that the rounds of one case (and the same case in two runs) meet."""
-    return ROUND.sub(r"\1", case_id, count=1)
+def checked_metadata(row: pd.Series) -> dict[str, str]:
+    """The fields of CHECKED of one record, as comparable strings."""
+    record = row.record if isinstance(row.get("record"), dict) else {}
+    return {"machine": str(row.get("machine")), "versions": json.dumps(record.get("versions"), sort_keys=True),
+            "threads": str((record.get("config") or {}).get("threads")), "workload": str(row.get("workload"))}
 
 
-def _repeats(frame: pd.DataFrame) -> dict[tuple[str, str], list[np.ndarray]]:
-    """Per (case key, kind): the per-call samples of each ok throughput record, one array per repeat."""
+def _repeats(frame: pd.DataFrame) -> tuple[dict[tuple[str, str], list[np.ndarray]], dict[str, dict[str, set[str]]]]:
+    """Per (case key, kind): the samples of each ok throughput record, one array per repeat; and per
+    case key the values of every checked field among its records."""
     rows = frame[(frame["mode"] == "throughput") & (frame.status == "ok")] if not frame.empty else frame
     found: dict[tuple[str, str], list[np.ndarray]] = {}
+    metadata: dict[str, dict[str, set[str]]] = {}
     for _, row in rows.iterrows():
+        for field, value in checked_metadata(row).items():
+            metadata.setdefault(row.case_key, {}).setdefault(field, set()).add(value)
         for kind in KINDS:
             samples = row[f"{kind}_samples_s"]
             if isinstance(samples, list) and samples:
-                found.setdefault((case_key(row.case_id), kind), []).append(np.asarray(samples, dtype=np.float64))
-    return found
+                found.setdefault((row.case_key, kind), []).append(np.asarray(samples, dtype=np.float64))
+    return found, metadata
+
+
+def mismatch(base: dict[str, set[str]], new: dict[str, set[str]]) -> str | None:
+    """Why two sides of a case measured different things, or None when every checked field agrees."""
+    for field in CHECKED:
+        if base.get(field) != new.get(field):
+            return f"{field} differs: {_values(base.get(field))} vs {_values(new.get(field))}"
+    return None
+
+
+def _values(values: set[str] | None) -> str:
+    return " | ".join(sorted(values or {"?"}))
 
 
 def compare_repeats(case_id: str, kind: str, base: Sequence[np.ndarray], new: Sequence[np.ndarray],
@@ -117,27 +142,40 @@ def compare_samples(case_id: str, kind: str, base: np.ndarray, new: np.ndarray, 
     base_median, new_median = float(np.median(base)), float(np.median(new))
     ratio = new_median / base_median
     if min(base.size, new.size) < MIN_SAMPLES:
-        return Comparison(case_id, kind, base_median, new_median, ratio, None, None, None,
-                          int(base.size), int(new.size), TOO_FEW, basis)
+        return Comparison(case_id=case_id, kind=kind, base_median_s=base_median, new_median_s=new_median,
+                          ratio=ratio, ci_low=None, ci_high=None, p_value=None, n_base=int(base.size),
+                          n_new=int(new.size), verdict=TOO_FEW, basis=basis)
     low, high = ratio_interval(base, new, seed=seed)
     p_value = mann_whitney_u(new, base).p_value
-    return Comparison(case_id, kind, base_median, new_median, ratio, low, high, p_value,
-                      int(base.size), int(new.size), verdict(p_value, low, high), basis)
+    return Comparison(case_id=case_id, kind=kind, base_median_s=base_median, new_median_s=new_median, ratio=ratio,
+                      ci_low=low, ci_high=high, p_value=p_value, n_base=int(base.size), n_new=int(new.size),
+                      verdict=verdict(p_value, low, high), basis=basis)
 
 
 def _throughput_cases(frame: pd.DataFrame) -> set[str]:
-    return set(map(case_key, frame.loc[frame["mode"] == "throughput", "case_id"])) if not frame.empty else set()
+    return set(frame.loc[frame["mode"] == "throughput", "case_key"]) if not frame.empty else set()
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, seed: int = 0) -> CompareResult:
-    base_samples, new_samples = _repeats(base), _repeats(new)
+    (base_samples, base_meta), (new_samples, new_meta) = _repeats(base), _repeats(new)
     base_cases, new_cases = _throughput_cases(base), _throughput_cases(new)
     shared = sorted(base_samples.keys() & new_samples.keys())
     compared = {case for case, _ in shared}
-    comparisons = tuple(compare_repeats(case, kind, base_samples[(case, kind)], new_samples[(case, kind)], seed)
+    comparisons = tuple(_compare_case(case, kind, base_samples[(case, kind)], new_samples[(case, kind)], seed,
+                                      mismatch(base_meta[case], new_meta[case]))
                         for case, kind in shared)
     return CompareResult(comparisons, tuple(sorted(base_cases - new_cases)), tuple(sorted(new_cases - base_cases)),
                          tuple(sorted((base_cases & new_cases) - compared)))
+
+
+def _compare_case(case: str, kind: str, base: list[np.ndarray], new: list[np.ndarray], seed: int,
+                  reason: str | None) -> Comparison:
+    if reason is None:
+        return compare_repeats(case, kind, base, new, seed)
+    base_median, new_median = float(np.median(np.concatenate(base))), float(np.median(np.concatenate(new)))
+    return Comparison(case_id=case, kind=kind, base_median_s=base_median, new_median_s=new_median,
+                      ratio=new_median / base_median, ci_low=None, ci_high=None, p_value=None, n_base=len(base),
+                      n_new=len(new), verdict=NOT_COMPARABLE, basis="repeats", reason=reason)
 
 
 def compare_runs(base: PathsArg, new: PathsArg, seed: int = 0) -> CompareResult:

@@ -6,9 +6,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from rnnbench.report.columns import seconds
-from rnnbench.report.compare import ALPHA, MIN_SAMPLES, TOO_FEW, CompareResult, Comparison
+from rnnbench.report.compare import ALPHA, MIN_SAMPLES, NOT_COMPARABLE, TOO_FEW, CompareResult, Comparison
 
-STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW: "yellow"}
+STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW: "yellow", NOT_COMPARABLE: "magenta"}
 
 
 def compare_table(result: CompareResult, base: str, new: str) -> Table:
@@ -24,7 +24,8 @@ def compare_table(result: CompareResult, base: str, new: str) -> Table:
         style = STYLES[c.verdict]
         table.add_row(escape(c.case_id), c.kind, f"{c.n_base}/{c.n_new} {c.basis}", seconds(c.base_median_s),
                       seconds(c.new_median_s), _ratio(c), f"{c.change_percent:+.1f}%",
-                      "-" if c.p_value is None else f"{c.p_value:.3g}", f"[{style}]{c.verdict}[/{style}]")
+                      "-" if c.p_value is None else f"{c.p_value:.3g}",
+                      f"[{style}]{escape(c.verdict + (f': {c.reason}' if c.reason else ''))}[/{style}]")
     return table
 
 
@@ -38,6 +39,9 @@ def notes(result: CompareResult) -> list[str]:
     lines = [f"only in {where}: {case}" for where, cases in (("base", result.only_base), ("new", result.only_new))
              for case in cases]
     lines += [f"not compared (no successful timing in both): {case}" for case in result.not_ok]
+    if refused := sum(c.verdict == NOT_COMPARABLE for c in result.comparisons):
+        lines.append(f"{refused} comparisons are {NOT_COMPARABLE}: the two sides differ in machine, framework "
+                     "versions, threads or workload (see each case's verdict); no verdict was given for them")
     if few := sum(c.verdict == TOO_FEW for c in result.comparisons):
         lines.append(f"{few} comparisons have {TOO_FEW} (under {MIN_SAMPLES} values a side): no verdict, "
                      "and --fail-on-regression does not count them")

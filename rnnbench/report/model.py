@@ -1,7 +1,8 @@
 """What every report format starts from: the records of some runs, their tasks and their machines.
 
 The only inputs are ``rnnbench.load_results`` and the runs' environment
-files; nothing here imports a framework.
+files: no framework and no plugin is imported, so a report renders on any
+machine that has the result files.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from rnnbench.errors import UsageError
 from rnnbench.results.frame import load_results
+from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import read_environments, run_dirs
 
 
@@ -35,6 +37,7 @@ class ReportData:
     tasks: tuple[TaskInfo, ...]  # in name order
     run_dirs: tuple[Path, ...]
     environments: tuple[tuple[str, str, dict[str, Any]], ...]  # (run id, machine, environment) per machine
+    skipped: tuple[str, ...] = ()  # "FILE:LINE: why" of each line that is not a record, left out
 
 
 PathsArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -45,14 +48,24 @@ def load_report_data(paths: PathsArg) -> ReportData:
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     dirs = tuple(run_dirs(paths))
     # One folder at a time, so each row knows its folder (a copied run folder may be renamed).
-    frames = [f for d in dirs if not (f := load_results(d).assign(run_dir=str(d))).empty]
+    skipped: list[str] = []
+    frames = [f for d in dirs if not (f := load_results(d, skipped).assign(run_dir=str(d))).empty]
     if not frames:
         raise UsageError(f"no result records in {', '.join(map(str, paths))}. Accepted: run folders of rnnbench run")
     frame = pd.concat(frames, ignore_index=True)
-    tasks = tuple(_task_info(frame, name) for name in sorted(frame.task.unique()))
+    tasks = tuple(task_info(frame, name) for name in sorted(frame.task.unique()))
     environments = tuple((run_id(frame, run_dir), machine, env) for run_dir in dirs
-                         for machine, env in read_environments(run_dir).items())
-    return ReportData(frame, tasks, dirs, environments)
+                         for machine, env in _environments(run_dir, skipped).items())
+    return ReportData(frame, tasks, dirs, environments, tuple(skipped))
+
+
+def _environments(run_dir: Path, skipped: list[str]) -> dict[str, dict[str, Any]]:
+    """The run's machine descriptions; none, noted in ``skipped``, when one cannot be read."""
+    try:
+        return read_environments(run_dir)
+    except ResultsError as exc:
+        skipped.append(str(exc))
+        return {}
 
 
 def run_id(frame: pd.DataFrame, run_dir: Path) -> str:
@@ -61,17 +74,17 @@ def run_id(frame: pd.DataFrame, run_dir: Path) -> str:
     return str(ids[0]) if len(ids) else run_dir.name
 
 
-def _task_info(frame: pd.DataFrame, name: str) -> TaskInfo:
-    headline = _registered_headline(name) or _target_metric(frame, name) or _first_metric(frame, name)
+def task_info(frame: pd.DataFrame, name: str) -> TaskInfo:
+    """The task as its records describe it: headline metric and goal."""
+    headline = _recorded_headline(frame, name) or _target_metric(frame, name) or _first_metric(frame, name)
     return TaskInfo(name, headline, _goal(frame, name, headline))
 
 
-def _registered_headline(name: str) -> str:
-    """Task.headline of the installed task plugin; "" when the task is not installed here."""
-    from rnnbench.plugins.registry import Registry
-
-    registry = Registry()
-    return registry.task(name).headline if name in registry.task_names() else ""
+def _recorded_headline(frame: pd.DataFrame, name: str) -> str:
+    """The headline metric the task's records name (schema 3); "" for older records, which name none."""
+    records = frame.loc[frame.task == name, "record"]
+    found = [h.get("metric") for r in records if isinstance(h := r.get("headline"), dict)]
+    return next((str(m) for m in found if m), "")
 
 
 def _targets(frame: pd.DataFrame, name: str) -> list[dict[str, Any]]:
@@ -90,8 +103,10 @@ def _first_metric(frame: pd.DataFrame, name: str) -> str:
 
 
 def _goal(frame: pd.DataFrame, name: str, headline: str) -> str | None:
-    """The direction recorded with the task's target for its headline metric (targets carry it)."""
-    goals = {t.get("goal") for t in _targets(frame, name) if t.get("metric") == headline}
+    """The direction recorded with the headline, or with the task's target for that metric."""
+    recorded = {h.get("goal") for r in frame.loc[frame.task == name, "record"]
+                if isinstance(h := r.get("headline"), dict) and h.get("metric") == headline and h.get("goal")}
+    goals = recorded or {t.get("goal") for t in _targets(frame, name) if t.get("metric") == headline}
     return goals.pop() if len(goals) == 1 and goals <= {"min", "max"} else None
 
 

@@ -1,62 +1,46 @@
-"""The console summary at the end of a run, built from ``load_results`` like every report.
+"""The console summary at the end of a run, built from the report's own per-task tables.
 
-Per task, one row per backend and cell: training throughput (median with
-its 95% interval), the first-step time, peak memory above the baseline,
-and the task's headline metric.
+Per task, one row per backend, cell and configuration (device, shape, dtype:
+a sweep keeps every point), with the rounds of a case aggregated as the
+report aggregates them (``rnnbench.report.tables``): training throughput,
+samples/s at the median step with its 95% interval, the first-step time,
+peak memory above the baseline and the task's headline metric.
 """
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
+
+from rnnbench.report.columns import seconds, shape, throughput
+from rnnbench.report.model import is_missing, task_info
+from rnnbench.report.tables import task_table
+
+COLUMNS = ("backend", "cell", "device", "shape", "train samples/s [95% CI]", "first step", "peak MB", "metric",
+           "status")
 
 
 def _number(value: object, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, fmt)
+    return "-" if is_missing(value) else format(value, fmt)
 
 
-def _throughput(row: pd.Series) -> str:
-    """samples/s at the median step, with the interval turned into samples/s as well."""
-    median, low, high, batch = (row.get(k) for k in ("train_step_s", "train_step_ci_low_s",
-                                                       "train_step_ci_high_s", "batch_size"))
-    if not median or not batch or pd.isna(median):
-        return "-"
-    flag = " (unstable)" if row.get("train_unstable") else ""
-    return f"{batch / median:,.0f} [{batch / high:,.0f}, {batch / low:,.0f}]{flag}"
+def _cells(row: pd.Series) -> list[str]:
+    return [str(row.backend), str(row.cell), str(row.device), shape(row), throughput(row, "train"),
+            seconds(row.train_first_step_s), _number(row.memory_peak_mb, ",.0f"), _number(row.metric, ".4f"),
+            str(row.status)]
 
 
-def _cell_rows(frame: pd.DataFrame, task: str, headline: str) -> list[list[str]]:
-    rows = []
-    for (backend, cell), group in frame[frame.task == task].groupby(["backend", "cell"], sort=True):
-        by_mode = {mode: g.iloc[-1] for mode, g in group.groupby("mode")}
-        speed, memory, accuracy = (by_mode.get(m) for m in ("throughput", "memory", "accuracy"))
-        failures = [f"{r['mode']}: {r['status']}" for _, r in group.iterrows() if r.status != "ok"]
-        rows.append([
-            backend, cell,
-            _throughput(speed) if speed is not None else "-",
-            _number(speed.get("train_first_step_s") if speed is not None else None, ".2f"),
-            _number(memory.get("memory_peak_bytes") / 2**20 if memory is not None
-                    and pd.notna(memory.get("memory_peak_bytes")) else None, ",.0f"),
-            _number(accuracy.get(f"metric_{headline}") if accuracy is not None else None, ".4f"),
-            "; ".join(failures) or "ok",
-        ])
-    return rows
-
-
-def summary_tables(frame: pd.DataFrame, headlines: dict[str, str]) -> list[Table]:
-    """One table per task; ``headlines`` names each task's headline metric (Task.headline)."""
+def summary_tables(frame: pd.DataFrame) -> list[Table]:
+    """One table per task, its headline metric as the records name it."""
     tables = []
-    for task in sorted(frame.task.unique()):
-        headline = headlines.get(task, "")
-        table = Table(title=f"{task}: training throughput (samples/s, median [95% CI]), peak memory above "
-                            f"baseline, {headline or 'metric'}")
-        for column in ("backend", "cell", "train samples/s", "first step s", "peak MB", "metric", "status"):
-            table.add_column(column, justify="right" if column not in ("backend", "cell", "status") else "left")
-        for row in _cell_rows(frame, task, headline):
-            table.add_row(*row)
+    for name in sorted(frame.task.unique()):
+        task = task_info(frame, name)
+        table = Table(title=escape(f"{name}: training throughput (samples/s at the median step [95% CI]), "
+                                   f"peak memory above baseline, {task.headline or 'metric'}"))
+        for column in COLUMNS:
+            table.add_column(column, justify="left" if column in ("backend", "cell", "device", "status") else "right")
+        for _, row in task_table(frame, task).iterrows():
+            table.add_row(*(escape(cell) for cell in _cells(row)))
         tables.append(table)
     return tables

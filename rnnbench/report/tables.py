@@ -1,9 +1,12 @@
 """Per-task tables: one row per backend and cell (and configuration), numbers only.
 
 Rows gather a case's three modes (throughput, memory, accuracy) and its
-rounds. Throughput is samples/s at the median step time, and its 95%
-interval is the step-time interval inverted (batch / high, batch / low).
-Several rounds of one case pool their per-call samples before summarising.
+rounds. Throughput is samples/s at the median step time (the batch over
+the median seconds per call), and its 95% interval is the step-time
+interval inverted (batch / high, batch / low). Several rounds of one case
+are summarised with each round's median as one value, as pyperf and
+``rnnbench compare`` do: calls of one process are not independent, and
+pooling them would make the interval too narrow.
 A row's *group* is the rows that differ only by backend: ratios to the
 fastest and the best values are taken within it, because comparing an LSTM
 with a GRU says nothing about frameworks.
@@ -84,9 +87,9 @@ def _throughput(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     if rows.empty:
         return empty | {f"{kind}_unstable": False}
     batch = float(rows.batch_size.iloc[0])
-    samples = [s for calls in rows[f"{kind}_samples_s"] if isinstance(calls, list) for s in calls]
-    if len(rows) > 1 and samples:  # several rounds of the same case: one summary of every call
-        summary = summarize(samples)
+    medians = [float(np.median(calls)) for calls in rows[f"{kind}_samples_s"] if isinstance(calls, list) and calls]
+    if len(medians) > 1:  # several rounds of the same case: each round's median is one value
+        summary = summarize(medians)
         median, low, high, unstable = summary.median, summary.ci_low, summary.ci_high, summary.unstable
     else:  # one round, or records without their samples (a pytest-benchmark file saved without data)
         median, low, high = (_numbers(rows[f"{kind}_step{s}"]).median() for s in ("_s", "_ci_low_s", "_ci_high_s"))

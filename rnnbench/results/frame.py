@@ -6,7 +6,10 @@ One row per record (per case and round). Columns:
 column                          meaning
 ==============================  ===========================================================
 run_id, machine                 the run folder's name; the machine it ran on
-case_id                         the case's key (backend/task/cell/device/mode/config)
+case_id                         the case's key (backend/task/cell/device/mode/config), its round included
+case_key                        the same without the round: rounds of a case and the same case in two runs
+workload                        fingerprint of the work measured (task, cell, spec, optimizer, batch, data)
+data                            what was fed: "real" (the task's data) or "synthetic" (seeded batches)
 backend, task, cell, device     the case
 mode                            throughput, memory or accuracy
 profile, synthetic, dtype       the case's profile, data and dtype
@@ -26,11 +29,15 @@ conformance_ok                  the run's conformance check of this backend and 
 {train,infer}_step_iqr_s        interquartile range of the per-call samples
 {train,infer}_first_step_s      the first call alone (compile, warm-up)
 {train,infer}_samples_per_s     sequences per second (total items / total time)
+{train,infer}_samples_per_s_at_median  the batch over the median seconds per call
 {train,infer}_tokens_per_s      time steps per second
 {train,infer}_gflops            achieved GFLOP/s (matmul FLOPs of the cell and head)
 {train,infer}_peak_fraction     that over the run's measured float32 matmul peak
 {train,infer}_unstable          IQR over median above 10%
-{train,infer}_samples_s         every per-call sample (a list)
+{train,infer}_samples_s         every sample, seconds per call (a list)
+{train,infer}_calls_per_sample  calls timed together in each sample (the protocol's calibration)
+{train,infer}_protocol          how samples were taken: "blocks-v1" (calibrated blocks), "calls-v0"
+                                (one call per sample, before blocks), "pytest-benchmark"
 memory_baseline_bytes           resident memory after setup
 memory_peak_bytes               peak resident memory above that baseline
 device_peak_bytes               the framework's device-memory peak (GPU), else NaN
@@ -54,15 +61,17 @@ from rnnbench.results.store import read_records, run_dirs
 CASE_COLUMNS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "repeat")
 
 
-def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
+def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                 skipped: list[str] | None = None) -> pd.DataFrame:
     """Every record under ``paths`` (run folders, or folders of run folders), one row each.
 
     A pytest-benchmark JSON file (named, or found like a run folder) counts as a run of
-    throughput records of task "micro" (rnnbench/benchjson.py).
+    throughput records of task "micro" (rnnbench.results.pytest_benchmark). A line that is
+    not a record is an error, or, with a ``skipped`` list, noted there and left out.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    rows = [_row(record) for run_dir in run_dirs(paths) for record in read_records(run_dir)]
+    rows = [_row(record) for run_dir in run_dirs(paths) for record in read_records(run_dir, skipped)]
     return pd.DataFrame(rows)
 
 
@@ -71,8 +80,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     spec = record.get("spec") or {}
     batch = record.get("batch") or {}
     row: dict[str, Any] = {key: record.get(key) for key in (
-        "run_id", "machine", "case_id", "backend", "task", "cell", "device", "mode", "status", "error",
-        "duration_s", "shared_node")}
+        "run_id", "machine", "case_id", "case_key", "workload", "data", "backend", "task", "cell", "device",
+        "mode", "status", "error", "duration_s", "shared_node")}
     row.update({key: config.get(key) for key in CASE_COLUMNS})
     row.update(batch_size=batch.get("batch_size"), seq_len=batch.get("seq_len"),
                hidden_size=spec.get("hidden_size"), num_layers=spec.get("num_layers"),
@@ -95,7 +104,20 @@ def _throughput_columns(kind: str, block: dict[str, Any]) -> dict[str, Any]:
         f"{kind}_tokens_per_s": block.get("tokens_per_s"), f"{kind}_gflops": block.get("gflops"),
         f"{kind}_peak_fraction": block.get("peak_fraction"), f"{kind}_unstable": block.get("unstable"),
         f"{kind}_samples_s": block.get("samples_s"),
+        f"{kind}_samples_per_s_at_median": _at_median(block),
+        f"{kind}_calls_per_sample": block.get("calls_per_sample", 1 if block else None),
+        f"{kind}_protocol": block.get("protocol", "calls-v0" if block else None),
     }
+
+
+def _at_median(block: dict[str, Any]) -> float | None:
+    """The batch over the median seconds per call (records before blocks-v1 did not store it)."""
+    if "samples_per_s_at_median" in block:
+        return block["samples_per_s_at_median"]
+    median, rate, total = (block.get("summary") or {}).get("median"), block.get("samples_per_s"), block.get("samples_s")
+    if not median or not rate or not total:
+        return None
+    return rate * sum(total) / len(total) / median  # rate = batch / mean, so batch = rate * mean
 
 
 def _memory_columns(block: dict[str, Any]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rnnbench.results.schema import SCHEMA_VERSION, ResultsError, validate
+from rnnbench.results.schema import SCHEMA_VERSION, ResultsError, validate, workload_fingerprint
 from rnnbench.results.stats import UNSTABLE_SPREAD, summarize
 
 TASK = "micro"
@@ -81,7 +81,8 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
     run_id = run_id_of(Path(path), document)
     for bench in document["benchmarks"]:
         if (bench.get("extra_info") or {}).get("rnnbench") is not None:
-            yield validate(record(bench, document, run_id, Path(path)))
+            found = record(bench, document, run_id, Path(path))
+            yield validate(found | {"workload": workload_fingerprint(found)})
 
 
 def run_id_of(path: Path, document: dict[str, Any]) -> str:
@@ -100,7 +101,7 @@ def _started(document: dict[str, Any]) -> datetime:
 
 
 def record(bench: dict[str, Any], document: dict[str, Any], run_id: str, path: Path) -> dict[str, Any]:
-    """The schema-2 record of one micro-benchmark."""
+    """The record (``rnnbench.results.schema``) of one micro-benchmark."""
     extra, stats = bench["extra_info"], bench["stats"]
     kind = KIND.get(extra.get("kind"), None)
     if kind is None:
@@ -132,6 +133,7 @@ def record(bench: dict[str, Any], document: dict[str, Any], run_id: str, path: P
         "memory": None, "accuracy": None,
         "benchmark": {"file": str(path), "name": bench.get("name"), "group": bench.get("group"),
                       "commit": document.get("commit_info") or {}},
+        "case_key": bench["fullname"], "data": "synthetic", "headline": None,  # a benchmark has no rounds
     }
 
 
@@ -144,8 +146,11 @@ def block(stats: dict[str, Any], extra: dict[str, Any], batch: int, steps: int) 
     return {
         "first_step_s": extra.get("first_call_s"), "samples_s": samples or None, "summary": summary,
         "unstable": summary["relative_spread"] > UNSTABLE_SPREAD, "samples_per_s": batch / mean,
+        "samples_per_s_at_median": batch / float(summary["median"]),
         "tokens_per_s": batch * steps / mean, "gflops": flops / mean / 1e9 if flops else None,
         "peak_fraction": None,  # no matmul peak is measured in a pytest-benchmark run
+        "protocol": "pytest-benchmark", "calls_per_sample": stats.get("iterations") or 1,
+        "min_block_s": extra.get("min_block_s"),
     }
 
 

@@ -1,23 +1,49 @@
-"""The record schema: its version, the statuses, the required fields, validation and migrations.
+"""The record schema: its version, the statuses, the fields, how a record is built, validated and migrated.
 
-Every reader and writer of records (the run folder store, the
-pytest-benchmark reader, the manager) checks records here, so the schema
-lives in one module that imports no other part of the results layer.
+Every writer of records (the manager's ``build_record``, the pytest-benchmark
+reader) builds them through ``build_record``/``derived_fields`` and every
+reader validates them here after migrating, so the schema lives in one
+module that imports no other part of the results layer.
+
+A record (schema 3) is one case's measurement. Besides the case (``config``)
+and what the worker measured (``throughput``, ``memory``, ``accuracy``,
+``runtime``, ``versions``, ``spec``, ``optimizer``, ``batch``) it carries:
+
+- ``case_key``: the case without its round, written by whoever knew the
+  case (never parsed back out of ``case_id``), so rounds and runs meet;
+- ``workload``: a fingerprint of what was computed (task, cell, spec,
+  optimizer, batch shape, data, profile, task options); two records with
+  different fingerprints measured different work and are not compared;
+- ``data``: "real" (the task's data) or "synthetic" (seeded random batches
+  of the same shapes), as fed, not as asked;
+- ``headline``: the task's headline metric and its goal, so reports need no
+  installed plugin to name it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
 from rnnbench.errors import RnnbenchError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "failed", "crashed", "timeout", "oom", "nan", "skipped")
 REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int, "run_id": str, "case_id": str, "backend": str, "task": str, "cell": str,
     "device": str, "mode": str, "config": dict, "status": str, "duration_s": (int, float),
+    "case_key": str, "workload": str, "data": str,
 }
+DATA = ("real", "synthetic")
+# What makes two measurements the same work; a record's workload is the hash of these.
+WORKLOAD_FIELDS = ("task", "cell", "spec", "optimizer", "batch", "data")
+WORKLOAD_CONFIG = ("profile", "dtype", "task_options")
+# The round suffix of a schema-2 case id, for migrating those records only.
+_LEGACY_ROUND = re.compile(r"(-t\d+-s-?\d+)-r\d+(?=/|$)")
 
 
 class ResultsError(RnnbenchError):
@@ -40,7 +66,59 @@ def _v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(record: dict[str, Any]) -> dict[str, Any]:
+    """Schema 3 adds case_key, workload, data and headline; for schema 2 they follow from the record.
+
+    Schema 2 wrote ``synthetic: False`` for sweeps that fed synthetic batches
+    (a batch_size or seq_len override); their data is "synthetic" here.
+    """
+    record = dict(record)
+    record.setdefault("case_key", _LEGACY_ROUND.sub(r"\1", str(record.get("case_id", "")), count=1))
+    config = _config(record)
+    swept = config.get("batch_size") is not None or config.get("seq_len") is not None
+    fed_synthetic = config.get("synthetic") or (swept and record.get("mode") != "accuracy")
+    record.setdefault("data", "synthetic" if fed_synthetic else "real")
+    record.setdefault("headline", None)
+    record["workload"] = workload_fingerprint(record)
+    record["schema"] = 3
+    return record
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def _config(record: dict[str, Any]) -> dict[str, Any]:
+    config = record.get("config")
+    return config if isinstance(config, dict) else {}
+
+
+def workload_fingerprint(record: dict[str, Any]) -> str:
+    """16 hex digits of SHA-256 over what the record computed; equal fingerprints, equal work."""
+    config = _config(record)
+    what = {key: record.get(key) for key in WORKLOAD_FIELDS} | {key: config.get(key) for key in WORKLOAD_CONFIG}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def build_record(*, run_id: str, case: dict[str, Any], case_id: str, case_key: str, status: str,
+                 error: str | None, measured: dict[str, Any], machine: str, started_at: str,
+                 duration_s: float, headline: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One schema-versioned record: the case (as a dict), what was measured, how it ended.
+
+    ``measured`` holds the worker document's sections (or none, for a case
+    that left none); its ``data`` says what was fed, else the case's choice.
+    """
+    record = {key: value for key, value in measured.items() if key not in ("status", "error")}
+    record.update({
+        "schema": SCHEMA_VERSION, "run_id": run_id, "case_id": case_id, "case_key": case_key,
+        "backend": case["backend"], "task": case["task"], "cell": case["cell"], "device": case["device"],
+        "mode": case["mode"], "config": case, "status": status, "error": error, "machine": machine,
+        "started_at": started_at, "duration_s": round(duration_s, 6),
+    })
+    if record.get("data") is None:  # a worker that died before it knew what it fed
+        record["data"] = "synthetic" if case.get("synthetic") else "real"
+    if record.get("headline") is None:
+        record["headline"] = headline
+    return record | {"workload": workload_fingerprint(record)}
 
 
 def migrate(record: dict[str, Any]) -> dict[str, Any]:
@@ -54,10 +132,35 @@ def migrate(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(record: dict[str, Any]) -> dict[str, Any]:
-    """Raise ResultsError unless ``record`` has every required field with its type and a known status."""
+    """Raise ResultsError unless ``record`` is a record of this schema, its sections included."""
+    if not isinstance(record, dict):
+        raise ResultsError(f"a record is {type(record).__name__} {record!r:.40}. Accepted: a JSON object")
     for field, kind in REQUIRED.items():
         if not isinstance(record.get(field), kind):
             raise ResultsError(f"record field {field!r} is {record.get(field)!r}. Accepted: {kind}")
     if record["status"] not in STATUSES:
         raise ResultsError(f"record status {record['status']!r} is not valid. Accepted: {', '.join(STATUSES)}")
+    if record["data"] not in DATA:
+        raise ResultsError(f"record data {record['data']!r} is not valid. Accepted: {', '.join(DATA)}")
+    _validate_sections(record)
     return record
+
+
+def _validate_sections(record: dict[str, Any]) -> None:
+    """The measured sections: objects where present, samples as lists of finite numbers."""
+    for section in ("throughput", "memory", "accuracy", "runtime", "spec", "optimizer", "batch", "headline"):
+        value = record.get(section)
+        if value is not None and not isinstance(value, dict):
+            raise ResultsError(f"record section {section!r} is {value!r:.40}. Accepted: a JSON object or null")
+    for kind, block in (record.get("throughput") or {}).items():
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            raise ResultsError(f"throughput.{kind} is {block!r:.40}. Accepted: a JSON object or null")
+        samples = block.get("samples_s")
+        if samples is not None and not (isinstance(samples, list) and all(
+                isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s >= 0
+                for s in samples)):
+            raise ResultsError(f"throughput.{kind}.samples_s is {samples!r:.60}. Accepted: a list of seconds >= 0")
+        if not isinstance(block.get("summary"), dict):
+            raise ResultsError(f"throughput.{kind}.summary is {block.get('summary')!r:.40}. Accepted: a JSON object")

@@ -1,9 +1,9 @@
 """Summaries of timing samples: median, spread and a bootstrap confidence interval.
 
 Medians, not means: a shared machine adds long, rare stalls that a mean
-would smear over every backend. The interval is a percentile bootstrap of
-the median with a fixed seed, so the same samples always give the same
-interval.
+would smear over every backend. The interval is scipy's percentile
+bootstrap of the median with a fixed seed, so the same samples always give
+the same interval.
 """
 
 from __future__ import annotations
@@ -52,21 +52,16 @@ class Summary:
         return asdict(self) | {"iqr": self.iqr, "relative_spread": self.relative_spread}
 
 
-def bootstrap_medians(samples: np.ndarray, rng: np.random.Generator, resamples: int = RESAMPLES) -> np.ndarray:
-    """The medians of ``resamples`` resamples (with replacement) of ``samples``."""
-    picks = rng.integers(0, samples.size, (resamples, samples.size))
-    return np.median(samples[picks], axis=1)
-
-
 def bootstrap_median_interval(samples: np.ndarray, confidence: float = CONFIDENCE,
                               resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median."""
-    if samples.size == 1:
+    """Percentile bootstrap interval of the median (``scipy.stats.bootstrap``, seeded)."""
+    if np.ptp(samples) == 0:  # one sample, or all equal: every resample has the same median
         return float(samples[0]), float(samples[0])
-    medians = bootstrap_medians(samples, np.random.Generator(np.random.PCG64(seed)), resamples)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(medians, [tail, 1.0 - tail])
-    return float(low), float(high)
+    from scipy import stats
+
+    result = stats.bootstrap((samples,), np.median, n_resamples=resamples, confidence_level=confidence,
+                             method="percentile", vectorized=True, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def summarize(samples: Sequence[float], confidence: float = CONFIDENCE) -> Summary:

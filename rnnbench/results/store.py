@@ -8,12 +8,14 @@ names its schema version (``rnnbench.results.schema``); older versions load thro
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rnnbench.errors import ResultsWriteError
 from rnnbench.results import pytest_benchmark as benchjson
 from rnnbench.results.schema import ResultsError, migrate, validate
 
@@ -25,18 +27,56 @@ ENVIRONMENT_FILE = "environment.json"
 MACHINES_DIR = "environments"
 
 class RecordWriter:
-    """Appends validated records to a run's JSON Lines file, durably, one at a time."""
+    """Appends validated records to a run's JSON Lines file, durably, one whole line at a time.
+
+    Opening a writer first cuts off a torn last line (a crash or a full disk
+    in the middle of an earlier write), moving the fragment aside to
+    ``records.jsonl.torn-N`` and saying so in ``repaired``, so the next record
+    never lands on a fragment. Each record is one ``os.write`` of the whole
+    line, then fsync; a write that fails is undone (the file is cut back to
+    its length before it) and raised as ResultsWriteError, so the folder always
+    ends with a whole line and resumes cleanly.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / RECORDS_FILE
+        self.repaired = cut_torn_tail(self.path)  # one line for the user, or None
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(validate(record), allow_nan=False, sort_keys=True)
-        with open(self.path, "a", encoding="utf-8") as stream:
-            stream.write(line + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
+        data = (json.dumps(validate(record), allow_nan=False, sort_keys=True) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            before = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:  # a short write is followed by the one that says why (ENOSPC)
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except OSError as exc:
+                os.ftruncate(fd, before)  # no torn line left behind
+                raise ResultsWriteError(f"could not write a record to {self.path}: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+
+
+def cut_torn_tail(path: Path) -> str | None:
+    """Move a last line without its newline aside; one line saying what was done, or None."""
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return None
+    keep = data.rfind(b"\n") + 1
+    aside = next(path.with_name(f"{path.name}.torn-{n}") for n in itertools.count(1)
+                 if not path.with_name(f"{path.name}.torn-{n}").exists())
+    aside.write_bytes(data[keep:])
+    with open(path, "r+b") as stream:
+        stream.truncate(keep)
+        stream.flush()
+        os.fsync(stream.fileno())
+    return (f"{path}: its last line was torn (a crash or a full disk mid-write); its {len(data) - keep} bytes "
+            f"were moved to {aside.name} and the case will run again")
 
 
 def _benchmark_file(path: Path) -> bool:
@@ -44,12 +84,14 @@ def _benchmark_file(path: Path) -> bool:
     return benchjson.is_benchmark_file(Path(path))
 
 
-def read_records(run_dir: Path) -> Iterator[dict[str, Any]]:
+def read_records(run_dir: Path, skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Every record of a run, migrated to the current schema.
 
     A last line cut short by a crash mid-write is skipped; any other bad
-    line is an error naming the file and line. A pytest-benchmark JSON file
-    in place of a run folder gives its micro-benchmarks as throughput records.
+    line is an error naming the file and line, or, when ``skipped`` is a
+    list, noted there ("FILE:LINE: why") and skipped, so a report still
+    shows every intact record. A pytest-benchmark JSON file in place of a
+    run folder gives its micro-benchmarks as throughput records.
     """
     if _benchmark_file(run_dir):
         yield from benchjson.read_records(Path(run_dir))
@@ -57,17 +99,31 @@ def read_records(run_dir: Path) -> Iterator[dict[str, Any]]:
     path = Path(run_dir) / RECORDS_FILE
     if not path.is_file():
         raise ResultsError(f"no results file at {path}. Accepted: a run folder holding {RECORDS_FILE}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield _parse(line)
         except json.JSONDecodeError as exc:
             if number == len(lines):
                 return  # torn final write: everything before it is intact
-            raise ResultsError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-        yield validate(migrate(record))
+            _bad(f"{path}:{number}: not JSON ({exc.msg})", skipped)
+        except ResultsError as exc:
+            _bad(f"{path}:{number}: {exc}", skipped)
+
+
+def _parse(line: str) -> dict[str, Any]:
+    record = json.loads(line)
+    if not isinstance(record, dict):
+        raise ResultsError(f"a record is {type(record).__name__} {line[:40]!r}. Accepted: a JSON object")
+    return validate(migrate(record))
+
+
+def _bad(message: str, skipped: list[str] | None) -> None:
+    if skipped is None:
+        raise ResultsError(message)
+    skipped.append(message)
 
 
 def finished_case_ids(run_dir: Path) -> set[str]:
@@ -78,14 +134,36 @@ def finished_case_ids(run_dir: Path) -> set[str]:
 
 
 def write_environment(run_dir: Path, environment: dict[str, Any]) -> None:
-    (Path(run_dir) / ENVIRONMENT_FILE).write_text(json.dumps(environment, indent=2, sort_keys=True) + "\n")
+    write_json_file(Path(run_dir) / ENVIRONMENT_FILE, environment)
+
+
+def write_json_file(path: Path, document: dict[str, Any]) -> None:
+    """``document`` as ``path``, whole or not at all (a temporary file in the same folder, then a rename)."""
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        temp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ResultsWriteError(f"could not write {path}: {exc.strerror or exc}") from None
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ResultsError, in one line, when it cannot be read as one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path} cannot be read ({exc}). Accepted: the JSON file rnnbench wrote") from None
+    if not isinstance(document, dict):
+        raise ResultsError(f"{path} holds {type(document).__name__}. Accepted: a JSON object")
+    return document
 
 
 def read_environment(run_dir: Path) -> dict[str, Any]:
     if _benchmark_file(run_dir):
         return benchjson.environment(Path(run_dir))
     path = Path(run_dir) / ENVIRONMENT_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json_file(path) if path.is_file() else {}
 
 
 def safe_filename(text: str, default: str = "unknown") -> str:
@@ -99,7 +177,7 @@ def write_machine_environment(run_dir: Path, environment: dict[str, Any]) -> Pat
     folder = Path(run_dir) / MACHINES_DIR
     folder.mkdir(exist_ok=True)
     path = folder / f"{safe_filename(str(environment.get('hostname', 'unknown')))}.json"
-    path.write_text(json.dumps(environment, indent=2, sort_keys=True) + "\n")
+    write_json_file(path, environment)
     return path
 
 
@@ -108,7 +186,7 @@ def read_environments(run_dir: Path) -> dict[str, dict[str, Any]]:
     found = [read_environment(run_dir)]
     folder = Path(run_dir) / MACHINES_DIR
     if folder.is_dir() and Path(run_dir).is_dir():
-        found += [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+        found += [read_json_file(path) for path in sorted(folder.glob("*.json"))]
     return {env.get("machine", ""): env for env in found if env}
 
 

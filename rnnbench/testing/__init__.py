@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from rnnbench.backend import canonical_device
+
 if TYPE_CHECKING:
     from rnnbench.backend import Backend
     from rnnbench.plugins.registry import Registry
@@ -55,7 +57,7 @@ class Selection:
 
     backends: tuple[str, ...]  # backend names, "all" expanded; empty: the plugin is inert
     suites: tuple[str, ...]  # of SUITES
-    device: str  # device string as the backend names it: "cpu", "cuda:0", "gpu:0"
+    device: str  # "cpu" or "gpu:N", as every backend names it (rnnbench.backend)
     rounds: int | None  # timed rounds per micro-benchmark; None: the shape's default
     warmup: int | None  # untimed rounds after the first call; None: the shape's default
 
@@ -72,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rnnbench-suite", action="append", default=[], choices=SUITES,
                     help="Which suite to add (repeatable; default: both).")
     group.addoption("--rnnbench-device", default="cpu", metavar="DEVICE",
-                    help="Device the backend runs on, as it names it (default: cpu), e.g. cuda:0.")
+                    help="Device the backend runs on: cpu (default) or gpu:N; cuda:N is read as gpu:N.")
     group.addoption("--rnnbench-rounds", type=_positive_int, default=None, metavar="N",
                     help="Timed rounds per micro-benchmark (default: the shape's own: 10 small, 5 medium).")
     group.addoption("--rnnbench-warmup", type=_non_negative_int, default=None, metavar="N",
@@ -95,8 +97,8 @@ def _non_negative_int(value: str) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     names = [n.strip() for value in config.getoption("rnnbench_backend") for n in value.split(",") if n.strip()]
     suites = tuple(dict.fromkeys(config.getoption("rnnbench_suite"))) or SUITES
-    selection = Selection((), suites, config.getoption("rnnbench_device"), config.getoption("rnnbench_rounds"),
-                          config.getoption("rnnbench_warmup"))
+    device = canonical_device(config.getoption("rnnbench_device"))
+    selection = Selection((), suites, device, config.getoption("rnnbench_rounds"), config.getoption("rnnbench_warmup"))
     if names:
         # The suites' medium shapes carry this marker; rnnbench's own pyproject registers it too.
         config.addinivalue_line("markers", "slow: takes more than a few seconds")

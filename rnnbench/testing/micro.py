@@ -10,11 +10,13 @@ and any third-party one (``pytest --rnnbench-backend NAME``). Each benchmark:
   runs pytest-benchmark in pedantic mode with fixed warm-up and rounds; every
   call ends with ``synchronize()``, so each one is timed to the end of its
   device work and starts on an idle device;
-- makes each round at least ``ROUND_S`` long: calls shorter than that run
-  several times per round (``iterations``, from the fastest of three calls
-  after the first; pytest-benchmark reports seconds per call). A round of a single
-  sub-millisecond call would measure the scheduler of a busy machine: one
-  moment off the CPU costs more than the call itself;
+- makes each round at least ``MIN_BLOCK_S`` long with the main run's own
+  calibration (``rnnbench.worker.timing``): calls shorter than that run
+  several times per round (``iterations``, from the fastest of
+  ``CALIBRATION_CALLS`` calls after the first; pytest-benchmark reports
+  seconds per call). A round of a single sub-millisecond call would measure
+  the scheduler of a busy machine: one moment off the CPU costs more than
+  the call itself;
 - puts what a report needs in ``extra_info``: backend, cell, kind, shape,
   device, the kernel path and settings the backend reports, the matmul FLOPs
   of the call (rnnbench/flops.py) and the achieved GFLOP/s (total FLOPs over total time).
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ import pytest
 
 from rnnbench.flops import forward_flops, train_step_flops
 from rnnbench.spec import CELLS, ModelSpec, OptimizerSpec
+from rnnbench.worker.timing import CALIBRATION_CALLS, MIN_BLOCK_S, calls_per_sample
 
 if TYPE_CHECKING:
     from rnnbench.backend import Backend, Model
@@ -47,9 +49,6 @@ if TYPE_CHECKING:
 FORMAT = 1
 KINDS = ("forward", "train_step")
 OPTIMIZER = OptimizerSpec("adam", lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0)
-ROUND_S = 0.025  # the shortest round: enough calls of a fast step that a stall is averaged out
-MAX_ITERATIONS = 1000
-CALIBRATION_CALLS = 3  # untimed calls after the first; the fastest sets the calls per round
 
 
 @dataclass(frozen=True)
@@ -168,21 +167,16 @@ def run_micro(benchmark: Any, backend: Backend, case: MicroCase, kind: str,
     model = backend.build(spec, init_params(spec, seed=0), OPTIMIZER, device=case.device)
     call = _timed_call(model, kind, *case.batch())
     first = _seconds(call)  # compile and first-touch costs, reported apart from the rounds
-    iterations = _iterations(min(_seconds(call) for _ in range(CALIBRATION_CALLS)))
+    iterations = calls_per_sample(min(_seconds(call) for _ in range(CALIBRATION_CALLS)), MIN_BLOCK_S)
     rounds, warmup = rounds or case.shape.rounds, case.shape.warmup if warmup is None else warmup
     benchmark.group = f"{kind} {case.workload}"  # the backends side by side per cell and shape
     benchmark.pedantic(call, rounds=rounds, warmup_rounds=warmup, iterations=iterations)
     if benchmark.stats is None:  # --benchmark-disable: the call ran once, nothing was timed
         return
-    timing = {"rounds": rounds, "warmup": warmup, "iterations": iterations}
+    timing = {"rounds": rounds, "warmup": warmup, "iterations": iterations, "min_block_s": MIN_BLOCK_S}
     benchmark.extra_info.update(extra_info(setup, model, case, kind, first) | timing)
     flops = benchmark.extra_info["flops"]
     benchmark.extra_info["gflops"] = flops / benchmark.stats.stats.mean / 1e9  # total FLOPs / total time
-
-
-def _iterations(call_s: float) -> int:
-    """Calls per round so that a round lasts at least ROUND_S (one call when it is that slow already)."""
-    return min(MAX_ITERATIONS, max(1, math.ceil(ROUND_S / call_s)))
 
 
 def _timed_call(model: Model, kind: str, x: np.ndarray, y: np.ndarray) -> Any:

@@ -47,6 +47,7 @@ import numpy as np
 from rnnbench.backend import ParitySettings
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
+from rnnbench.kit import check_batch
 from rnnbench.manager.case import Case
 from rnnbench.params import init_params
 from rnnbench.plugins.registry import Registry
@@ -60,7 +61,7 @@ Document = dict[str, Any]
 PREFETCH_BATCHES = 8  # batches fetched before timing and cycled through the calls
 MAX_ERROR_CHARS = 2000
 KEYS = ("status", "error", "traceback", "runtime", "versions", "spec", "optimizer", "batch", "items", "flops",
-        "throughput", "memory", "accuracy", "worker_seconds")
+        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds")
 # Failures that mean "out of memory" although they are not MemoryError: torch's CPU
 # allocator (RuntimeError), TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED.
 OOM_TYPES = ("OutOfMemoryError", "ResourceExhaustedError")
@@ -105,6 +106,8 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
     describe(doc, setup)
     if case.mode != "accuracy":  # accuracy mode trains through train(), which builds its own model
         setup.batches = prefetch(setup)
+        for x, y in setup.batches:  # the data contract, once per case, the same for every backend
+            check_batch(spec, x, y, setup.batch_size, setup.seq_len)
         setup.model = backend.build(spec, init_params(spec, case.seed), optimizer, case.device)
         info = setup.model.runtime_info()
         doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
@@ -131,11 +134,25 @@ def case_spec(task: Task, case: Case) -> ModelSpec:
 
 
 def describe(doc: Document, setup: Setup) -> None:
-    """The parts of the document that follow from the spec and batch shape alone."""
-    b, t, spec = setup.batch_size, setup.seq_len, setup.spec
+    """The parts of the document that follow from the case, the spec and the batch shape alone."""
+    b, t, spec, case = setup.batch_size, setup.seq_len, setup.spec, setup.case
     doc.update(spec=dataclasses.asdict(spec), optimizer=dataclasses.asdict(setup.optimizer),
                batch={"batch_size": b, "seq_len": t}, items={"samples_per_step": b, "tokens_per_step": b * t},
-               flops={"train_step": train_step_flops(spec, b, t), "forward": forward_flops(spec, b, t)})
+               flops={"train_step": train_step_flops(spec, b, t), "forward": forward_flops(spec, b, t)},
+               data=fed_data(case), headline=headline(setup.task, case.cell))
+
+
+def fed_data(case: Case) -> str:
+    """What the modes feed: the task's data, or synthetic batches (asked for, or a batch or length sweep)."""
+    swept = case.mode != "accuracy" and (case.batch_size is not None or case.seq_len is not None)
+    return "synthetic" if case.synthetic or swept else "real"
+
+
+def headline(task: Task, cell: str) -> dict[str, str | None]:
+    """The task's headline metric and which way it improves (its target's goal, when the target is on it)."""
+    target = task.quality_target(cell)  # type: ignore[arg-type]
+    goal = target.goal if target is not None and target.metric == task.headline else None
+    return {"metric": task.headline, "goal": goal}
 
 
 def prefetch(setup: Setup) -> list[Batch]:

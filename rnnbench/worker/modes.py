@@ -67,11 +67,17 @@ class ModeResult:
 
 
 def timing_section(timings: Timings, batch: int, steps: int, flops: int) -> dict[str, Any]:
-    """One timed call kind (train or infer): raw samples, their summary and the rates."""
+    """One timed call kind (train or infer): raw samples, their summary, the rates and the protocol.
+
+    Two rates with two names: ``samples_per_s`` is total items over total
+    time (every timed call), ``samples_per_s_at_median`` is the batch over
+    the median seconds per call (what the reports rank by, robust to stalls).
+    """
     summary = summarize(timings.samples)
     return {"first_step_s": timings.first_step, "samples_s": list(timings.samples), "summary": summary.to_dict(),
             "unstable": summary.unstable, "samples_per_s": timings.rate(batch),
-            "tokens_per_s": timings.rate(batch * steps), "gflops": timings.rate(flops) / 1e9}
+            "samples_per_s_at_median": batch / summary.median, "tokens_per_s": timings.rate(batch * steps),
+            "gflops": timings.rate(flops) / 1e9, **timings.protocol()}
 
 
 def time_training(setup: Setup) -> Timings:
@@ -155,9 +161,9 @@ def accuracy(setup: Setup) -> ModeResult:
     if case.batch_size is not None or case.seq_len is not None:
         raise UsageError("accuracy mode trains on the task's own batches. Accepted: batch_size and seq_len "
                          "unset (overrides are for the throughput and memory modes)")
-    task = with_spec(setup.task, setup.spec)
-    result = train(setup.backend, task, case.cell, profile=case.profile,  # type: ignore[arg-type]
-                   seed=case.seed, device=case.device, budget=capped_budget(task.budget(), case))
+    result = train(setup.backend, setup.task, case.cell, profile=case.profile,  # type: ignore[arg-type]
+                   seed=case.seed, device=case.device, budget=capped_budget(setup.task.budget(), case),
+                   spec=setup.spec)
     record = result.to_dict()
     diverged = result.status == "diverged"
     return ModeResult("nan" if diverged else "ok", result.reason if diverged else None, {"accuracy": record},
@@ -173,20 +179,6 @@ def capped_budget(budget: Budget, case: Case) -> Budget:
         changes["eval_batches"] = min(budget.eval_batches or case.eval_batches, case.eval_batches)
         changes["final_eval_batches"] = min(budget.final_eval_batches or case.eval_batches, case.eval_batches)
     return dataclasses.replace(budget, **changes)
-
-
-def with_spec(task: Task, spec: ModelSpec) -> Task:
-    """``task``, whose ``model_spec`` gives ``spec``'s size and dtype: train() asks the task for its spec."""
-    if task.model_spec(spec.cell) == spec:
-        return task
-    base = type(task)
-
-    def model_spec(self: Task, cell: Any) -> ModelSpec:
-        return dataclasses.replace(base.model_spec(self, cell), hidden_size=spec.hidden_size,
-                                   num_layers=spec.num_layers, dtype=spec.dtype)
-
-    resized = type(base.__name__, (base,), {"model_spec": model_spec, "__module__": base.__module__})
-    return resized(task.config)
 
 
 MODES: dict[str, Callable[[Setup], ModeResult]] = {"throughput": throughput, "memory": memory,

@@ -27,11 +27,6 @@ def usable_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def default_settings(flush_denormals: bool = False) -> ParitySettings:
-    """All usable cores, and the framework-default denormal behaviour."""
-    return ParitySettings(threads=len(usable_cpus()), flush_denormals=flush_denormals)
-
-
 def thread_environment(threads: int) -> dict[str, str]:
     """Variables to set in a worker's environment before any library loads."""
     return {name: str(threads) for name in THREAD_ENV_VARS}

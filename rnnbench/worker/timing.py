@@ -1,14 +1,23 @@
-"""The timing protocol, the same for every backend.
+"""The timing protocol, the same for every backend: calibrated blocks of calls, synchronised at block ends.
 
 The first call is timed on its own (it carries tracing, compilation and
-autotuning), the remaining warm-up calls are discarded, then every timed
-call is bracketed by ``synchronize()`` and recorded as one sample. Wall
-clock (``perf_counter``), not CPU time; throughput is total items over
-total time, never a mean of per-step rates.
+autotuning) and the remaining warm-up calls are discarded. Then the protocol
+calibrates: from the fastest of ``CALIBRATION_CALLS`` single calls it picks
+``calls_per_sample`` (k) so that one block of k calls lasts at least
+``min_block_s``. Each sample is one block: ``synchronize()``, k calls,
+``synchronize()``, and its time divided by k, so a sample is always seconds
+per call. A block of one sub-millisecond call would time the scheduler of a
+busy machine (one moment off the CPU costs more than the call), and a sync
+after every call would serialise host and device on a GPU; calls longer than
+``min_block_s`` keep k = 1, one call per sample as before.
+
+Wall clock (``perf_counter``), not CPU time. Throughput is total items over
+total time (``Timings.rate``), never a mean of per-call rates.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,19 +26,27 @@ from rnnbench.errors import UsageError
 
 Clock = Callable[[], float]
 
+PROTOCOL = "blocks-v1"  # recorded with every timing: how a sample was taken
+MIN_BLOCK_S = 0.025  # the shortest block: enough calls of a fast step that a stall is averaged out
+MAX_CALLS_PER_SAMPLE = 1000
+CALIBRATION_CALLS = 3  # single calls after the warm-up; the fastest sets the calls per sample
+
 
 @dataclass(frozen=True)
 class TimingProtocol:
-    """How many calls to discard and to time."""
+    """How many calls to discard, how many samples to take, and how long a sample must last."""
 
     warmup: int = 3  # calls before timing, the first one timed separately as "first step"
-    steps: int = 20  # timed calls, one sample each
+    steps: int = 20  # timed samples, each a block of calls_per_sample calls
+    min_block_s: float = MIN_BLOCK_S  # a sample lasts at least this long; 0: one call per sample
 
     def __post_init__(self) -> None:
         if self.warmup < 1:
             raise UsageError(f"warmup={self.warmup} is not valid. Accepted: >= 1 (the first call is always a warm-up)")
         if self.steps < 1:
             raise UsageError(f"steps={self.steps} is not valid. Accepted: >= 1")
+        if not 0 <= self.min_block_s < math.inf:
+            raise UsageError(f"min_block_s={self.min_block_s} is not valid. Accepted: a finite number >= 0")
 
 
 @dataclass(frozen=True)
@@ -37,31 +54,55 @@ class Timings:
     """Raw timings of one protocol run, in seconds."""
 
     first_step: float  # the first call: compile and warm-up included
-    samples: list[float]  # one per timed call
+    samples: list[float]  # seconds per call, one per block
+    calls_per_sample: int = 1  # k: the calls of each block
+    min_block_s: float = 0.0  # what k was calibrated for
+
+    @property
+    def calls(self) -> int:
+        """Timed calls in all."""
+        return len(self.samples) * self.calls_per_sample
 
     @property
     def total(self) -> float:
-        return sum(self.samples)
+        """Seconds of all timed calls."""
+        return sum(self.samples) * self.calls_per_sample
 
     def rate(self, items_per_step: float) -> float:
         """Items per second over all timed calls."""
-        return items_per_step * len(self.samples) / self.total
+        return items_per_step * self.calls / self.total
+
+    def protocol(self) -> dict[str, object]:
+        """What a record says about how these samples were taken."""
+        return {"protocol": PROTOCOL, "calls_per_sample": self.calls_per_sample, "min_block_s": self.min_block_s}
 
 
-def timed_call(call: Callable[[], object], sync: Callable[[], None], clock: Clock) -> float:
-    """Seconds one ``call`` takes, with the device drained before and after."""
+def calls_per_sample(call_s: float, min_block_s: float) -> int:
+    """Calls in a block so that it lasts at least ``min_block_s`` (one when a call is that slow already)."""
+    if min_block_s <= 0 or call_s >= min_block_s:
+        return 1
+    return min(MAX_CALLS_PER_SAMPLE, math.ceil(min_block_s / max(call_s, 1e-9)))
+
+
+def timed_block(call: Callable[[], object], sync: Callable[[], None], clock: Clock, calls: int = 1) -> float:
+    """Seconds ``calls`` consecutive calls take, with the device drained before and after the block."""
     sync()
     start = clock()
-    call()
+    for _ in range(calls):
+        call()
     sync()
     return clock() - start
 
 
 def run_protocol(call: Callable[[], object], sync: Callable[[], None], protocol: TimingProtocol,
                  clock: Clock = time.perf_counter) -> Timings:
-    """Warm up, then time ``protocol.steps`` calls one by one."""
-    first = timed_call(call, sync, clock)
+    """Warm up, calibrate the calls per sample, then time ``protocol.steps`` blocks."""
+    first = timed_block(call, sync, clock)
     for _ in range(protocol.warmup - 1):
         call()
-    samples = [timed_call(call, sync, clock) for _ in range(protocol.steps)]
-    return Timings(first, samples)
+    k = 1
+    if protocol.min_block_s > 0:
+        fastest = min(timed_block(call, sync, clock) for _ in range(CALIBRATION_CALLS))
+        k = calls_per_sample(fastest, protocol.min_block_s)
+    samples = [timed_block(call, sync, clock, k) / k for _ in range(protocol.steps)]
+    return Timings(first, samples, k, protocol.min_block_s)

@@ -20,6 +20,7 @@ from typing import Literal, cast
 
 from rnnbench.backend import Backend, Model, ParitySettings
 from rnnbench.errors import BackendUnavailable, UsageError
+from rnnbench.kit import check_batch
 from rnnbench.params import init_params
 from rnnbench.spec import CELLS, Cell, ModelSpec, OptimizerSpec
 from rnnbench.task import Batch, Budget, Profile, Target, Task
@@ -55,7 +56,7 @@ class TimeToTarget:
     wall_seconds: float  # earlier evaluations included
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainResult:
     """Everything one training run measured, JSON-ready through ``to_dict``."""
 
@@ -102,7 +103,7 @@ def train(backend: Backend | str, task: Task | str, cell: Cell, *, profile: Prof
           seed: int = 0, device: str = "cpu", settings: ParitySettings | None = None,
           budget: Budget | None = None, stop_at_target: bool = False,
           on_eval: Callable[[CurvePoint], None] | None = None,
-          clock: Clock = time.perf_counter) -> TrainResult:
+          clock: Clock = time.perf_counter, spec: ModelSpec | None = None) -> TrainResult:
     """Train ``cell`` on ``task`` with ``backend`` and evaluate it.
 
     ``profile`` rebinds the task to that profile (else the task's own);
@@ -110,24 +111,27 @@ def train(backend: Backend | str, task: Task | str, cell: Cell, *, profile: Prof
     ``budget`` replaces the profile's; ``stop_at_target`` ends the run at
     the first evaluation that meets the task's target; ``on_eval`` is
     called with each curve point as it is added (outside the timing), e.g.
-    to show progress.
+    to show progress; ``spec`` replaces the task's network for ``cell``
+    (the accuracy mode passes its case's sizes and dtype).
     """
     backend, task = _resolve(backend, task, profile)
     if cell not in CELLS:
         raise UsageError(f"cell={cell!r} is not valid. Accepted: {', '.join(CELLS)}")
     started = clock()
     applied = backend.configure(settings) if settings is not None else {}
-    run = _Setup.build(backend, task, cell, seed, device, budget or task.budget())
+    run = _Setup.build(backend, task, spec or task.model_spec(cell), seed, device, budget or task.budget())
     setup_seconds = clock() - started
     loop = _Loop(run, task, stop_at_target, clock, on_eval)
     loop.run()
     extras = {} if loop.status == "diverged" else task.extras(run.model, seed)
     return TrainResult(
-        backend.name, task.name, cell, task.config.profile, seed, device, task.config.options(), run.spec,
-        run.optimizer, run.budget, loop.status, loop.reason, loop.step, loop.watch.train_seconds(),
-        loop.watch.wall_seconds(), loop.first_step_seconds, setup_seconds, tuple(loop.curve),
-        loop.curve[-1].metrics, run.target, loop.time_to_target, extras,
-        _runtime(backend, run.model, applied))
+        backend=backend.name, task=task.name, cell=cell, profile=task.config.profile, seed=seed, device=device,
+        options=task.config.options(), spec=run.spec, optimizer=run.optimizer, budget=run.budget,
+        status=loop.status, reason=loop.reason, steps=loop.step, train_seconds=loop.watch.train_seconds(),
+        wall_seconds=loop.watch.wall_seconds(), first_step_seconds=loop.first_step_seconds,
+        setup_seconds=setup_seconds, curve=tuple(loop.curve), final_metrics=loop.curve[-1].metrics,
+        target=run.target, time_to_target=loop.time_to_target, extras=extras,
+        runtime=_runtime(backend, run.model, applied))
 
 
 def _resolve(backend: Backend | str, task: Task | str, profile: Profile | None) -> tuple[Backend, Task]:
@@ -165,13 +169,13 @@ class _Setup:
     batches: Iterator[Batch]
 
     @classmethod
-    def build(cls, backend: Backend, task: Task, cell: Cell, seed: int, device: str,
+    def build(cls, backend: Backend, task: Task, spec: ModelSpec, seed: int, device: str,
               budget: Budget) -> _Setup:
-        spec, optimizer = task.model_spec(cell), task.optimizer(cell)
-        target = task.target(cell)
+        optimizer, target = task.optimizer(spec.cell), task.target(spec.cell)
         task.eval_arrays()  # loads (and caches) the evaluation data now
         batches = task.train_batches(seed)
         first = next(batches)  # loads the training data now
+        check_batch(spec, *first)  # the data contract, once, the same for every backend
         model = backend.build(spec, init_params(spec, seed), optimizer, device)
         return cls(spec, optimizer, budget, target, model, itertools.chain([first], batches))
 

@@ -24,8 +24,9 @@ import jax.numpy as jnp  # noqa: E402
 from rnnbench.backend import ParitySettings  # noqa: E402
 from rnnbench.backends.jax_backend import JaxBackend  # noqa: E402
 from rnnbench.backends.jax_backend.layout import from_tree, to_tree  # noqa: E402
-from rnnbench.backends.jax_backend.optim import TORCH_CLIP_EPS, clip_like_torch, make_optimizer  # noqa: E402
+from rnnbench.backends.jax_backend.optim import clip_like_torch, make_optimizer  # noqa: E402
 from rnnbench.errors import SpecError, UsageError  # noqa: E402
+from rnnbench.kit import CLIP_EPS as TORCH_CLIP_EPS  # noqa: E402
 from rnnbench.params import init_params  # noqa: E402
 from rnnbench.spec import CELLS, ModelSpec, OptimizerSpec  # noqa: E402
 

@@ -199,31 +199,11 @@ def test_get_params_returns_copies(backend: TorchBackend) -> None:
     assert not np.any(model.get_params()["head.b"] == 42.0)
 
 
-@pytest.mark.parametrize(("spec", "x"), [
-    (make_spec(embedded=True), np.zeros((3, 4, 2))),
-    (make_spec(embedded=True), np.zeros((3, 4), dtype=np.float32)),
-    (make_spec(embedded=False), np.zeros((3, 4, 9), dtype=np.float32)),
-])
-def test_bad_input_is_a_usage_error(backend: TorchBackend, spec: ModelSpec, x: np.ndarray) -> None:
-    model = backend.build(spec, init_params(spec, 0), ADAM)
-    with pytest.raises(UsageError, match="Accepted"):
-        model.predict(x)
-
-
-@pytest.mark.parametrize("head", ["lm", "classify"])
-def test_bad_targets_are_a_usage_error(backend: TorchBackend, head: str) -> None:
-    spec = make_spec(head=head)
-    x, y = make_batch(spec)
-    model = backend.build(spec, init_params(spec, 0), ADAM)
-    with pytest.raises(UsageError, match="y has shape"):
-        model.train_step(x, y[:, :1])
-
-
 # ---- devices, settings, runtime info -------------------------------------------
 
 def test_devices_and_unknown_device(backend: TorchBackend) -> None:
     devices = backend.devices()
-    assert devices[0] == "cpu" and all(d.startswith("cuda:") for d in devices[1:])
+    assert devices[0] == "cpu" and all(d.startswith("gpu:") for d in devices[1:])
     spec = make_spec()
     with pytest.raises(UsageError, match=r"Unknown device 'gpu:7'.*Accepted: cpu"):
         backend.build(spec, init_params(spec, 0), ADAM, device="gpu:7")
@@ -278,7 +258,7 @@ def test_gpu_model_matches_the_reference(backend: TorchBackend, cell: str, dtype
     spec = make_spec(cell, head="lm", dtype=dtype)
     params = init_params(spec, 0)
     x, y = make_batch(spec)
-    model = backend.build(spec, params, ADAM, device="cuda:0")
+    model = backend.build(spec, params, ADAM, device="gpu:0")
     reference = NumpyBackend().build(spec, params, ADAM)
     assert_close(model.predict(x), reference.predict(x), dtype)
     loss, grads = model.loss_and_grads(x, y)
@@ -295,7 +275,7 @@ def test_gpu_model_matches_the_reference(backend: TorchBackend, cell: str, dtype
 def test_gpu_runtime_info_and_memory(backend: TorchBackend) -> None:
     spec = make_spec("gru")
     x, y = make_batch(spec)
-    model = backend.build(spec, init_params(spec, 0), ADAM, device="cuda:0")
+    model = backend.build(spec, init_params(spec, 0), ADAM, device="gpu:0")
     model.train_step(x, y)
     model.synchronize()
     memory = model.device_memory()

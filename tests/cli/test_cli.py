@@ -53,18 +53,18 @@ def test_bad_option_value_is_a_usage_error():
 
 
 def test_check_prints_json_and_exits_0_for_a_conforming_plugin_backend():
-    done = run("check", "--backend", "numpy64", "--dtype", "float64", "--json")
+    done = run("check", "--backend", "torchloop", "--dtype", "float64", "--json")
     assert done.returncode == 0, done.stderr
     [report] = json.loads(done.stdout)
-    assert report["ok"] and (report["backend"], report["reference"]) == ("numpy64", "numpy")
+    assert report["ok"] and (report["backend"], report["reference"]) == ("torchloop", "numpy")
     assert len(report["comparisons"]) == 18 * 6  # 3 cells x 3 heads x 2 depths; 6 quantities each
     assert max(c["max_rel"] for c in report["comparisons"]) <= 1e-6
 
 
 def test_example_plugin_is_listed_with_its_distribution():
     rows = {row["name"]: row for row in json.loads(run("plugins", "--json").stdout)}
-    assert rows["numpy64"]["origin"] == "rnnbench-example-plugin 0.1.0"
-    assert rows["numpy64"]["plugin"] == "example" and rows["numpy64"]["available"]
+    assert rows["torchloop"]["origin"] == "rnnbench-example-plugin 0.1.0"
+    assert rows["torchloop"]["plugin"] == "example" and rows["torchloop"]["available"]
 
 
 def test_check_exits_1_when_a_backend_does_not_conform(install_fake_plugin):
@@ -72,3 +72,15 @@ def test_check_exits_1_when_a_backend_does_not_conform(install_fake_plugin):
     done = run("check", "--backend", "off_by_a_bit", "--dtype", "float64")
     assert done.returncode == 1
     assert "FAIL" in done.stdout and "grad" in done.stdout
+
+
+def test_the_plugin_listing_prints_install_hints_with_their_extras():
+    from rich.console import Console
+
+    from rnnbench.cli.tables import plugins_table
+
+    row = {"name": "jax", "kind": "backend", "origin": "built-in", "versions": {}, "available": False,
+           "reason": "the module 'jax' is not installed", "install_hint": 'pip install "rnnbench[jax]"'}
+    console = Console(record=True, width=200)
+    console.print(plugins_table([row]))
+    assert 'pip install "rnnbench[jax]"' in console.export_text()

@@ -39,7 +39,6 @@ from rnnbench.results.store import MACHINES_DIR, read_environment, read_environm
 # Ray starts its processes with subprocess and a preexec_fn (ray/_private/services.py), which runs the fork hooks;
 # when an earlier test module has imported JAX, JAX's hook warns that forking a multithreaded process may deadlock.
 # Those children run Ray's preexec_fn and exec Ray's own programs; they never use JAX, so the warning does not apply.
-pytestmark = pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 
 
 # The conformance pre-check runs on the manager's machine whatever the executor, and has its own tests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,9 +11,18 @@ import numpy as np
 import pytest
 from paths import GOLDEN
 
+from rnnbench.manager.case import Case
 from rnnbench.report import compare
-from rnnbench.report.compare import MIN_SAMPLES, TOO_FEW, case_key, compare_repeats, compare_runs, compare_samples
+from rnnbench.report.compare import (
+    MIN_SAMPLES,
+    NOT_COMPARABLE,
+    TOO_FEW,
+    compare_repeats,
+    compare_runs,
+    compare_samples,
+)
 from rnnbench.report.significance import mann_whitney_u, ratio_interval
+from rnnbench.results.frame import load_results
 
 BASE, LOADED, ROUNDS, RUN, FAILED = (GOLDEN / n for n in ("compare-base", "compare-loaded", "compare-rounds",
                                                            "report-run", "report-failed"))
@@ -122,11 +132,45 @@ def test_cli_rejects_runs_without_common_cases(cli, tmp_path):
     assert code == 2 and "no throughput case was measured in both" in err
 
 
-def test_case_key_drops_only_the_round():
-    assert case_key(CASE.format("numpy", "gru") + "-r3") == CASE.format("numpy", "gru")
-    assert case_key("torch/char_rnn/lstm/cpu/throughput/default-data-float32-H64-t1-s-2-r10/vocab=a-r1") == \
-        "torch/char_rnn/lstm/cpu/throughput/default-data-float32-H64-t1-s-2/vocab=a-r1"
-    assert case_key("tests/bench.py::test_lstm[numpy-r0]") == "tests/bench.py::test_lstm[numpy-r0]"  # not a Case id
+def test_a_case_key_is_the_case_without_its_round():
+    case = Case(backend="torch", task="char_rnn", cell="lstm", device="cpu", mode="throughput", profile="default",
+                hidden_size=64, seed=-2, repeat=10, task_options={"vocab": "a-r1"})
+    assert case.case_id == "torch/char_rnn/lstm/cpu/throughput/default-data-float32-H64-t1-s-2-r10/vocab=a-r1"
+    assert case.case_key == "torch/char_rnn/lstm/cpu/throughput/default-data-float32-H64-t1-s-2/vocab=a-r1"
+    assert dataclasses.replace(case, repeat=0).case_key == case.case_key
+
+
+def test_schema_2_records_get_their_case_key_by_migration():
+    frame = load_results(BASE)  # schema-2 golden records
+    assert (frame.case_key == frame.case_id.str.replace(r"-r\d+$", "", regex=True)).all()
+
+
+def test_a_different_machine_or_workload_is_not_comparable(tmp_path):
+    other = _copy_run(tmp_path / "other", BASE, machine="another box (Intel Xeon, no GPU)")
+    result = compare_runs(BASE, other)
+    assert result.comparisons and {c.verdict for c in result.comparisons} == {NOT_COMPARABLE}
+    assert all(c.reason.startswith("machine differs: ") and "another box" in c.reason for c in result.comparisons)
+    assert not result.regressions(0)
+    resized = _copy_run(tmp_path / "resized", BASE, spec_hidden=999)
+    reasons = [c.reason for c in compare_runs(BASE, resized).comparisons]
+    assert reasons and all(reason.startswith("workload differs: ") for reason in reasons)
+
+
+def _copy_run(target, source, machine=None, spec_hidden=None):
+    target.mkdir()
+    for name in ("run.json", "environment.json"):
+        if (source / name).is_file():
+            shutil.copy(source / name, target / name)
+    lines = []
+    for line in (source / "records.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if machine is not None:
+            record["machine"] = machine
+        if spec_hidden is not None and record.get("spec"):
+            record["spec"]["hidden_size"] = spec_hidden
+        lines.append(json.dumps(record))
+    (target / "records.jsonl").write_text("\n".join(lines) + "\n")
+    return target
 
 
 def test_too_few_samples_gives_no_verdict():

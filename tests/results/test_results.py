@@ -14,8 +14,9 @@ from rnnbench.results.store import RECORDS_FILE, RecordWriter, finished_case_ids
 
 
 def record(**overrides):
-    base = {"schema": SCHEMA_VERSION, "run_id": "r", "case_id": "c1", "backend": "numpy", "task": "imdb",
-            "cell": "gru", "device": "cpu", "mode": "memory", "config": {}, "status": "ok", "duration_s": 1.0}
+    base = {"schema": SCHEMA_VERSION, "run_id": "r", "case_id": "c1", "case_key": "c", "workload": "w",
+            "data": "real", "backend": "numpy", "task": "imdb", "cell": "gru", "device": "cpu", "mode": "memory",
+            "config": {}, "status": "ok", "duration_s": 1.0}
     return base | overrides
 
 

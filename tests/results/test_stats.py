@@ -65,7 +65,7 @@ def test_protocol_times_first_call_apart_and_brackets_every_sample_with_sync():
         events.append("sync")
         clock.advance(0.0)
 
-    timings = run_protocol(step, sync, TimingProtocol(warmup=3, steps=3), clock)
+    timings = run_protocol(step, sync, TimingProtocol(warmup=3, steps=3, min_block_s=0), clock)  # 1 call a sample
     assert timings.first_step == 5.0
     assert timings.samples == [1.0, 2.0, 3.0]
     assert timings.rate(items_per_step=64) == pytest.approx(64 * 3 / 6.0)
@@ -76,7 +76,26 @@ def test_sync_time_counts_inside_the_sample():
     # A GPU step returns at once; the time is spent in synchronize(), and must be counted.
     clock = FakeClock()
     timings = run_protocol(lambda: None, lambda: clock.advance(0.5), TimingProtocol(warmup=1, steps=2), clock)
-    assert timings.samples == [0.5, 0.5]
+    assert timings.samples == [0.5, 0.5] and timings.calls_per_sample == 1  # a 0.5 s call needs no block
+
+
+def test_fast_calls_are_timed_in_calibrated_blocks_synced_at_block_ends_only():
+    clock, events = FakeClock(), []
+
+    def step():
+        events.append("step")
+        clock.advance(0.002)  # 2 ms: a block of 13 lasts at least 25 ms
+
+    def sync():
+        events.append("sync")
+
+    timings = run_protocol(step, sync, TimingProtocol(warmup=2, steps=4), clock)
+    assert timings.calls_per_sample == 13 and timings.calls == 52
+    assert timings.samples == pytest.approx([0.002] * 4)
+    assert timings.rate(items_per_step=10) == pytest.approx(10 / 0.002)
+    assert timings.protocol() == {"protocol": "blocks-v1", "calls_per_sample": 13, "min_block_s": 0.025}
+    timed = events[-4 * 15:]  # the four blocks: sync, 13 steps, sync
+    assert timed == (["sync"] + ["step"] * 13 + ["sync"]) * 4
 
 
 @pytest.mark.parametrize("fields", [{"warmup": 0}, {"steps": 0}])

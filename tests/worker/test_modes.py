@@ -8,7 +8,6 @@ non-finite for real.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import math
@@ -27,7 +26,7 @@ from rnnbench.spec import ModelSpec
 from rnnbench.task import Batch, Budget, Task
 from rnnbench.tasks.airline import AirlineTask
 from rnnbench.worker.main import KEYS, empty_document, prepare, run_case
-from rnnbench.worker.modes import capped_budget, throughput, with_spec
+from rnnbench.worker.modes import capped_budget, throughput
 
 
 class PoisonTask(AirlineTask):
@@ -190,14 +189,13 @@ def test_accuracy_refuses_shape_overrides(registry: Registry) -> None:
     assert doc["status"] == "failed" and doc["error"].startswith("UsageError: accuracy mode trains on")
 
 
-def test_with_spec_keeps_the_task_otherwise(registry: Registry) -> None:
-    task = registry.task("airline").with_options(profile="smoke", synthetic=True)
-    spec = task.model_spec("gru")
-    resized = with_spec(task, dataclasses.replace(spec, hidden_size=5, dtype="float64"))
-    assert resized.model_spec("gru").hidden_size == 5 and resized.model_spec("lstm").dtype == "float64"
-    assert resized.name == "airline" and resized.config == task.config
-    assert resized.with_options(profile="quick").model_spec("gru").hidden_size == 5
-    assert with_spec(task, spec) is task
+def test_accuracy_trains_the_case_s_network_not_the_task_s(registry: Registry) -> None:
+    case = small_case("accuracy", batch_size=None, seq_len=None, hidden_size=5, num_layers=2, dtype="float64")
+    doc = run_case(case, registry)
+    assert doc["status"] == "ok", doc["error"]
+    trained = doc["accuracy"]["spec"]
+    assert (trained["hidden_size"], trained["num_layers"], trained["dtype"]) == (5, 2, "float64")
+    assert trained == doc["spec"]  # the one setup of every mode
 
 
 # ---- setup -----------------------------------------------------------------------------------

@@ -177,8 +177,8 @@ def _collect(ray: Any, ref: Any, case: Case, clock: _Clock, shared: bool) -> Fin
         first_line = (str(exc).strip().splitlines() or [""])[0]
         error = f"the Ray task failed: {type(exc).__name__}: {first_line}"
         seconds = clock.seconds(ref)
-        outcome = WorkerOutcome({"status": "failed", "error": error}, None, False, seconds,
-                                str(exc)[-TAIL_CHARS:], [])
+        outcome = WorkerOutcome(document={"status": "failed", "error": error}, returncode=None, timed_out=False,
+                                seconds=seconds, output_tail=str(exc)[-TAIL_CHARS:], command=[])
         return Finished(case, _seconds_ago(seconds), outcome, {"machine": LOST_MACHINE}, shared)
     return Finished(case, started_at, outcome, env, shared)
 
@@ -186,7 +186,8 @@ def _collect(ray: Any, ref: Any, case: Case, clock: _Clock, shared: bool) -> Fin
 def _overdue(case: Case, seconds: float, timeout_s: float, shared: bool) -> Finished:
     tail = (f"the Ray task was still running {seconds:.0f} s after its worker started, past the "
             f"{timeout_s:g} s timeout and {GUARD_S:g} s of grace; the manager cancelled it")
-    outcome = WorkerOutcome(None, None, True, seconds, tail, [])
+    outcome = WorkerOutcome(document=None, returncode=None, timed_out=True, seconds=seconds, output_tail=tail,
+                            command=[])
     return Finished(case, _seconds_ago(seconds), outcome, {"machine": LOST_MACHINE}, shared)
 
 
