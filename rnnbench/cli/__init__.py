@@ -179,7 +179,8 @@ def _given_options(given: dict[str, object]) -> dict[str, object]:
 
 
 def _print_summary(run_dir: Path, console: Console) -> None:
-    from rnnbench.report.summary import summary_tables
+    from rnnbench.report.model import load_report_data
+    from rnnbench.report.summary import summary_tables, verdict_lines
     from rnnbench.results.frame import load_results
 
     frame = load_results(run_dir)
@@ -188,6 +189,8 @@ def _print_summary(run_dir: Path, console: Console) -> None:
         return
     for table in summary_tables(frame):
         console.print(table)
+    for line in verdict_lines(load_report_data([run_dir])):  # last, where the eye lands when the run ends
+        console.print(line)
     failed = int((frame.status != "ok").sum())
     console.print(f"{len(frame)} records ({failed} not ok) in {run_dir}", markup=False)
 

@@ -27,7 +27,7 @@ from rnnbench.manager.options import RunOptions, expand
 from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.probe import devices_in_subprocess
-from rnnbench.manager.process import build_record, build_record_of, now_iso
+from rnnbench.manager.process import build_record, build_record_of, now_iso, remove_stale_scratch
 from rnnbench.manager.progress import Reporter, reporter
 from rnnbench.plugins.registry import Registry
 from rnnbench.results.store import (
@@ -79,6 +79,7 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
     """
     registry = registry or Registry()
     console = console or Console(stderr=True)
+    remove_stale_scratch()  # what a manager killed by SIGKILL left behind
     if resume is None:
         run_id = rundir.new_run_id()
     else:

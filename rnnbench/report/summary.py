@@ -1,4 +1,4 @@
-"""The console summary at the end of a run, built from the report's own per-task tables.
+"""The console summary at the end of a run: the verdict first, then the report's own per-task tables.
 
 Per task, one row per backend, cell and configuration (device, shape, dtype:
 a sweep keeps every point), with the rounds of a case aggregated as the
@@ -14,8 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from rnnbench.report.columns import seconds, shape, throughput
-from rnnbench.report.model import is_missing, task_info
+from rnnbench.report.model import ReportData, is_missing, task_info
 from rnnbench.report.tables import task_table
+from rnnbench.report.verdict import rows_by_case, verdict, win_text
 
 COLUMNS = ("backend", "cell", "device", "shape", "train samples/s [95% CI]", "first step", "peak MB", "metric",
            "status")
@@ -29,6 +30,19 @@ def _cells(row: pd.Series) -> list[str]:
     return [str(row.backend), str(row.cell), str(row.device), shape(row), throughput(row, "train"),
             seconds(row.train_first_step_s), _number(row.memory_peak_mb, ",.0f"), _number(row.metric, ".4f"),
             str(row.status)]
+
+
+def verdict_lines(data: ReportData) -> list[str | Table]:
+    """The verdict (``rnnbench.report.verdict``) for a terminal: the answer, a table of winners, the caveats."""
+    found = verdict(data)
+    table = Table(title="who wins each case (margin over the runner-up, significance)")
+    for column in ("task", "case", "fastest training", "fastest inference", "leanest memory"):
+        table.add_column(column)
+    for task, case, by in rows_by_case(found.wins):
+        table.add_row(*(escape(t) for t in (task, case, *(win_text(by[m]) if m in by else "-"
+                                                         for m in ("training", "inference", "memory")))))
+    return ["[bold]Verdict[/bold]", *(escape(f"- {line}") for line in found.answer), table,
+            *(escape(f"caveat: {line}") for line in found.caveats)]
 
 
 def summary_tables(frame: pd.DataFrame) -> list[Table]:

@@ -14,6 +14,7 @@ import pandas as pd
 from rnnbench.report.columns import columns
 from rnnbench.report.model import PathsArg, ReportData, load_report_data
 from rnnbench.report.tables import best_mask, task_table
+from rnnbench.report.verdict import rows_by_case, score_text, verdict, win_text
 
 CSV_COLUMNS = (
     "task", "run_id", "machine", "device", "dtype", "backend", "cell", "batch_size", "seq_len", "hidden_size",
@@ -42,8 +43,40 @@ def _markdown_cell(text: str, best: bool) -> str:
     return f"**{text}**" if best and text != "-" else text
 
 
+def markdown_verdict(data: ReportData) -> list[str]:
+    """``## Verdict``: the answer, the winners per case, the geomeans, the heatmaps, the caveats."""
+    found = verdict(data)
+    cell = _markdown_cell
+    parts = ["## Verdict", "", *(f"- {cell(line, False)}" for line in found.answer), ""]
+    parts += ["| task | case | fastest training | fastest inference | leanest memory |", "|---|---|---|---|---|"]
+    for task, case, by_measure in rows_by_case(found.wins):
+        shown = [win_text(by_measure[m]) if m in by_measure else "-" for m in ("training", "inference", "memory")]
+        parts.append("| " + " | ".join(cell(text, False) for text in (task, case, *shown)) + " |")
+    parts += ["", "Speed relative to the fastest backend of each case, geometric mean over the cases "
+              "[95% bootstrap interval] (1.00: the fastest everywhere):", "",
+              "| backend | training | inference | cases won (training) |", "|---|---:|---:|---:|"]
+    for backend in sorted({s.backend for s in found.scores}):
+        mine = {s.measure: s for s in found.scores if s.backend == backend}
+        texts = [score_text(mine[m]) if m in mine else "-" for m in ("training", "inference")]
+        won = mine["training"].wins if "training" in mine else 0
+        parts.append(f"| {cell(backend, False)} | {texts[0]} | {texts[1]} | {won} |")
+    for heat in found.heatmaps:
+        if not heat.rows:
+            continue
+        parts += ["", f"Relative {heat.measure} speed (1.00: the fastest of the row):", "",
+                  "| case | " + " | ".join(cell(b, False) for b in heat.backends) + " |",
+                  "|---|" + "---:|" * len(heat.backends)]
+        for row, values in zip(heat.rows, heat.values, strict=True):
+            shown = ["-" if v is None else f"{v:.2f}" for v in values]
+            parts.append(f"| {cell(row, False)} | " + " | ".join(shown) + " |")
+    if found.caveats:
+        parts += ["", "Caveats:", "", *(f"- {cell(line, False)}" for line in found.caveats)]
+    return [*parts, ""]
+
+
 def render_markdown(data: ReportData) -> str:
-    parts = []
+    """``## Verdict`` first, then one table per task."""
+    parts: list[str] = []
     for task in data.tasks:
         table = task_table(data.frame, task)
         cols, best = columns(table, task), best_mask(table, task)
@@ -56,7 +89,7 @@ def render_markdown(data: ReportData) -> str:
         parts.append("")
     note = ("Throughput: samples/s at the median step time [95% interval]; best of each cell and configuration "
             "in bold; memory: peak resident memory above the post-setup baseline.")
-    return "\n".join([note, "", *parts])
+    return "\n".join([*markdown_verdict(data), note, "", *parts])
 
 
 def _defuse(value: object) -> object:

@@ -15,6 +15,7 @@ from rnnbench.report.environment import EnvironmentTable, environment_table
 from rnnbench.report.model import ReportData, TaskInfo, run_id
 from rnnbench.report.svg import Chart
 from rnnbench.report.tables import best_mask, task_table
+from rnnbench.report.verdict import rows_by_case, score_text, verdict, win_text
 from rnnbench.results.store import RUN_FILE
 
 
@@ -46,11 +47,28 @@ class RunView:
 
 
 @dataclass(frozen=True)
+class HeatView:
+    measure: str
+    backends: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # (case, ((text, css class), ...))
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    answer: tuple[str, ...]
+    cases: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]  # (task, case, ((measure, win text), ...))
+    scores: tuple[tuple[str, str, str], ...]  # (backend, training, inference)
+    heatmaps: tuple[HeatView, ...]
+    caveats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReportView:
     runs: tuple[RunView, ...]
     tasks: tuple[TaskView, ...]
     environment: EnvironmentTable
     records: int
+    verdict: VerdictView
 
 
 def _sort_key(value: Any) -> str:
@@ -98,8 +116,28 @@ def run_view(run_dir: Path, frame: pd.DataFrame) -> RunView:
                    len(records), int((records.status != "ok").sum()))
 
 
+def _heat_class(value: float | None) -> str:
+    """Five shades of relative speed: 1.00 (the fastest) down to under half of it."""
+    if value is None:
+        return "heat-none"
+    return f"heat-{min(4, int((1.0 - value) * 8))}"  # 1.00-0.88, -0.76, -0.63, -0.51, below
+
+
+def verdict_view(data: ReportData) -> VerdictView:
+    found = verdict(data)
+    cases = tuple((task, case, tuple((m, win_text(by[m])) for m in ("training", "inference", "memory") if m in by))
+                  for task, case, by in rows_by_case(found.wins))
+    backends = sorted({s.backend for s in found.scores})
+    mine = {(s.backend, s.measure): score_text(s) for s in found.scores}
+    scores = tuple((b, mine.get((b, "training"), "-"), mine.get((b, "inference"), "-")) for b in backends)
+    heatmaps = tuple(HeatView(h.measure, h.backends, tuple(
+        (row, tuple(("-" if v is None else f"{v:.2f}", _heat_class(v)) for v in values))
+        for row, values in zip(h.rows, h.values, strict=True))) for h in found.heatmaps if h.rows)
+    return VerdictView(found.answer, cases, scores, heatmaps, found.caveats)
+
+
 def report_view(data: ReportData) -> ReportView:
     colors = backend_colors([str(b) for b in data.frame.backend])
     return ReportView(tuple(run_view(d, data.frame) for d in data.run_dirs),
                       tuple(task_view(data, task, colors) for task in data.tasks),
-                      environment_table(data.environments), len(data.frame))
+                      environment_table(data.environments), len(data.frame), verdict_view(data))

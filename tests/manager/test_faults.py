@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from rnnbench.errors import ResultsWriteError, UsageError
 from rnnbench.manager import rundir
 from rnnbench.manager.options import RunOptions
+from rnnbench.manager.process import SCRATCH_PREFIX, remove_stale_scratch
 from rnnbench.manager.runner import run
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
@@ -189,6 +191,11 @@ def test_a_worker_dies_with_its_manager(with_hanging_backend, tmp_path, how):
     _, err = manager.communicate(timeout=60)
     worker.wait(timeout=30)  # raises psutil.TimeoutExpired if it outlived its manager
     assert not worker.is_running()
+    stale = list(Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}{manager.pid}-*"))
+    if how == signal.SIGKILL:  # a killed manager cannot clean up; the next run does
+        assert stale and remove_stale_scratch() and not any(folder.exists() for folder in stale)
+    else:
+        assert not stale
     if how == signal.SIGTERM:  # handled like Ctrl-C
         assert manager.returncode == 130 and "rnnbench run --resume" in err, err
 

@@ -100,7 +100,7 @@ def _rate(value: float) -> str:
 
 
 def _row(page: Page, backend: str, cell: str) -> dict:
-    rows = page.rows(page.table_with("backend"))
+    rows = page.rows(page.table_with("cell"))
     return next(r for r in rows if r["backend"][0] == backend and r["cell"][0] == cell)
 
 
@@ -138,7 +138,7 @@ def test_best_value_and_ratio_to_the_fastest_per_cell(page, records):
 def test_best_metric_follows_the_targets_direction():
     page = Page(html_report(RUN))
     for cell in ("rnn", "lstm", "gru"):
-        rows = [r for r in page.rows(page.table_with("backend")) if r["cell"][0] == cell]
+        rows = [r for r in page.rows(page.table_with("cell")) if r["cell"][0] == cell]
         values = [float(r["test_rmse"][0]) for r in rows]
         marked = ["best" in r["test_rmse"][1] for r in rows]
         assert marked == [v == min(values) for v in values]  # test_rmse: lower is better
@@ -213,7 +213,7 @@ def test_hostile_strings_show_as_text():
     assert "&lt;img src=x onerror=alert(2)&gt;" in html and "<img" not in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>" not in html
     assert 'vm&#34;&gt;&lt;script&gt;alert(3)&lt;/script&gt;' in html
-    assert HOSTILE_BACKEND in [r["backend"][0] for r in page.rows(page.table_with("backend"))]
+    assert HOSTILE_BACKEND in [r["backend"][0] for r in page.rows(page.table_with("cell"))]
     assert "&lt;script&gt;alert(4)&lt;/script&gt;" in html  # the environment
     legend_and_tooltips = [t for t in page.text if HOSTILE_BACKEND in t]
     assert len(legend_and_tooltips) >= 4
@@ -240,7 +240,10 @@ def _hostile_copy(tmp_path: Path, backend: str) -> Path:
 def test_markdown_leaves_no_live_markup(tmp_path):
     backend = "[x](javascript:alert(5)) ![i](y) *a* _b_ `c` ~~d~~ &amp; a|b \\"
     markdown = markdown_report(_hostile_copy(tmp_path, backend))
-    row = next(line for line in markdown.splitlines() if "javascript" in line)
+    escaped = "\\[x\\](javascript:alert(5)) !\\[i\\](y) \\*a\\* \\_b\\_"
+    lines = [line for line in markdown.splitlines() if "javascript" in line]
+    assert lines and all(escaped in line for line in lines)  # the verdict's lines too
+    row = next(line for line in markdown.splitlines() if "javascript" in line and line.endswith("| ok |"))
     assert row.startswith("| \\[x\\](javascript:alert(5)) !\\[i\\](y) \\*a\\* \\_b\\_ \\`c\\` \\~\\~d\\~\\~ &amp;amp; "
                           "a\\|b \\\\ | gru |")
 

@@ -54,7 +54,7 @@ def test_tables_and_charts_are_visible(browser, report, width, height):
     browser.set_window_size(width, height)
     browser.get(report)
     tables = browser.find_elements(By.CSS_SELECTOR, "table")
-    assert len(tables) == 1 + 1 + 1  # runs, airline, environment
+    assert len(tables) == 3 + 1 + 1 + 1  # verdict (geomeans, two heatmaps), runs, airline, environment
     for table in tables:
         browser.execute_script("arguments[0].scrollIntoView()", table)
         assert _visible(table) and table.find_elements(By.CSS_SELECTOR, "tbody tr")
@@ -101,3 +101,18 @@ def test_shape_sorts_by_its_numbers(browser, report):
     shapes = [cell.text for cell in sorted_cells(browser, report, "shape")]
     hidden = [int(s.split()[2].removeprefix("H")) for s in shapes]
     assert hidden == sorted(hidden) and {8, 16, 32} <= set(hidden)  # as text, H16 and H32 would come before H8
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def test_the_verdict_comes_first_and_fits_the_width(browser, report, width, height):
+    browser.set_window_size(width, height)
+    browser.get(report)
+    verdict = browser.find_element(By.ID, "verdict")
+    first_section = browser.find_element(By.CSS_SELECTOR, "main > section")
+    assert first_section.get_attribute("id") == "verdict" and _visible(verdict)
+    heatmaps = verdict.find_elements(By.CSS_SELECTOR, "table.heatmap")
+    assert len(heatmaps) == 2 and "airline" in verdict.text and "fastest" in verdict.text
+    viewport = browser.execute_script("return document.documentElement.clientWidth")
+    for element in [verdict, *heatmaps, *verdict.find_elements(By.CSS_SELECTOR, "li")]:
+        right = browser.execute_script("return arguments[0].getBoundingClientRect().right", element)
+        assert right <= viewport, element.text[:60]  # nothing of the verdict needs sideways scrolling

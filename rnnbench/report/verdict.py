@@ -1,0 +1,298 @@
+"""Who wins what, by how much, and how sure we are: the verdict every report opens with.
+
+Built from the report's per-task tables (``rnnbench.report.tables``), so it
+agrees with them number for number:
+
+- per task, cell and configuration: the fastest backend for training and for
+  inference, and the leanest in memory, each with its margin over the
+  runner-up and whether that margin is significant by the project's own test
+  (``rnnbench.report.compare``: Mann-Whitney U and a bootstrap interval of
+  the ratio of medians; per-round medians with several rounds);
+- per backend: the geometric mean over cases of its speed relative to the
+  fastest backend of each case (pyperf's suite geomean; 1.0 = fastest
+  everywhere), training and inference apart, with a bootstrap interval over
+  the cases;
+- a heatmap of those relative speeds (rows task x cell, columns backends);
+- a few sentences generated from the numbers, and the caveats that apply.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rnnbench.report.compare import TOO_FEW, compare_repeats
+from rnnbench.report.model import ReportData, is_missing
+from rnnbench.report.tables import GROUP, task_table, variant
+from rnnbench.results.stats import CONFIDENCE, RESAMPLES
+
+KINDS = {"train": "training", "infer": "inference"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Win:
+    """The best backend of one case for one measure, and how far ahead it is."""
+
+    task: str
+    cell: str
+    case: str  # the cell, and the configuration where the run varies it: "lstm", "lstm H64 B32"
+    measure: str  # "training", "inference" or "memory"
+    winner: str
+    runner_up: str | None  # None: the only backend measured
+    margin: float | None  # winner over runner-up: x times faster, or x times less memory
+    verdict: str  # "significant", "not significant", "too few samples", "one backend", "not tested"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Score:
+    """One backend's suite geomean of relative speed (1.0: the fastest in every case)."""
+
+    backend: str
+    measure: str  # "training" or "inference"
+    geomean: float
+    low: float  # bootstrap interval over the cases
+    high: float
+    cases: int
+    wins: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Heatmap:
+    measure: str
+    rows: tuple[str, ...]  # "task cell" (and the configuration when it varies)
+    backends: tuple[str, ...]
+    values: tuple[tuple[float | None, ...], ...]  # relative speed per row and backend; None: not measured
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    wins: tuple[Win, ...]
+    scores: tuple[Score, ...]  # best first within each measure
+    heatmaps: tuple[Heatmap, ...]
+    answer: tuple[str, ...]  # plain sentences
+    caveats: tuple[str, ...]
+
+
+def verdict(data: ReportData) -> Verdict:
+    tables = {task.name: task_table(data.frame, task) for task in data.tasks}
+    samples = _samples(data.frame)
+    wins = tuple(win for name, table in tables.items() for win in _wins(name, table, samples))
+    scores = tuple(score for kind in KINDS for score in _scores(tables, kind, wins))
+    heatmaps = tuple(_heatmap(tables, kind) for kind in KINDS)
+    return Verdict(wins=wins, scores=scores, heatmaps=heatmaps, answer=_answer(data, scores, wins),
+                   caveats=_caveats(data, tables))
+
+
+# ---- per case -------------------------------------------------------------------------------------------
+
+
+def _samples(frame: pd.DataFrame) -> dict[tuple, list[np.ndarray]]:
+    """Per (task, *GROUP, backend, kind): the step-time samples of each ok throughput record (one per round)."""
+    rows = frame[(frame["mode"] == "throughput") & (frame.status == "ok")]
+    found: dict[tuple, list[np.ndarray]] = {}
+    for _, row in rows.assign(variant=rows.record.map(variant)).iterrows():
+        for kind in KINDS:
+            calls = row[f"{kind}_samples_s"]
+            if isinstance(calls, list) and calls:
+                key = (row.task, *(row[k] for k in GROUP), row.backend, kind)
+                found.setdefault(key, []).append(np.asarray(calls, dtype=np.float64))
+    return found
+
+
+def _label(row: pd.Series, varies: bool) -> str:
+    if not varies:
+        return str(row.cell)
+    shape = " ".join(f"{letter}{int(row[k])}" for letter, k in (("B", "batch_size"), ("T", "seq_len"),
+                     ("H", "hidden_size"), ("L", "num_layers")) if not is_missing(row[k]))
+    device = "" if row.device == "cpu" else f" {row.device}"
+    return f"{row.cell} {shape}{device}".strip()
+
+
+def _groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    varies = table.groupby(GROUP, dropna=False).ngroups > table.cell.nunique()
+    return [(_label(group.iloc[0], varies), group) for _, group in table.groupby(GROUP, dropna=False, sort=False)]
+
+
+def _wins(task: str, table: pd.DataFrame, samples: dict[tuple, list[np.ndarray]]) -> list[Win]:
+    found = []
+    for label, group in _groups(table):
+        for kind, measure in KINDS.items():
+            ranked = group[group[f"{kind}_sps"].notna()].sort_values(f"{kind}_sps", ascending=False)
+            if not ranked.empty:
+                found.append(_speed_win(task, label, measure, kind, ranked, samples))
+        lean = group[group.memory_peak_mb.notna()].sort_values("memory_peak_mb")
+        if not lean.empty:
+            found.append(_memory_win(task, label, lean))
+    return found
+
+
+def _speed_win(task: str, label: str, measure: str, kind: str, ranked: pd.DataFrame,
+               samples: dict[tuple, list[np.ndarray]]) -> Win:
+    first = ranked.iloc[0]
+    if len(ranked) < 2:
+        return Win(task=task, cell=str(first.cell), case=label, measure=measure, winner=str(first.backend),
+                   runner_up=None, margin=None, verdict="one backend")
+    second = ranked.iloc[1]
+    key = (task, *(first[k] for k in GROUP[:-1]), first.cell)
+    mine, theirs = samples.get((*key, first.backend, kind)), samples.get((*key, second.backend, kind))
+    tested = "not tested"
+    if mine and theirs:  # runner-up step times against the winner's: "slower" is a significant win
+        outcome = compare_repeats(label, kind, mine, theirs).verdict
+        tested = {"slower": "significant", TOO_FEW: TOO_FEW}.get(outcome, "not significant")
+    return Win(task=task, cell=str(first.cell), case=label, measure=measure, winner=str(first.backend),
+               runner_up=str(second.backend), margin=float(first[f"{kind}_sps"] / second[f"{kind}_sps"]),
+               verdict=tested)
+
+
+def _memory_win(task: str, label: str, lean: pd.DataFrame) -> Win:
+    first = lean.iloc[0]
+    if len(lean) < 2:
+        return Win(task=task, cell=str(first.cell), case=label, measure="memory", winner=str(first.backend),
+                   runner_up=None, margin=None, verdict="one backend")
+    second = lean.iloc[1]
+    margin = second.memory_peak_mb / first.memory_peak_mb if first.memory_peak_mb > 0 else math.inf
+    return Win(task=task, cell=str(first.cell), case=label, measure="memory", winner=str(first.backend),
+               runner_up=str(second.backend), margin=float(margin), verdict="not tested")  # one peak per round
+
+
+# ---- per backend ----------------------------------------------------------------------------------------
+
+
+def _relative(tables: dict[str, pd.DataFrame], kind: str) -> list[tuple[str, str, dict[str, float]]]:
+    """Per case (task, label): each backend's speed over the fastest backend's."""
+    cases = []
+    for task, table in tables.items():
+        for label, group in _groups(table):
+            speeds = {str(r.backend): float(r[f"{kind}_sps"]) for _, r in group.iterrows()
+                      if not is_missing(r[f"{kind}_sps"])}
+            if speeds:
+                best = max(speeds.values())
+                cases.append((task, label, {b: s / best for b, s in speeds.items()}))
+    return cases
+
+
+def _scores(tables: dict[str, pd.DataFrame], kind: str, wins: Sequence[Win]) -> list[Score]:
+    cases = _relative(tables, kind)
+    backends = sorted({b for _, _, speeds in cases for b in speeds})
+    scores = []
+    for backend in backends:
+        values = np.array([speeds[backend] for _, _, speeds in cases if backend in speeds])
+        low, high = _geomean_interval(values)
+        scores.append(Score(backend=backend, measure=KINDS[kind], geomean=_geomean(values), low=low, high=high,
+                            cases=int(values.size),
+                            wins=sum(w.winner == backend and w.measure == KINDS[kind] for w in wins)))
+    return sorted(scores, key=lambda s: -s.geomean)
+
+
+def _geomean(values: np.ndarray) -> float:
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def _geomean_interval(values: np.ndarray) -> tuple[float, float]:
+    """Percentile bootstrap interval of the geometric mean over the cases (scipy.stats.bootstrap, seeded)."""
+    if values.size < 2 or np.ptp(values) == 0:
+        point = _geomean(values)
+        return point, point
+    from scipy import stats
+
+    result = stats.bootstrap((np.log(values),), np.mean, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
+                             method="percentile", vectorized=True, rng=np.random.default_rng(0))
+    return float(np.exp(result.confidence_interval.low)), float(np.exp(result.confidence_interval.high))
+
+
+def _heatmap(tables: dict[str, pd.DataFrame], kind: str) -> Heatmap:
+    cases = _relative(tables, kind)
+    backends = tuple(sorted({b for _, _, speeds in cases for b in speeds}))
+    return Heatmap(measure=KINDS[kind], rows=tuple(f"{task} {label}" for task, label, _ in cases), backends=backends,
+                   values=tuple(tuple(speeds.get(b) for b in backends) for _, _, speeds in cases))
+
+
+# ---- in words ---------------------------------------------------------------------------------------
+
+
+def _answer(data: ReportData, scores: Sequence[Score], wins: Sequence[Win]) -> tuple[str, ...]:
+    machines = sorted({str(m) for m in data.frame.machine.dropna().unique()}) or ["this machine"]
+    threads = sorted({int(t) for t in data.frame.threads.dropna().unique()})
+    where = f"On {', '.join(machines)}" + (f" with {', '.join(map(str, threads))} threads" if threads else "")
+    lines = []
+    for measure in KINDS.values():
+        ranked = [s for s in scores if s.measure == measure]
+        if ranked:
+            lines.append(f"{where}, {measure}: " + _overall(ranked, [w for w in wins if w.measure == measure]))
+    for task in sorted({w.task for w in wins}):
+        trained = [w for w in wins if w.task == task and w.measure == "training"]
+        by_winner: dict[str, list[str]] = {}
+        for w in trained:
+            by_winner.setdefault(w.winner, []).append(w.case + (f" ({w.margin:.2f}x)" if w.margin else ""))
+        if by_winner:
+            lines.append(f"{task}: " + "; ".join(f"{b} trains {', '.join(c)} fastest" for b, c in by_winner.items())
+                         + ".")
+    memory = [w for w in wins if w.measure == "memory" and w.runner_up is not None]
+    if memory:
+        lean = max({w.winner for w in memory}, key=lambda b: sum(w.winner == b for w in memory))
+        lines.append(f"Memory: {lean} is the leanest in {sum(w.winner == lean for w in memory)} of {len(memory)} "
+                     f"cases (peak resident memory above the post-setup baseline).")
+    return tuple(lines)
+
+
+def _overall(ranked: Sequence[Score], wins: Sequence[Win]) -> str:
+    """Who leads over all cases, whether the lead is clear (intervals apart), and the cases won."""
+    best, decided = ranked[0], [w for w in wins if w.runner_up is not None]
+    sure = sum(w.verdict == "significant" and w.winner == best.backend for w in decided)
+    geomeans = ", ".join(f"{s.backend} {score_text(s)}" for s in ranked)
+    clear = len(ranked) == 1 or best.low > ranked[1].high
+    lead = (f"{best.backend} is the fastest overall" if clear else
+            f"no backend is clearly fastest overall ({best.backend} leads, but its interval overlaps "
+            f"{ranked[1].backend}'s)")
+    return (f"{lead}; geometric mean of the speed relative to the fastest backend of each case: {geomeans}. "
+            f"{best.backend} wins {best.wins} of {len(decided) or best.cases} cases, {sure} of them significantly.")
+
+
+def _caveats(data: ReportData, tables: dict[str, pd.DataFrame]) -> tuple[str, ...]:
+    frame, notes = data.frame, []
+    not_ok = frame[frame.status != "ok"]
+    if not not_ok.empty:
+        counts = not_ok.groupby("status").size()
+        notes.append("Cases that did not finish are left out: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                     + " (see each task's status column).")
+    unchecked = {f"{r.backend}/{r.device}" for _, r in frame.iterrows() if r.conformance_ok is not True
+                 and r.status == "ok"}
+    if unchecked:
+        notes.append(f"Conformance failed or was not checked for {', '.join(sorted(unchecked))}: "
+                     "their numbers may not compute the reference function.")
+    unstable = sum(int(t[f"{k}_unstable"].eq(True).sum()) for t in tables.values() for k in KINDS)
+    if unstable:
+        notes.append(f"{unstable} timings are unstable (spread above 10% of the median): the machine was busy; "
+                     "their margins are less certain.")
+    rounds = frame.loc[frame["mode"] == "throughput", "repeat"].nunique()
+    if rounds < 2:
+        notes.append("One round: significance rests on the calls of one process per case; --rounds 5 makes each "
+                     "round's median one value, as pyperf does.")
+    return tuple(notes)
+
+
+# ---- as text ------------------------------------------------------------------------------------------
+
+
+def win_text(win: Win) -> str:
+    """"torch, 1.34x over numpy (significant)"."""
+    if win.runner_up is None or win.margin is None:
+        return f"{win.winner} (the only backend measured)"
+    return f"{win.winner}, {win.margin:.2f}x over {win.runner_up} ({win.verdict})"
+
+
+def score_text(score: Score) -> str:
+    interval = "" if score.low == score.high else f" [{score.low:.2f}, {score.high:.2f}]"
+    return f"{score.geomean:.2f}{interval}"
+
+
+def rows_by_case(wins: Sequence[Win]) -> list[tuple[str, str, dict[str, Win]]]:
+    """(task, case, {measure: win}) in the order the wins came."""
+    rows: dict[tuple[str, str], dict[str, Win]] = {}
+    for win in wins:
+        rows.setdefault((win.task, win.case), {})[win.measure] = win
+    return [(task, case, by_measure) for (task, case), by_measure in rows.items()]
