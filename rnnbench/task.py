@@ -80,6 +80,9 @@ class Budget:
     eval_every: int  # evaluate after every this many steps, and after the last one
     eval_batches: int | None = None  # evaluation batches at intermediate points; None: the whole set
     final_eval_batches: int | None = None  # evaluation batches at the end; None: the whole set
+    # Read the training loss after every step (one host sync per step): the loss curve per step that the
+    # equal-step comparison of the smoke and quick profiles holds against the NumPy reference's.
+    loss_every_step: bool = False
 
     def __post_init__(self) -> None:
         _positive_int("max_steps", self.max_steps)

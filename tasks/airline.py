@@ -75,11 +75,14 @@ def _adam(lr: float) -> OptimizerSpec:
     return OptimizerSpec("adam", lr=lr, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0)
 
 
+# Quick: the same steps for every backend (the equal-step comparison), a few seconds on the slowest here.
+QUICK_STEPS = 300
 RECIPES: dict[str, Recipe] = {
     "smoke": Recipe(hidden_size=8, num_layers=1, batch_size=8, eval_batch_size=16, optimizer=_adam(1e-2),
-                    budget=Budget(max_steps=3, max_seconds=30.0, eval_every=2)),
+                    budget=Budget(max_steps=3, max_seconds=None, eval_every=2, loss_every_step=True)),
     "quick": Recipe(hidden_size=32, num_layers=1, batch_size=12, eval_batch_size=48, optimizer=_adam(5e-3),
-                    budget=Budget(max_steps=700, max_seconds=120.0, eval_every=70)),
+                    budget=Budget(max_steps=QUICK_STEPS, max_seconds=None, eval_every=QUICK_STEPS,
+                                  loss_every_step=True)),
     "full": Recipe(hidden_size=32, num_layers=1, batch_size=12, eval_batch_size=48, optimizer=_adam(5e-3),
                    budget=Budget(max_steps=2100, max_seconds=600.0, eval_every=70)),
 }

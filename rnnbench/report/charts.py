@@ -6,10 +6,12 @@ from typing import Any
 
 import pandas as pd
 
+from rnnbench.conformance import REFERENCE_BACKEND
 from rnnbench.report.columns import seconds, shape
 from rnnbench.report.model import TaskInfo, is_missing
 from rnnbench.report.svg import PALETTE, BarItem, Chart, LineData, bar_chart, finite, line_chart
 from rnnbench.report.tables import GROUP, variant
+from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE
 
 SWEEPABLE = (("hidden_size", "hidden size"), ("seq_len", "sequence length"), ("batch_size", "batch size"))
 
@@ -88,7 +90,42 @@ def curve_charts(frame: pd.DataFrame, task: TaskInfo, colors: dict[str, str]) ->
             lines = [line for line in lines if line.points]
             if lines:
                 charts.append(line_chart(f"{name}: {task.headline} against {x_title}", x_title, task.headline, lines))
+        charts.extend(_step_loss_charts(group, name, colors))
     return charts
+
+
+def _step_loss_charts(group: pd.DataFrame, name: str, colors: dict[str, str]) -> list[Chart]:
+    """The equal-step check drawn: every backend's loss per step overlaid, and its relative gap to the reference."""
+    curves = group[group.step_losses.map(lambda v: isinstance(v, list) and len(v) > 0)] \
+        if "step_losses" in group else group.iloc[:0]
+    if curves.empty:
+        return []
+    lines = [LineData(str(r.backend), colors[r.backend], tuple(
+        (float(step), float(loss), None, None, f"{r.backend}: loss {loss:.6g} at step {step}")
+        for step, loss in enumerate(r.step_losses, start=1) if isinstance(loss, (int, float))))
+        for _, r in curves.sort_values("backend").iterrows()]
+    charts = [line_chart(f"{name}: training loss per step (the same steps, weights and batches)", "training step",
+                         "training loss", [line for line in lines if line.points])]
+    reference = curves[curves.backend == REFERENCE_BACKEND]
+    if not reference.empty:
+        ref = reference.iloc[0].step_losses
+        gaps = [_gap_line(r, ref, colors) for _, r in curves.sort_values("backend").iterrows()
+                if r.backend != REFERENCE_BACKEND]
+        gaps = [line for line in gaps if line.points]
+        if gaps:
+            charts.append(line_chart(f"{name}: relative loss gap to {REFERENCE_BACKEND} per step "
+                                     f"(tolerance {EQUIVALENCE_TOLERANCE:g})", "training step",
+                                     "|loss - reference| / reference", gaps))
+    return charts
+
+
+def _gap_line(row: pd.Series, reference: list[Any], colors: dict[str, str]) -> LineData:
+    points = []
+    for step, (loss, ref) in enumerate(zip(row.step_losses, reference, strict=False), start=1):
+        if isinstance(loss, (int, float)) and isinstance(ref, (int, float)) and ref:
+            gap = abs(loss - ref) / abs(ref)
+            points.append((float(step), gap, None, None, f"{row.backend}: gap {gap:.2e} at step {step}"))
+    return LineData(str(row.backend), colors[row.backend], tuple(points))
 
 
 def _curve_line(row: pd.Series, metric: str, x_key: str, colors: dict[str, str]) -> LineData:

@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 
+from rnnbench.conformance import REFERENCE_BACKEND
 from rnnbench.report.model import TaskInfo, is_missing
+from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE
 
 DASH = "-"
 
@@ -65,7 +67,19 @@ def time_to_target(row: pd.Series) -> str:
         return DASH
     if not is_missing(row["time_to_target_s"]):
         return seconds(row["time_to_target_s"])
-    return f"not reached ({row['target']})" if row["target"] else "no target"
+    if not row["target"]:
+        return "no target"
+    if not row["judged"]:  # smoke and quick evaluate a part of the set: the target is not defined there
+        return "not judged (evaluated on part of the set)"
+    return f"not reached ({row['target']})"
+
+
+def equivalence(row: pd.Series) -> str:
+    """The largest relative loss gap to the NumPy reference at the same steps, flagged beyond tolerance."""
+    gap = row["equivalence_gap"]
+    if is_missing(gap):
+        return "reference" if row["backend"] == REFERENCE_BACKEND and row["trained"] else DASH
+    return f"{gap:.1e}" + ("" if gap <= EQUIVALENCE_TOLERANCE else " (trains differently)")
 
 
 def _value(key: str) -> Callable[[pd.Series], Any]:
@@ -113,6 +127,10 @@ def columns(table: pd.DataFrame, task: TaskInfo) -> list[Column]:
                best="metric" if task.goal else None, numeric=True),
         Column("time_to_target_s", "time to target", time_to_target, _value("time_to_target_s"),
                best="time_to_target_s", numeric=True),
+        Column("train_steps", "steps trained", lambda row: number(row["train_steps"], ",.0f"),
+               _value("train_steps"), numeric=True),
+        Column("equivalence_gap", f"loss gap vs {REFERENCE_BACKEND} (tolerance {EQUIVALENCE_TOLERANCE:g})",
+               equivalence, _value("equivalence_gap"), numeric=True),
         Column("kernel_path", "kernel path", _text("kernel_path"), _value("kernel_path")),
         Column("conformance", "conformance", _text("conformance"), _value("conformance")),
         Column("status", "status", _text("status"), _value("status")),

@@ -4,7 +4,8 @@ Per task, one row per backend, cell and configuration (device, shape, dtype:
 a sweep keeps every point), with the rounds of a case aggregated as the
 report aggregates them (``rnnbench.report.tables``): training throughput,
 samples/s at the median step with its 95% interval, the first-step time,
-peak memory above the baseline and the task's headline metric.
+peak memory above the baseline, the task's headline metric, the steps the
+accuracy pass trained and its loss gap to the NumPy reference over them.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from rnnbench.report.columns import seconds, shape, throughput
+from rnnbench.report.columns import equivalence, seconds, shape, throughput
 from rnnbench.report.model import ReportData, is_missing, task_info
 from rnnbench.report.tables import task_table
 from rnnbench.report.verdict import rows_by_case, verdict, win_text
 
 COLUMNS = ("backend", "cell", "device", "shape", "train samples/s [95% CI]", "first step", "peak MB", "metric",
-           "status")
+           "steps", "loss gap", "status")
 
 
 def _number(value: object, fmt: str) -> str:
@@ -29,7 +30,7 @@ def _number(value: object, fmt: str) -> str:
 def _cells(row: pd.Series) -> list[str]:
     return [str(row.backend), str(row.cell), str(row.device), shape(row), throughput(row, "train"),
             seconds(row.train_first_step_s), _number(row.memory_peak_mb, ",.0f"), _number(row.metric, ".4f"),
-            str(row.status)]
+            _number(row.train_steps, ",.0f"), equivalence(row), str(row.status)]
 
 
 def verdict_lines(data: ReportData) -> list[str | Table]:
@@ -41,7 +42,7 @@ def verdict_lines(data: ReportData) -> list[str | Table]:
     for task, case, by in rows_by_case(found.wins):
         table.add_row(*(escape(t) for t in (task, case, *(win_text(by[m]) if m in by else "-"
                                                          for m in ("training", "inference", "memory")))))
-    return ["[bold]Verdict[/bold]", *(escape(f"- {line}") for line in found.answer), table,
+    return ["[bold]Verdict[/bold]", *(escape(f"- {line}") for line in found.answer), *([table] if found.wins else []),
             *(escape(f"caveat: {line}") for line in found.caveats)]
 
 
@@ -51,7 +52,8 @@ def summary_tables(frame: pd.DataFrame) -> list[Table]:
     for name in sorted(frame.task.unique()):
         task = task_info(frame, name)
         table = Table(title=escape(f"{name}: training throughput (samples/s at the median step [95% CI]), "
-                                   f"peak memory above baseline, {task.headline or 'metric'}"))
+                                   f"peak memory above baseline, {task.headline or 'metric'}, steps trained, "
+                                   "loss gap to the reference at the same steps"))
         for column in COLUMNS:
             table.add_column(column, justify="left" if column in ("backend", "cell", "device", "status") else "right")
         for _, row in task_table(frame, task).iterrows():

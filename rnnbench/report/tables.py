@@ -117,8 +117,16 @@ def _accuracy(rows: pd.DataFrame, task: TaskInfo) -> dict[str, Any]:
     metric = rows[column].median() if column in rows and not rows.empty else np.nan
     targets = [(r.get("accuracy") or {}).get("target") for r in rows.record]
     target = next((t for t in targets if isinstance(t, dict)), None)
+    steps = _numbers(rows.train_steps).median() if "train_steps" in rows and not rows.empty else np.nan
+    gaps = _numbers(rows.equivalence_max_rel_gap) if "equivalence_max_rel_gap" in rows else pd.Series(dtype=float)
     return {"metric": metric, "time_to_target_s": rows.time_to_target_s.median() if not rows.empty else np.nan,
-            "target": _describe_target(target), "trained": not rows.empty}
+            "target": _describe_target(target), "trained": not rows.empty, "train_steps": steps,
+            "judged": any(_whole_set(curve) for curve in rows.curve),  # the target counts on the whole set only
+            "equivalence_gap": gaps.max() if gaps.notna().any() else np.nan}  # the worst round
+
+
+def _whole_set(curve: Any) -> bool:
+    return isinstance(curve, list) and any(isinstance(p, dict) and p.get("eval_whole") for p in curve)
 
 
 def _describe_target(target: dict[str, Any] | None) -> str:

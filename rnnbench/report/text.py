@@ -21,7 +21,7 @@ CSV_COLUMNS = (
     "num_layers", "train_sps", "train_sps_low", "train_sps_high", "train_ratio", "train_unstable",
     "infer_sps", "infer_sps_low", "infer_sps_high", "infer_ratio", "infer_unstable", "train_first_step_s",
     "infer_first_step_s", "memory_peak_mb", "memory_baseline_mb", "device_peak_mb", "metric_name", "metric",
-    "time_to_target_s", "target", "kernel_path", "conformance", "status")
+    "time_to_target_s", "target", "train_steps", "equivalence_gap", "kernel_path", "conformance", "status")
 TEXT_COLUMNS = ("task", "run_id", "machine", "device", "dtype", "backend", "cell", "metric_name", "target",
                 "kernel_path", "conformance", "status")
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection); a quote makes it text.
@@ -48,13 +48,15 @@ def markdown_verdict(data: ReportData) -> list[str]:
     found = verdict(data)
     cell = _markdown_cell
     parts = ["## Verdict", "", *(f"- {cell(line, False)}" for line in found.answer), ""]
-    parts += ["| task | case | fastest training | fastest inference | leanest memory |", "|---|---|---|---|---|"]
+    if found.wins:
+        parts += ["| task | case | fastest training | fastest inference | leanest memory |", "|---|---|---|---|---|"]
     for task, case, by_measure in rows_by_case(found.wins):
         shown = [win_text(by_measure[m]) if m in by_measure else "-" for m in ("training", "inference", "memory")]
         parts.append("| " + " | ".join(cell(text, False) for text in (task, case, *shown)) + " |")
-    parts += ["", "Speed relative to the fastest backend of each case, geometric mean over the cases "
-              "[95% bootstrap interval] (1.00: the fastest everywhere):", "",
-              "| backend | training | inference | cases won (training) |", "|---|---:|---:|---:|"]
+    if found.scores:
+        parts += ["", "Speed relative to the fastest backend of each case, geometric mean over the cases "
+                  "[95% bootstrap interval] (1.00: the fastest everywhere):", "",
+                  "| backend | training | inference | cases won (training) |", "|---|---:|---:|---:|"]
     for backend in sorted({s.backend for s in found.scores}):
         mine = {s.measure: s for s in found.scores if s.backend == backend}
         texts = [score_text(mine[m]) if m in mine else "-" for m in ("training", "inference")]

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rnnbench.conformance import REFERENCE_BACKEND
 from rnnbench.report.compare import TOO_FEW, compare_repeats
 from rnnbench.report.model import ReportData, is_missing
 from rnnbench.report.tables import GROUP, task_table, variant
+from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE
 from rnnbench.results.stats import CONFIDENCE, RESAMPLES
 
 KINDS = {"train": "training", "infer": "inference"}
@@ -231,6 +233,8 @@ def _answer(data: ReportData, scores: Sequence[Score], wins: Sequence[Win]) -> t
         if by_winner:
             lines.append(f"{task}: " + "; ".join(f"{b} trains {', '.join(c)} fastest" for b, c in by_winner.items())
                          + ".")
+    if same := equivalence_line(data.frame):
+        lines.append(same)
     memory = [w for w in wins if w.measure == "memory" and w.runner_up is not None]
     if memory:
         lean = max({w.winner for w in memory}, key=lambda b: sum(w.winner == b for w in memory))
@@ -268,11 +272,40 @@ def _caveats(data: ReportData, tables: dict[str, pd.DataFrame]) -> tuple[str, ..
     if unstable:
         notes.append(f"{unstable} timings are unstable (spread above 10% of the median): the machine was busy; "
                      "their margins are less certain.")
+    notes.extend(_equivalence_caveats(frame))
     rounds = frame.loc[frame["mode"] == "throughput", "repeat"].nunique()
-    if rounds < 2:
+    if rounds == 1:
         notes.append("One round: significance rests on the calls of one process per case; --rounds 5 makes each "
                      "round's median one value, as pyperf does.")
     return tuple(notes)
+
+
+def _equivalence_caveats(frame: pd.DataFrame) -> list[str]:
+    """Backends whose equal-step loss curve left the reference's: they do not learn the same function."""
+    if "equivalence_ok" not in frame:
+        return []
+    off = frame[frame.equivalence_ok.eq(False)]
+    if off.empty:
+        return []
+    cases = ", ".join(f"{r.backend} {r.task} {r.cell} ({r.equivalence_max_rel_gap:.2g})" for _, r in off.iterrows())
+    return [f"Trains differently from {REFERENCE_BACKEND}: {cases}: the loss curve over the same steps from the "
+            f"same weights leaves the reference's by more than {EQUIVALENCE_TOLERANCE:g} (relative); those "
+            "speeds are not like for like."]
+
+
+def equivalence_line(frame: pd.DataFrame) -> str | None:
+    """One sentence on the equal-step check of a run: how many backends learned the same, the worst gap."""
+    if "equivalence_max_rel_gap" not in frame:
+        return None
+    gaps = frame[frame.equivalence_max_rel_gap.notna()]
+    if gaps.empty:
+        return None
+    steps = sorted({f"{r.task} {int(r.train_steps)}" for _, r in gaps.iterrows() if not is_missing(r.train_steps)})
+    same = int(gaps.equivalence_ok.eq(True).sum())
+    worst = gaps.loc[gaps.equivalence_max_rel_gap.idxmax()]
+    return (f"Same learning: {same} of {len(gaps)} accuracy cases follow the {REFERENCE_BACKEND} reference's loss "
+            f"curve step for step within {EQUIVALENCE_TOLERANCE:g} (worst {worst.equivalence_max_rel_gap:.1e}, "
+            f"{worst.backend} {worst.task} {worst.cell}; steps per task: {', '.join(steps)}).")
 
 
 # ---- as text ------------------------------------------------------------------------------------------

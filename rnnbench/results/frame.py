@@ -43,6 +43,11 @@ memory_peak_bytes               peak resident memory above that baseline
 device_peak_bytes               the framework's device-memory peak (GPU), else NaN
 metric_<name>                   the task's final metrics (accuracy mode)
 time_to_target_s                training seconds to the task's target, NaN if not reached
+train_steps                     optimiser steps the accuracy pass trained
+step_losses                     the training loss of every step (smoke and quick: the equal-step curve), a list
+equivalence_max_rel_gap         the largest relative gap between that curve and the NumPy reference's at the
+                                same steps (same workload and seed); NaN for the reference and without curves
+equivalence_ok                  that gap within ``results.equivalence.EQUIVALENCE_TOLERANCE``: True, False or None
 curve                           the learning curve (a list of points)
 record                          the whole record (a dict), for anything not flattened
 ==============================  ===========================================================
@@ -56,6 +61,7 @@ from typing import Any
 
 import pandas as pd
 
+from rnnbench.results.equivalence import add_equivalence
 from rnnbench.results.store import read_records, run_dirs
 
 CASE_COLUMNS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "repeat")
@@ -72,7 +78,7 @@ def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     rows = [_row(record) for run_dir in run_dirs(paths) for record in read_records(run_dir, skipped)]
-    return pd.DataFrame(rows)
+    return add_equivalence(pd.DataFrame(rows))
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
@@ -131,5 +137,7 @@ def _accuracy_columns(block: dict[str, Any]) -> dict[str, Any]:
     columns: dict[str, Any] = {f"metric_{k}": v for k, v in (block.get("final_metrics") or {}).items()}
     target = block.get("time_to_target") or {}
     columns["time_to_target_s"] = target.get("train_seconds") if isinstance(target, dict) else None
+    columns["train_steps"] = block.get("steps")
+    columns["step_losses"] = block.get("step_losses")
     columns["curve"] = block.get("curve")
     return columns

@@ -4,8 +4,9 @@
 feeds the task's seeded batches to ``Model.train_step`` and evaluates on the
 task's schedule, keeping the learning curve. Nothing else runs between two
 steps: the training loss is read back (``Model.last_loss``) only at
-evaluation points, after ``synchronize``, and the time spent evaluating is
-excluded from the training time. A non-finite loss or metric stops the run
+evaluation points, after ``synchronize`` (or after every step, when the
+budget asks for the per-step curve of the equal-step comparison), and the
+time spent evaluating is excluded from the training time. A non-finite loss or metric stops the run
 with status ``diverged``; it never raises.
 """
 
@@ -78,6 +79,7 @@ class TrainResult:
     first_step_seconds: float | None  # the first step alone (compilation included where a backend compiles)
     setup_seconds: float  # data loading, parameter drawing and build, before the first step
     curve: tuple[CurvePoint, ...]
+    step_losses: tuple[float | None, ...]  # the loss of every step, when the budget asks (loss_every_step), else ()
     final_metrics: dict[str, float]  # the last evaluation (over final_eval_batches)
     target: Target | None
     time_to_target: TimeToTarget | None
@@ -129,7 +131,8 @@ def train(backend: Backend | str, task: Task | str, cell: Cell, *, profile: Prof
         options=task.config.options(), spec=run.spec, optimizer=run.optimizer, budget=run.budget,
         status=loop.status, reason=loop.reason, steps=loop.step, train_seconds=loop.watch.train_seconds(),
         wall_seconds=loop.watch.wall_seconds(), first_step_seconds=loop.first_step_seconds,
-        setup_seconds=setup_seconds, curve=tuple(loop.curve), final_metrics=loop.curve[-1].metrics,
+        setup_seconds=setup_seconds, curve=tuple(loop.curve), step_losses=tuple(loop.step_losses),
+        final_metrics=loop.curve[-1].metrics,
         target=run.target, time_to_target=loop.time_to_target, extras=extras,
         runtime=_runtime(backend, run.model, applied))
 
@@ -224,6 +227,7 @@ class _Loop:
         self.watch = _Stopwatch(clock)
         self.step = 0
         self.curve: list[CurvePoint] = []
+        self.step_losses: list[float | None] = []  # filled only when the budget asks for every step's loss
         self.status: Status = "completed"
         self.reason = ""
         self.first_step_seconds: float | None = None
@@ -238,6 +242,8 @@ class _Loop:
         for x, y in self.setup.batches:
             model.train_step(x, y)
             self.step += 1
+            if budget.loss_every_step:  # a host sync per step: the per-step curve the equal-step check compares
+                self.step_losses.append(model.last_loss())
             if self.step == 1:  # one extra barrier, to time the first step (compilation) alone
                 model.synchronize()
                 self.first_step_seconds = self.watch.train_seconds()
