@@ -16,7 +16,6 @@ a failed case. Verdicts are saved in ``conformance.json`` as they come, and
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable, Iterable
@@ -25,9 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import UsageError
-from rnnbench.manager.process import python_module, read_document, run_process, scratch_dir
+from rnnbench.manager.process import (
+    Job,
+    ProcessOutcome,
+    python_module,
+    read_document,
+    run_concurrently,
+    run_process,
+    scratch_dir,
+)
 from rnnbench.results.schema import ResultsError
-from rnnbench.results.store import read_json_file
+from rnnbench.results.store import read_json_file, write_json_file
+from rnnbench.worker.parity import usable_cpus
 
 CHECK_FILE = "conformance.json"
 
@@ -84,10 +92,26 @@ def check_in_subprocess(backend: str, device: str, dtype: str, threads: int, tim
                         memory_limit_mb: int | None) -> Verdict:
     """Run the check of one pair in a fresh process; its crash or timeout becomes the verdict's error."""
     with scratch_dir() as scratch:
-        out = Path(scratch) / "reports.json"
-        command = python_module("rnnbench.manager.precheck", backend, device, dtype, memory_limit_mb or 0, out)
-        ended = run_process(command, timeout_s, threads, Path(scratch) / "output.log")
-        document = read_document(out)
+        job = _job(Path(scratch), backend, device, dtype, threads, timeout_s, memory_limit_mb)
+        ended = run_process(job.command, timeout_s, threads, job.log_path)
+        return _verdict(ended, read_document(_out(job)), dtype, device, timeout_s)
+
+
+def _job(scratch: Path, backend: str, device: str, dtype: str, threads: int, timeout_s: float,
+         memory_limit_mb: int | None) -> Job:
+    folder = scratch / f"{backend}-{device}".replace(":", "-").replace("/", "-")
+    folder.mkdir(exist_ok=True)
+    command = python_module("rnnbench.manager.precheck", backend, device, dtype, memory_limit_mb or 0,
+                            folder / "reports.json")
+    return Job(command, timeout_s, threads, folder / "output.log")
+
+
+def _out(job: Job) -> Path:
+    return Path(job.command[-1])
+
+
+def _verdict(ended: ProcessOutcome, document: dict[str, Any] | None, dtype: str, device: str,
+             timeout_s: float) -> Verdict:
     if ended.timed_out:
         return Verdict.unchecked(dtype, device, f"the check did not finish within {timeout_s:g} s")
     try:
@@ -101,13 +125,19 @@ def check_pairs(run_dir: Path, pairs: Iterable[tuple[str, str]], dtype: str, thr
     """Verdicts of every (backend, device) pair, reusing those ``run_dir`` already holds; saved after each."""
     path = Path(run_dir) / CHECK_FILE
     verdicts = read_verdicts(run_dir)
-    for backend, device in pairs:
-        if key(backend, device) in verdicts:
-            continue
-        verdict = check_in_subprocess(backend, device, dtype, threads, timeout_s, memory_limit_mb)
-        verdicts[key(backend, device)] = verdict
-        announce(key(backend, device), verdict)
-        path.write_text(json.dumps({k: v.to_dict() for k, v in verdicts.items()}, indent=2, sort_keys=True) + "\n")
+    todo = [(b, d) for b, d in dict.fromkeys(pairs) if key(b, d) not in verdicts]
+    # A check compares numbers, it times nothing: the checks share the cores, one per core at once
+    # (on 2 cores this halves the pre-check), each with its share of the threads.
+    parallel = max(1, min(len(todo), threads, len(usable_cpus())))
+    each = max(1, threads // parallel)
+    with scratch_dir() as scratch:
+        jobs = {_job(Path(scratch), b, d, dtype, each, timeout_s, memory_limit_mb): (b, d) for b, d in todo}
+        for job, ended in run_concurrently(list(jobs), parallel):
+            backend, device = jobs[job]
+            verdict = _verdict(ended, read_document(_out(job)), dtype, device, timeout_s)
+            verdicts[key(backend, device)] = verdict
+            announce(key(backend, device), verdict)
+            write_json_file(path, {k: v.to_dict() for k, v in verdicts.items()})
     return verdicts
 
 

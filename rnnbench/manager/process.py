@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,24 +83,97 @@ def child_environment(threads: int) -> dict[str, str]:
     return os.environ | WORKER_ENV | thread_environment(threads)
 
 
-def run_process(command: list[str], timeout_s: float, threads: int, log_path: Path) -> ProcessOutcome:
-    """Run ``command`` in its own session with output to ``log_path``; kill its group at the timeout or on Ctrl-C."""
-    started = time.perf_counter()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=child_environment(threads),
-                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                   preexec_fn=die_with_parent(os.getpid()))
+POLL_S = 0.1  # how often a wait that watches several children, or a child's progress, looks again
+
+
+class _Child:
+    """A started child: its own session, stdin closed, stdout and stderr into its log file."""
+
+    def __init__(self, command: list[str], threads: int, log_path: Path) -> None:
+        self.command, self.log_path, self.started = command, log_path, time.perf_counter()
+        self.log = open(log_path, "wb")
         try:
-            returncode: int | None = process.wait(timeout=timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            returncode, timed_out = None, True
-        except BaseException:  # Ctrl-C: never leave a child behind
-            _kill_group(process)
+            self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
+                                            env=child_environment(threads), stdin=subprocess.DEVNULL,
+                                            start_new_session=True, preexec_fn=die_with_parent(os.getpid()))
+        except BaseException:
+            self.log.close()
             raise
-    return ProcessOutcome(returncode=returncode, timed_out=timed_out, seconds=time.perf_counter() - started,
-                          output_tail=read_tail(log_path, TAIL_CHARS), command=command)
+
+    def ended(self, timeout_s: float = 0.0) -> bool:
+        try:
+            self.process.wait(timeout=timeout_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def kill(self) -> None:
+        _kill_group(self.process)
+
+    def outcome(self, timed_out: bool) -> ProcessOutcome:
+        self.log.close()
+        return ProcessOutcome(returncode=None if timed_out else self.process.returncode, timed_out=timed_out,
+                              seconds=time.perf_counter() - self.started,
+                              output_tail=read_tail(self.log_path, TAIL_CHARS), command=self.command)
+
+
+def run_process(command: list[str], timeout_s: float, threads: int, log_path: Path,
+                progressed: Callable[[], bool] | None = None) -> ProcessOutcome:
+    """Run ``command`` in its own session with output to ``log_path``; kill its group at the timeout or on Ctrl-C.
+
+    With ``progressed`` (True each time the child finished a part of its work, e.g. one of several
+    cases), the timeout applies to each part: the clock restarts whenever it returns True.
+    """
+    child = _Child(command, threads, log_path)
+    try:
+        deadline = time.perf_counter() + timeout_s
+        while not child.ended(POLL_S if progressed else timeout_s):
+            now = time.perf_counter()
+            if progressed is not None and progressed():
+                deadline = now + timeout_s
+            if progressed is None or now >= deadline:
+                child.kill()
+                return child.outcome(timed_out=True)
+    except BaseException:  # Ctrl-C: never leave a child behind
+        child.kill()
+        child.log.close()
+        raise
+    return child.outcome(timed_out=False)
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: two identical jobs are two children
+class Job:
+    """One child of ``run_concurrently``."""
+
+    command: list[str]
+    timeout_s: float
+    threads: int
+    log_path: Path
+
+
+def run_concurrently(jobs: list[Job], parallel: int) -> Generator[tuple[Job, ProcessOutcome], None, None]:
+    """Run ``jobs``, at most ``parallel`` at once, yielding each as it ends; every child killed on Ctrl-C or close.
+
+    For work that is checked, not timed (the conformance pre-check): children then share the cores.
+    """
+    waiting, running = list(jobs), []
+    try:
+        while waiting or running:
+            while waiting and len(running) < parallel:
+                job = waiting.pop(0)
+                running.append((job, _Child(job.command, job.threads, job.log_path)))
+            time.sleep(POLL_S)
+            for job, child in list(running):
+                timed_out = not child.ended() and time.perf_counter() - child.started >= job.timeout_s
+                if timed_out:
+                    child.kill()
+                if timed_out or child.ended():
+                    running.remove((job, child))
+                    yield job, child.outcome(timed_out=timed_out)
+    finally:  # Ctrl-C, or the caller stopped early: nothing keeps running
+        for _, child in running:
+            child.kill()
+            child.log.close()
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
