@@ -8,8 +8,10 @@ with ``ray.wait`` and yields each as it finishes. Its own guard cancels a
 task still running ``GUARD_S`` past the timeout, counted from when the task
 reported its worker started (a node that stopped answering), and a task that
 Ray itself loses (its node died) is recorded as failed on machine
-``LOST_MACHINE``; either way the run goes on. Closing the iterator (Ctrl-C)
-cancels every task still queued or running and keeps what finished.
+``LOST_MACHINE``; either way the run goes on (the actor that hears of each
+start lives on the manager's node, never on a case node that may die).
+Closing the iterator (Ctrl-C) cancels every task still queued or running and
+keeps what finished.
 
 Ray is imported only here, and only when a run uses this executor.
 """
@@ -85,7 +87,7 @@ class RayExecutor:
 
     def run(self, cases: Sequence[Case], timeout_s: float, started: Callable[[Case], None]) -> Outcomes:
         ray = self._connect()
-        book = ray.remote(num_cpus=0)(StartBook).remote()
+        book = start_book(ray)
         task = ray.remote(run_case)
         pending = {task.options(**resources(case), max_retries=0).remote(case, timeout_s, self.run_id, book,
                                                                          self.share_nodes): case
@@ -103,6 +105,19 @@ class RayExecutor:
                     yield _overdue(pending.pop(ref), clock.seconds(ref), timeout_s, self.share_nodes)
         finally:
             _cancel(ray, list(pending))
+
+
+def start_book(ray: Any) -> Any:
+    """The run's StartBook actor, pinned to the manager's own node (under Ray Client: the client server's).
+
+    Left to Ray, an actor that needs no CPU lands on any node, a case node too; when that node died, the
+    manager's next ``book.since`` raised ActorUnavailableError and ended the run with a traceback, though the
+    other nodes were still running their cases. The manager's node lives as long as the manager's connection.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(num_cpus=0)(StartBook).options(scheduling_strategy=here).remote()
 
 
 def _target(address: str | None) -> str | None:
