@@ -27,6 +27,9 @@ what "correct" means        ``rnnbench.conformance``: TOLERANCE and FLOOR per
                             dtype, against the NumPy reference
 device names                below: "cpu" and "gpu:N", the same for every
                             backend; ``rnnbench.kit.parse_device`` reads them
+the implementations         ``Implementation`` and ``Backend.implementations``
+                            below: the ways one backend computes the same
+                            ModelSpec, a default per device, each checked
 ==========================  ==================================================
 
 Device names are one vocabulary for users and backends alike: ``cpu``, and
@@ -35,18 +38,28 @@ Device names are one vocabulary for users and backends alike: ``cpu``, and
 own names (torch's ``cuda:N``, jax's and TensorFlow's GPU devices). Users
 may also write ``gpu`` (each backend's first GPU) or ``all`` in a run, and
 PyTorch's spelling ``cuda:N``, which ``canonical_device`` turns into ``gpu:N``.
+
+A backend may compute the same ModelSpec in several ways, its
+*implementations* (torch's fused layer, a step loop, the loop under
+``torch.compile``; TensorFlow in graph mode or with XLA ...). Each has a
+name, a description and the device kinds it runs on; ``default_implementation``
+says which one runs when none is chosen (per device kind, and per spec where
+the backend has a rule), ``use_implementation`` chooses one for the next
+``build``, and every one must pass ``rnnbench check``. A backend with one
+way needs none of this: the base class lists a single ``default``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from rnnbench.errors import UsageError
+from rnnbench.errors import PluginError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -152,12 +165,42 @@ class Model(ABC):
 
 
 CUDA_PREFIX = "cuda:"  # PyTorch's spelling of a GPU, accepted from users as gpu:N
+DEVICE_KINDS = ("cpu", "gpu")  # what Implementation.devices may name
 
 
 def canonical_device(name: str) -> str:
     """A user's device name in the contract's vocabulary: ``cuda:N`` becomes ``gpu:N``, the rest is kept."""
     text = name.strip().lower()
     return "gpu:" + text.removeprefix(CUDA_PREFIX) if text.startswith(CUDA_PREFIX) else text
+
+
+def device_kind(device: str) -> str:
+    """The kind of a device name: "cpu" for "cpu", "gpu" for "gpu", "gpu:N" and "cuda:N"."""
+    return canonical_device(device).split(":", 1)[0]
+
+
+IMPLEMENTATION_NAME = re.compile(r"[a-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One way a backend computes a ModelSpec; every implementation must pass ``rnnbench check``."""
+
+    name: str  # e.g. "fused", "loop", "compiled": lower-case letters, digits and '-', not "all"
+    description: str  # one line for `rnnbench plugins`
+    devices: tuple[str, ...] = ("cpu", "gpu")  # device kinds it can run on; () where it cannot run here
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not IMPLEMENTATION_NAME.fullmatch(self.name) or self.name == "all":
+            raise PluginError(f"implementation name {self.name!r} is not valid. Accepted: lower-case letters, "
+                              "digits and '-', other than 'all'")
+        if not isinstance(self.devices, tuple) or not set(self.devices) <= set(DEVICE_KINDS):
+            raise PluginError(f"implementation {self.name!r} runs on devices={self.devices!r}. Accepted: a tuple "
+                              f"of {', '.join(DEVICE_KINDS)}")
+
+    def runs_on(self, device: str) -> bool:
+        """Whether this implementation can run on ``device`` ("cpu", "gpu:N", or a kind)."""
+        return device_kind(device) in self.devices
 
 
 def installed_versions(distributions: Iterable[str]) -> dict[str, str]:
@@ -180,6 +223,7 @@ class Backend(ABC):
     framework: ClassVar[str | None] = None  # distribution whose version is reported
     install_hint: ClassVar[str] = ""  # the command that makes it available
     dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")  # parameter dtypes build accepts
+    _implementation: str | None = None  # set by use_implementation on the instance; None: the default
 
     def available(self) -> Availability:
         """Ok when every required module can be found; nothing is imported."""
@@ -204,3 +248,60 @@ class Backend(ABC):
     @abstractmethod
     def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
         """A model computing ``spec`` from ``params``, trained by ``optimizer``."""
+
+    # ---- implementations -------------------------------------------------------------
+
+    def implementations(self) -> tuple[Implementation, ...]:
+        """The ways this backend can compute the same ModelSpec, the usual default first.
+
+        Listing them never imports the framework.
+        """
+        return (Implementation("default", "the backend's only way"),)
+
+    def implementation(self, name: str) -> Implementation:
+        """The implementation called ``name``; UsageError listing the accepted names."""
+        found = {i.name: i for i in self.implementations()}
+        if name not in found:
+            raise UsageError(f"Unknown implementation {name!r} for backend {self.name!r}. "
+                             f"Accepted: {', '.join(found)}")
+        return found[name]
+
+    def default_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
+        """The implementation ``build`` uses on ``device`` when none is chosen.
+
+        The base rule: the first implementation that runs on the device's
+        kind. A backend with a rule by spec (hidden size, cell) overrides
+        this; ``spec=None`` then gives its choice when nothing is known of
+        the network, and ``default_rule`` says the whole rule in words.
+        """
+        for implementation in self.implementations():
+            if implementation.runs_on(device):
+                return implementation.name
+        kinds = sorted({kind for i in self.implementations() for kind in i.devices})
+        raise UsageError(f"No implementation of backend {self.name!r} runs on {device!r}. "
+                         f"Accepted: devices of kind {', '.join(kinds) or 'none'}")
+
+    def default_rule(self, device: str) -> str:
+        """The default on ``device``'s kind in words, e.g. "xla when hidden_size <= 64, else graph"."""
+        return self.default_implementation(device)
+
+    def use_implementation(self, name: str | None) -> None:
+        """Choose the implementation the next ``build`` uses; None goes back to the default."""
+        if name is not None:
+            self.implementation(name)  # UsageError for an unknown name
+        self._implementation = name
+
+    def implementation_for(self, device: str, spec: ModelSpec | None = None) -> str:
+        """The implementation chosen with ``use_implementation``, else ``default_implementation(device, spec)``."""
+        if self._implementation is None:
+            return self.default_implementation(device, spec)
+        return self._implementation
+
+    def checked_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
+        """``implementation_for``, checked to run on ``device``: what ``build`` uses."""
+        name = self.implementation_for(device, spec)
+        if not self.implementation(name).runs_on(device):
+            here = [i.name for i in self.implementations() if i.runs_on(device)]
+            raise UsageError(f"Implementation {name!r} of backend {self.name!r} does not run on {device!r}. "
+                             f"Accepted there: {', '.join(here) or 'none'}")
+        return name
