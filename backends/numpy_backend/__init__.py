@@ -12,13 +12,13 @@ The canonical layout is NumPy's own, so there is no layout module.
 from __future__ import annotations
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, Model, ParitySettings
+from rnnbench.backend import Backend, Implementation, Model, ParitySettings
 from rnnbench.errors import UsageError
 from rnnbench.params import Params
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import runtime
-from .model import NumpyModel
+from .model import IMPLEMENTATION, NumpyModel
 
 __all__ = ["NumpyBackend", "NumpyModel", "rnnbench_register_backends"]
 
@@ -35,9 +35,14 @@ class NumpyBackend(Backend):
     def configure(self, settings: ParitySettings) -> dict[str, str]:
         return runtime.configure(settings)
 
+    def implementations(self) -> tuple[Implementation, ...]:
+        return (Implementation(IMPLEMENTATION, "BLAS matmuls and hand-written BPTT, the function every "
+                               "other implementation is checked against", devices=("cpu",)),)
+
     def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
         if device != "cpu":
             raise UsageError(f"Device {device!r} is not supported by the numpy backend. Accepted: cpu")
+        self.checked_implementation(device, spec)  # "reference", the only one
         return NumpyModel(spec, params, optimizer)
 
 

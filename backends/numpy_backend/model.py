@@ -17,6 +17,7 @@ from .optim import make_optimizer
 from .runtime import blas_library
 
 KERNEL_PATH = "numpy: BLAS matmul + hand-written BPTT"
+IMPLEMENTATION = "reference"  # the backend's one implementation (NumpyBackend.implementations)
 MAX_WORKSPACES = 4  # batch shapes kept alive at once (e.g. a training and an evaluation shape)
 
 
@@ -88,7 +89,8 @@ class NumpyModel(Model):
 
     def runtime_info(self) -> RuntimeInfo:
         blas = blas_library()
-        return RuntimeInfo(f"{KERNEL_PATH} ({blas})", {"blas": blas, "dtype": self.spec.dtype})
+        settings = {"implementation": IMPLEMENTATION, "blas": blas, "dtype": self.spec.dtype}
+        return RuntimeInfo(f"{KERNEL_PATH} ({blas})", settings)
 
     # -- the numerics, top to bottom --
 
