@@ -8,18 +8,56 @@ import the helpers that do:
 - ``torch_optim``: optimisers (fused where torch has the kernel) and clipping;
 - ``torch_model``: the Model (train_step, loss_and_grads, predict, ...);
 - ``torch_runtime``: threads, denormals, TF32, devices, kernel-path probe.
+
+Three implementations compute the same network: "fused" (the nn layers,
+the default everywhere), "loop" (the cells stepped in Python) and
+"compiled" (that loop under ``torch.compile``). Whether "compiled" can run
+is read from the tools inductor needs (a C++ compiler on the CPU; Triton
+and a C compiler on a GPU), without importing torch.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 from typing import TYPE_CHECKING
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, Model, ParitySettings
+from rnnbench.backend import Backend, Implementation, Model, ParitySettings
 
 if TYPE_CHECKING:
     from rnnbench.params import Params
     from rnnbench.spec import ModelSpec, OptimizerSpec
+
+FUSED = Implementation("fused", "nn.RNN/nn.LSTM/nn.GRU layers: cuDNN on a GPU; on the CPU oneDNN for float32 "
+                       "LSTM, ATen's C++ cell loop for GRU, RNN and float64")
+LOOP = Implementation("loop", "the cells stepped in Python (one input matmul per layer, then h @ W_hh and "
+                      "the gates per step), eager autograd")
+COMPILED_DESCRIPTION = ("the step loop under torch.compile (inductor, fullgraph): the unrolled steps fused "
+                        "into generated kernels; compile time grows with the sequence length")
+
+
+def compile_blockers() -> dict[str, str]:
+    """Why torch.compile cannot run on a device kind here, for each kind where it cannot."""
+    cxx = os.environ.get("CXX", "g++")  # inductor's C++ compiler for the CPU (torch._inductor.config.cpp.cxx)
+    cc = os.environ.get("CC", "gcc")  # Triton builds its kernel launcher with a C compiler
+    blockers = {}
+    if shutil.which(cxx) is None:
+        blockers["cpu"] = f"the C++ compiler {cxx!r} is not on PATH"
+    if importlib.util.find_spec("triton") is None:
+        blockers["gpu"] = "Triton is not installed"
+    elif shutil.which(cc) is None:
+        blockers["gpu"] = f"the C compiler {cc!r} is not on PATH"
+    return blockers
+
+
+def compiled_implementation() -> Implementation:
+    """"compiled", on the device kinds whose inductor toolchain is installed here, saying what is missing."""
+    blockers = compile_blockers()
+    notes = "; ".join(f"not on {kind}: {why}" for kind, why in blockers.items())
+    devices = tuple(kind for kind in ("cpu", "gpu") if kind not in blockers)
+    return Implementation("compiled", COMPILED_DESCRIPTION + (f" ({notes})" if notes else ""), devices)
 
 
 class TorchBackend(Backend):
@@ -39,11 +77,15 @@ class TorchBackend(Backend):
 
         return torch_runtime.configure(settings)
 
+    def implementations(self) -> tuple[Implementation, ...]:
+        return (FUSED, LOOP, compiled_implementation())
+
     def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
         from . import runtime as torch_runtime
         from .model import TorchModel
 
-        return TorchModel(spec, params, optimizer, torch_runtime.resolve_device(device))
+        torch_device = torch_runtime.resolve_device(device)
+        return TorchModel(spec, params, optimizer, torch_device, self.checked_implementation(device, spec))
 
 
 @hookimpl

@@ -1,6 +1,11 @@
-"""TorchModel: one RnnNet, its loss and optimiser, on one device.
+"""TorchModel: one RnnNet, its loss and optimiser, on one device, in one implementation.
 
 Imported only from ``TorchBackend.build``: this module imports torch.
+
+The implementation (``TorchBackend.implementations``) decides the recurrent
+module and how it runs: "fused" the nn.RNN/nn.LSTM/nn.GRU layer, "loop" the
+cells stepped in Python (``net.LoopRnn``), "compiled" that loop under
+``torch.compile``. Everything else (loss, optimiser, clipping) is shared.
 
 ``train_step`` is the plain PyTorch loop (zero_grad, forward, loss,
 backward, clip, step) and never reads the loss back to the host, so on a
@@ -9,6 +14,8 @@ device (a 0-d tensor) until ``last_loss()`` reads it back.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -24,18 +31,28 @@ from .net import TORCH_DTYPES, RnnNet, loss_function
 from .optim import make_clipper, make_optimizer
 
 CELL_CLASSES: dict[str, str] = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}
+LOOP_PATHS: dict[str, str] = {
+    "loop": "step loop in Python ({cell} cell), eager autograd",
+    "compiled": "torch.compile (inductor) of the step loop ({cell} cell)",
+}
 
 
 class TorchModel(Model):
     """The common model as an nn.Module, trained by a torch.optim optimiser."""
 
     def __init__(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec,
-                 device: torch.device) -> None:
+                 device: torch.device, implementation: str = "fused") -> None:
         check_params(spec, params)
         self.spec, self.opt_spec, self.device = spec, optimizer, device
+        self.implementation = implementation
         self.dtype = TORCH_DTYPES[spec.dtype]
-        self.net = RnnNet(spec).to(device=device, dtype=self.dtype)
+        self.net = RnnNet(spec, loop=implementation != "fused").to(device=device, dtype=self.dtype)
         load_canonical(self.net, spec, params)
+        self.compile_setting = "eager (no torch.compile)"
+        self.forward: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor] = self.net
+        if implementation == "compiled":
+            self.compile_setting = runtime.prepare_compile()
+            self.forward = torch.compile(self.net, **runtime.COMPILE_OPTIONS)  # type: ignore[arg-type]
         self.loss_fn = loss_function(spec)
         self._last_loss: torch.Tensor | None = None  # 0-d, on the device; read by last_loss()
         self._kernel: str | None = None
@@ -67,7 +84,7 @@ class TorchModel(Model):
     def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
         x_t, y_t = self._x(x), self._y(y, x)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.net(x_t), y_t)  # 0-d
+        loss = self.loss_fn(self.forward(x_t), y_t)  # 0-d
         loss.backward()
         if self.clip is not None:
             self.clip()
@@ -79,7 +96,7 @@ class TorchModel(Model):
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.net(self._x(x)), self._y(y, x))  # 0-d
+        loss = self.loss_fn(self.forward(self._x(x)), self._y(y, x))  # 0-d
         loss.backward()
         grads = canonical_grads(self.net, self.spec)
         self.optimizer.zero_grad(set_to_none=True)
@@ -87,7 +104,7 @@ class TorchModel(Model):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            out = self.net(self._x(x))  # (B, T, O) or (B, O)
+            out = self.forward(self._x(x))  # (B, T, O) or (B, O)
             return out.to("cpu").numpy().copy()
 
     def get_params(self) -> Params:
@@ -109,12 +126,18 @@ class TorchModel(Model):
         return MemoryStats(peak_bytes=peak, current_bytes=current, source="torch.cuda.max_memory_allocated")
 
     def runtime_info(self) -> RuntimeInfo:
-        if self._kernel is None:
-            self._kernel = runtime.probe_kernel(self.net.rnn, self.dtype, self.device)
-        cell = CELL_CLASSES[self.spec.cell]
-        path = f"torch {cell}, {self._kernel} ({self.device}, {self.spec.dtype})"
         settings = runtime.current_settings()
+        where = f"({self.device}, {self.spec.dtype})"
+        if self.implementation == "fused":
+            if self._kernel is None:
+                self._kernel = runtime.probe_kernel(self.net.rnn, self.dtype, self.device)  # type: ignore[arg-type]
+            path = f"torch {CELL_CLASSES[self.spec.cell]}, {self._kernel} {where}"
+        else:
+            path = "torch " + LOOP_PATHS[self.implementation].format(cell=self.spec.cell) + f" {where}"
+            settings["fused_kernel"] = "none: the cells stepped in Python, no RNN kernel"
         settings.update({
+            "implementation": self.implementation,
+            "compile": self.compile_setting,
             "optimizer": self.optimizer_impl,
             "clip": "torch.nn.utils.clip_grad_norm_" if self.clip is not None else "none",
             "device": str(self.device),

@@ -8,6 +8,10 @@ input) -> one stacked ``nn.RNN`` (tanh) / ``nn.LSTM`` / ``nn.GRU`` with
 already use the canonical layout: rows stacked i,f,g,o (LSTM) and r,z,n
 (GRU, with b_hn inside r * (...)), two biases per layer, so conversion is a
 renaming, done in place so cuDNN's flattened weight buffer stays intact.
+
+The "loop" and "compiled" implementations replace the recurrent module by
+``LoopRnn``: the same parameters under the same names, the cells written
+out as a Python loop over the steps (what ``torch.compile`` can fuse).
 """
 
 from __future__ import annotations
@@ -24,19 +28,71 @@ RNN_CLASSES: dict[str, Any] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
-class RnnNet(nn.Module):
-    """Input -> stacked recurrent layers -> head, batch-first in and out."""
+class LoopRnn(nn.Module):
+    """Stacked cells stepped in Python, with nn.RNN's parameter names and batch-first shapes.
+
+    Per layer, one matmul projects the inputs of all steps (as ATen's own
+    CPU loop does), then each step adds ``h @ W_hh^T + b_hh`` and applies the
+    gates. Autograd differentiates the loop.
+    """
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
+        self.cell, self.input_size, self.hidden_size = spec.cell, spec.layer_input_size(0), spec.hidden_size
+        self.num_layers = spec.num_layers
+        g_h = spec.gates * spec.hidden_size
+        for k in range(spec.num_layers):  # values come from load_canonical
+            setattr(self, f"weight_ih_l{k}", nn.Parameter(torch.empty(g_h, spec.layer_input_size(k))))
+            setattr(self, f"weight_hh_l{k}", nn.Parameter(torch.empty(g_h, spec.hidden_size)))
+            setattr(self, f"bias_ih_l{k}", nn.Parameter(torch.empty(g_h)))
+            setattr(self, f"bias_hh_l{k}", nn.Parameter(torch.empty(g_h)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """Every step's top-layer h, (B, T, H), from zero states (and None where nn.RNN returns h_n)."""
+        seq = x  # (B, T, I)
+        for k in range(self.num_layers):
+            seq = self._layer(k, seq)  # (B, T, H)
+        return seq, None
+
+    def _layer(self, k: int, inputs: torch.Tensor) -> torch.Tensor:
+        w_hh, b_hh = getattr(self, f"weight_hh_l{k}"), getattr(self, f"bias_hh_l{k}")
+        from_inputs = F.linear(inputs, getattr(self, f"weight_ih_l{k}"), getattr(self, f"bias_ih_l{k}"))  # (B, T, G*H)
+        h = inputs.new_zeros(inputs.shape[0], self.hidden_size)  # (B, H)
+        c = torch.zeros_like(h)  # (B, H), LSTM only
+        out = []
+        for t in range(inputs.shape[1]):
+            gx, gh = from_inputs[:, t], F.linear(h, w_hh, b_hh)  # (B, G*H) each
+            if self.cell == "rnn":
+                h = torch.tanh(gx + gh)  # (B, H)
+            elif self.cell == "lstm":
+                i, f, g, o = (gx + gh).chunk(4, dim=1)  # 4 x (B, H), gates i, f, g, o
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:  # gru, gates r, z, n: n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+                x_r, x_z, x_n = gx.chunk(3, dim=1)  # 3 x (B, H)
+                h_r, h_z, h_n = gh.chunk(3, dim=1)  # 3 x (B, H)
+                r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+                h = (1 - z) * torch.tanh(x_n + r * h_n) + z * h
+            out.append(h)
+        return torch.stack(out, dim=1)  # (B, T, H)
+
+
+class RnnNet(nn.Module):
+    """Input -> stacked recurrent layers -> head, batch-first in and out."""
+
+    def __init__(self, spec: ModelSpec, loop: bool = False) -> None:
+        super().__init__()
         self.lm_head = spec.head == "lm"
         self.embed = nn.Embedding(int(spec.vocab_size), int(spec.embedding_dim)) if spec.embedded else None  # type: ignore[arg-type]
-        rnn_cls = RNN_CLASSES[spec.cell]
-        extra = {"nonlinearity": "tanh"} if spec.cell == "rnn" else {}
-        self.rnn = rnn_cls(
-            spec.layer_input_size(0), spec.hidden_size, num_layers=spec.num_layers, bias=True,
-            batch_first=True, dropout=0.0, bidirectional=False, **extra,
-        )
+        self.rnn: nn.Module
+        if loop:
+            self.rnn = LoopRnn(spec)
+        else:
+            extra = {"nonlinearity": "tanh"} if spec.cell == "rnn" else {}
+            self.rnn = RNN_CLASSES[spec.cell](
+                spec.layer_input_size(0), spec.hidden_size, num_layers=spec.num_layers, bias=True,
+                batch_first=True, dropout=0.0, bidirectional=False, **extra,
+            )
         self.head = nn.Linear(spec.hidden_size, spec.output_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

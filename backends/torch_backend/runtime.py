@@ -26,6 +26,11 @@ KERNEL_OPS: dict[str, str] = {
 }
 NATIVE_KERNEL = "ATen native cell loop (a matmul per step)"
 
+# torch.compile of the step loop: one graph per (spec, shape, grad mode), all from RnnNet.forward, so
+# dynamo's per-function recompile limit (8) is raised; hitting it raises instead of running eagerly.
+RECOMPILE_LIMIT = 256
+COMPILE_OPTIONS: dict[str, object] = {"backend": "inductor", "fullgraph": True, "dynamic": False}
+
 
 def available_devices() -> list[str]:
     """"cpu" then one "gpu:N" per visible CUDA GPU (torch's cuda:N)."""
@@ -83,6 +88,22 @@ def configure(settings: ParitySettings) -> dict[str, str]:
         "mkldnn_enabled": str(torch.backends.mkldnn.enabled),
     })
     return dict(APPLIED)
+
+
+def prepare_compile() -> str:
+    """Dynamo's limits for the compiled implementation (process-wide); what is in force, as a string.
+
+    ``fail_on_recompile_limit_hit`` makes a model that would otherwise fall
+    back to eager execution raise, so "compiled" never silently runs eager.
+    """
+    import torch._dynamo.config as dynamo
+
+    dynamo.recompile_limit = max(dynamo.recompile_limit, RECOMPILE_LIMIT)
+    dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 4 * RECOMPILE_LIMIT)
+    dynamo.fail_on_recompile_limit_hit = True
+    options = ", ".join(f"{k}={v!r}" for k, v in COMPILE_OPTIONS.items())
+    return (f"torch.compile({options}) of the step loop; recompile_limit={dynamo.recompile_limit}, "
+            "fail_on_recompile_limit_hit=True")
 
 
 def current_settings() -> dict[str, str]:
