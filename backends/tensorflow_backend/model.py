@@ -3,11 +3,14 @@
 The network is the one a Keras user writes: ``keras.Sequential`` of
 Embedding (token input), stacked SimpleRNN / LSTM / GRU(reset_after=True)
 layers and a Dense head. Training is a ``tf.function`` with a GradientTape,
-the documented loss and the torch update rules of tensorflow_optim.py;
-``jit_compile`` (XLA) is chosen by the caller (see tensorflow_runtime.py).
-On a GPU, LSTM and GRU run Keras' cuDNN kernel (not XLA-compilable, so those
-steps stay uncompiled, as Keras' own ``fit`` does); on the CPU cuDNN is
-switched off explicitly so no op can drift onto a GPU.
+the documented loss and the torch update rules of optim.py. The
+implementation (``TensorflowBackend.implementations``) sets the rest:
+"graph" runs the steps on TensorFlow's graph executor, with Keras' cuDNN
+kernel for LSTM and GRU on a GPU (as Keras' own ``fit`` does); "xla" adds
+``jit_compile`` (cuDNN off, since XLA cannot compile it); "hoisted" replaces
+each Keras layer by hoisted.py's, same weights, the input projection of all
+steps done before the loop. On the CPU cuDNN is switched off explicitly so
+no op can drift onto a GPU.
 
 SimpleRNN and LSTM keep one bias, the canonical b_ih + b_hh. The model keeps
 the pair itself as two small variables: the optimiser updates them, exactly
@@ -36,6 +39,7 @@ from rnnbench.kit import model_inputs  # noqa: E402
 from rnnbench.params import Params, check_params, copy_params  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
 
+from .hoisted import HoistedRecurrent  # noqa: E402
 from .layout import from_keras, single_bias, to_keras  # noqa: E402
 from .optim import TorchRuleOptimizer  # noqa: E402
 
@@ -58,8 +62,8 @@ def _recurrent_layer(spec: ModelSpec, sequences: bool, use_cudnn: bool) -> keras
     return keras.layers.GRU(recurrent_activation="sigmoid", reset_after=True, use_cudnn=cudnn, **common)
 
 
-def build_network(spec: ModelSpec, use_cudnn: bool) -> keras.Sequential:
-    """The Keras network of ``spec``: (embedding) -> recurrent layers -> Dense head."""
+def build_network(spec: ModelSpec, use_cudnn: bool, hoisted: bool = False) -> keras.Sequential:
+    """The Keras network of ``spec``: (embedding) -> recurrent layers (Keras' or hoisted.py's) -> Dense head."""
     if spec.embedded:
         layers = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(
             int(spec.vocab_size), int(spec.embedding_dim), dtype=spec.dtype)]  # type: ignore[arg-type]
@@ -68,7 +72,10 @@ def build_network(spec: ModelSpec, use_cudnn: bool) -> keras.Sequential:
     for k in range(spec.num_layers):
         # lm reads every step; classify/regress read only the last layer's last step
         sequences = spec.head == "lm" or k < spec.num_layers - 1
-        layers.append(_recurrent_layer(spec, sequences, use_cudnn))
+        if hoisted:
+            layers.append(HoistedRecurrent(spec.cell, spec.hidden_size, sequences, dtype=spec.dtype))
+        else:
+            layers.append(_recurrent_layer(spec, sequences, use_cudnn))
     layers.append(keras.layers.Dense(spec.output_size, dtype=spec.dtype))
     return keras.Sequential(layers)
 
@@ -82,18 +89,28 @@ def loss_fn(head: str, out: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(out - y))  # regress: out (B, O), y (B, O)
 
 
+def _recurrent_bias(layer: keras.layers.Layer) -> tf.Variable | None:
+    """The bias variable of a recurrent layer (Keras' or hoisted.py's); None for any other layer."""
+    if isinstance(layer, keras.layers.RNN):
+        return layer.cell.bias.value
+    if isinstance(layer, HoistedRecurrent):
+        return layer.bias.value
+    return None
+
+
 class TensorflowModel(Model):
     """``spec`` as Keras layers on one TensorFlow device, trained by compiled steps."""
 
     def __init__(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str,
-                 jit_compile: bool, settings: dict[str, str]) -> None:
+                 implementation: str, settings: dict[str, str]) -> None:
         check_params(spec, params)
-        self.spec, self.device, self.jit_compile = spec, device, jit_compile
+        self.spec, self.device, self.implementation = spec, device, implementation
+        self.jit_compile = implementation == "xla"
         self._tf_device = "/GPU:" + device.split(":")[1] if device.startswith("gpu") else "/CPU:0"
-        self._cudnn = device != "cpu" and spec.cell in ("lstm", "gru")
+        self._cudnn = implementation == "graph" and device != "cpu" and spec.cell in ("lstm", "gru")
         self._settings = settings
         with tf.device(self._tf_device):
-            self.net = build_network(spec, use_cudnn=self._cudnn)
+            self.net = build_network(spec, use_cudnn=self._cudnn, hoisted=implementation == "hoisted")
             self._variables = [w.value for layer in self.net.layers for w in layer.trainable_weights]
             self._pairs = self._bias_pairs()
             trained, self._grad_index = self._trained_variables()
@@ -103,8 +120,8 @@ class TensorflowModel(Model):
         # The timed paths (train_step, predict) get XLA when jit_compile says so. loss_and_grads
         # serves conformance only: plain graph mode, since every XLA-compiled function keeps
         # ~150 memory maps for the life of the process (TensorFlow never evicts XLA executables).
-        self._train = tf.function(self._train_body, jit_compile=jit_compile, reduce_retracing=True)
-        self._predict = tf.function(self._predict_body, jit_compile=jit_compile, reduce_retracing=True)
+        self._train = tf.function(self._train_body, jit_compile=self.jit_compile, reduce_retracing=True)
+        self._predict = tf.function(self._predict_body, jit_compile=self.jit_compile, reduce_retracing=True)
         self._loss_and_grads = tf.function(self._loss_and_grads_body, reduce_retracing=True)
         if device != "cpu":
             tf.config.experimental.reset_memory_stats(self._tf_device[1:])
@@ -113,7 +130,7 @@ class TensorflowModel(Model):
         """(b_ih, b_hh) variables for each single Keras bias, keyed by its index in _variables."""
         if not single_bias(self.spec.cell):
             return {}
-        rnn_biases = [layer.cell.bias.value for layer in self.net.layers if isinstance(layer, keras.layers.RNN)]
+        rnn_biases = [b for b in map(_recurrent_bias, self.net.layers) if b is not None]
         return {i: (tf.Variable(tf.zeros_like(v), name="b_ih"), tf.Variable(tf.zeros_like(v), name="b_hh"))
                 for i, v in enumerate(self._variables) if any(v is b for b in rnn_biases)}
 
@@ -210,9 +227,14 @@ class TensorflowModel(Model):
         return MemoryStats(peak_bytes=int(info["peak"]), current_bytes=int(info["current"]), source=source)
 
     def runtime_info(self) -> RuntimeInfo:
+        settings = dict(self._settings, implementation=self.implementation, device=self.device,
+                        jit_compile=str(self.jit_compile), cudnn=str(self._cudnn), keras=keras.__version__)
+        if self.implementation == "hoisted":
+            settings["input_projection"] = "hoisted: one matmul for all steps before the loop"
+            path = f"hoisted {self.spec.cell} layer (Keras weights) in tf.function, input projection before " \
+                   "the loop, tf.scan, TF graph executor"
+            return RuntimeInfo(kernel_path=path, settings=settings)
         layer = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU(reset_after=True)"}[self.spec.cell]
-        settings = dict(self._settings, device=self.device, jit_compile=str(self.jit_compile),
-                        cudnn=str(self._cudnn), keras=keras.__version__)
         return RuntimeInfo(kernel_path=f"keras {layer} in tf.function, {self._loop_path()}", settings=settings)
 
     def _loop_path(self) -> str:

@@ -1,4 +1,4 @@
-"""Process-wide TensorFlow settings: threads, GPUs, denormals, the XLA rule.
+"""Process-wide TensorFlow settings: threads, GPUs, denormals.
 
 Imported lazily by TensorflowBackend (importing it imports TensorFlow).
 """
@@ -9,15 +9,13 @@ import tensorflow as tf
 
 from rnnbench.backend import ParitySettings
 from rnnbench.errors import UsageError
-from rnnbench.spec import ModelSpec
+
+from . import XLA_CPU_MAX_HIDDEN
 
 # TensorFlow's executor and XLA set FTZ/DAZ on their CPU op threads and offer no switch
 # to keep denormals (checked: 1e-30 * 1e-10 gives 0 in eager, tf.function and XLA).
 DENORMALS_CPU = "flushed to zero (TensorFlow sets FTZ/DAZ on its op threads; not configurable)"
 DENORMALS_GPU = "as each CUDA kernel was compiled (not set by rnnbench)"
-
-# XLA on the CPU only up to this hidden size; see use_xla().
-XLA_CPU_MAX_HIDDEN = 64
 
 
 def gpu_names() -> list[str]:
@@ -81,28 +79,12 @@ def configure(settings: ParitySettings) -> dict[str, str]:
         "inter_op_threads": str(inter),
         "flush_denormals": str(settings.flush_denormals),
         "denormals": DENORMALS_CPU,
-        "xla": f"CPU: jit_compile when hidden_size <= {XLA_CPU_MAX_HIDDEN}; GPU: unless cuDNN runs",
-        "fused_kernel": "cuDNN for LSTM/GRU on a GPU; none on the CPU",
+        "xla": f"by implementation: xla on; graph, hoisted off. Default: xla on the CPU when hidden_size <= "
+               f"{XLA_CPU_MAX_HIDDEN}, on a GPU for SimpleRNN (no cuDNN kernel)",
+        "fused_kernel": "cuDNN for LSTM/GRU on a GPU in the graph implementation; none on the CPU",
     }
     applied.update(prepare_gpus())
     return applied
-
-
-def use_xla(spec: ModelSpec, device: str) -> bool:
-    """Whether the compiled steps use XLA (jit_compile) for ``spec`` on ``device``.
-
-    GPU: as Keras' own ``compile(jit_compile="auto")``: XLA unless a cuDNN layer
-    (LSTM, GRU) runs, since cuDNN ops cannot be XLA-compiled. CPU: by hidden
-    size, as measured on 2 cores (train step, graph time / XLA time, all three
-    cells): H=32 (IMDB, T=500, B=128) 1.9-2.9x; H=64 (T=96, B=32) 1.5-2.5x;
-    H=128 (char lm, T=100, B=64) 0.5-0.9x; H=256 0.7-0.8x; H=512 0.85-0.98x.
-    Small per-step matmuls leave the graph executor's per-op overhead
-    dominant, which XLA's fusion removes; large ones are matmul-bound and
-    XLA's CPU matmuls are slower than oneDNN's.
-    """
-    if device != "cpu":
-        return spec.cell == "rnn"
-    return spec.hidden_size <= XLA_CPU_MAX_HIDDEN
 
 
 def model_settings(device: str) -> dict[str, str]:
