@@ -17,6 +17,12 @@ Process-wide effects, recorded in every model's runtime settings:
 - denormals: XLA:CPU always flushes them to zero; XLA:GPU keeps them unless
   ``--xla_gpu_ftz=true`` is in ``XLA_FLAGS`` before jax is imported, which
   ``configure`` adds when flushing is requested and jax is not imported yet.
+
+Three implementations differ only in how each layer is stepped (net.py's
+``Loop``): "scan" (input projection inside each step, the CPU default),
+"hoisted" (one input matmul for all steps before the scan, the GPU
+default) and "unroll" (per-step projection, ``UNROLL`` steps per scan
+iteration).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, ParitySettings, RuntimeInfo, installed_versions
+from rnnbench.backend import Backend, Implementation, ParitySettings, RuntimeInfo, device_kind, installed_versions
 from rnnbench.errors import UsageError
 
 from . import runtime
@@ -34,9 +40,23 @@ if TYPE_CHECKING:
     from rnnbench.params import Params
     from rnnbench.spec import ModelSpec, OptimizerSpec
 
+    from .net import Loop
+
 # Distributions whose versions describe a JAX install; the CUDA ones only where installed.
 DISTRIBUTIONS = ("jax", "jaxlib", "optax", "jax-cuda12-plugin", "jax-cuda12-pjrt",
                  "jax-cuda13-plugin", "jax-cuda13-pjrt")
+
+UNROLL = 8  # lax.scan's unroll in the "unroll" implementation
+
+IMPLEMENTATIONS = (
+    Implementation("scan", "lax.scan over the steps, the input projection x_t @ W_ih inside each step"),
+    Implementation("hoisted", "one matmul for every step's input projection before lax.scan, which then does "
+                   "only h @ W_hh and the gates (the cuDNN recipe)"),
+    Implementation("unroll", f"lax.scan(unroll={UNROLL}): {UNROLL} steps per loop iteration for XLA to fuse, "
+                   "the input projection inside each step"),
+)
+# What each implementation asks of net.py's Loop: (hoist, unroll).
+LOOPS: dict[str, tuple[bool, int]] = {"scan": (False, 1), "hoisted": (True, 1), "unroll": (False, UNROLL)}
 
 
 class JaxBackend(Backend):
@@ -49,9 +69,13 @@ class JaxBackend(Backend):
 
     def __init__(self) -> None:
         self._settings: dict[str, str] = {}
-        # Where x_t @ W_ih is computed (see jax_net): None picks by device,
-        # hoisted out of the scan on GPUs and per step on the CPU, where it measured faster.
-        self.hoist_input_projection: bool | None = None
+
+    def implementations(self) -> tuple[Implementation, ...]:
+        return IMPLEMENTATIONS
+
+    def default_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
+        """"hoisted" on GPUs, "scan" on the CPU, where hoisting measured slower (see net.py)."""
+        return "hoisted" if device_kind(device) == "gpu" else "scan"
 
     def versions(self) -> dict[str, str]:
         return installed_versions(DISTRIBUTIONS)
@@ -92,27 +116,30 @@ class JaxBackend(Backend):
         if spec.dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # process-wide and permanent; see the module docstring
         jax_device = self.resolve_device(device)
-        hoist = self.hoist_input_projection
-        if hoist is None:
-            hoist = jax_device.platform != "cpu"
+        implementation = self.checked_implementation(device, spec)
         from .model import JaxModel
+        from .net import Loop
 
-        info = self._runtime_info(jax, jax_device, hoist)
-        return JaxModel(spec, params, optimizer, jax_device, hoist, info)
+        loop = Loop(*LOOPS[implementation])
+        info = self._runtime_info(jax, jax_device, implementation, loop)
+        return JaxModel(spec, params, optimizer, jax_device, loop, info)
 
-    def _runtime_info(self, jax: Any, device: Any, hoist: bool) -> RuntimeInfo:
+    def _runtime_info(self, jax: Any, device: Any, implementation: str, loop: Loop) -> RuntimeInfo:
         platform = "XLA GPU" if device.platform == "gpu" else f"XLA {device.platform.upper()}"
         kind = f" ({device.device_kind})" if device.platform != "cpu" else ""
-        projection = "input projection hoisted" if hoist else "input projection per step"
+        projection = "input projection hoisted" if loop.hoist else "input projection per step"
+        if loop.unroll != 1:
+            projection += f", unroll {loop.unroll}"
         settings = dict(self._settings) or {"configure": "not called: framework defaults"}
         settings |= {
+            "implementation": implementation,
             "device": f"{device.platform}:{device.id}{kind}",
-            "input_projection": ("hoisted: one matmul for all steps before the scan" if hoist
+            "input_projection": ("hoisted: one matmul for all steps before the scan" if loop.hoist
                                  else "per step, inside the scanned cell"),
             "jax_enable_x64": str(jax.config.jax_enable_x64),
             "matmul_precision": "highest (true float32 products; no TF32 on GPUs)",
             "donation": "params and optimiser state donated to the jitted train step",
-            "scan_unroll": "1",
+            "scan_unroll": str(loop.unroll),
         }
         return RuntimeInfo(f"jax jit + lax.scan ({projection}), {platform}{kind}", settings)
 

@@ -26,11 +26,12 @@ from .optim import make_optimizer
 MEMORY_SOURCE = "jax Device.memory_stats()['peak_bytes_in_use'] (process peak; JAX cannot reset it)"
 
 
-def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, hoist: bool) -> tuple[Callable[..., Any], ...]:
+def _jitted(spec: ModelSpec, tx: optax.GradientTransformation,
+            loop: jax_net.Loop) -> tuple[Callable[..., Any], ...]:
     """(loss_and_grads, train_step, predict), each one jax.jit."""
 
     def loss(tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
-        return jax_net.loss(spec.cell, spec.head, hoist, tree, x, y)
+        return jax_net.loss(spec.cell, spec.head, loop, tree, x, y)
 
     def step(tree: Tree, opt_state: optax.OptState, x: jax.Array,
              y: jax.Array) -> tuple[Tree, optax.OptState, jax.Array]:
@@ -39,7 +40,7 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, hoist: bool) -> t
         return optax.apply_updates(tree, updates), opt_state, value
 
     def predict(tree: Tree, x: jax.Array) -> jax.Array:
-        return jax_net.predict(spec.cell, spec.head, hoist, tree, x)
+        return jax_net.predict(spec.cell, spec.head, loop, tree, x)
 
     return (jax.jit(jax.value_and_grad(loss)),
             jax.jit(step, donate_argnums=(0, 1)),  # params and optimiser state are updated in place
@@ -50,12 +51,12 @@ class JaxModel(Model):
     """One network on one jax device, trained by an optax transformation."""
 
     def __init__(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec,
-                 device: jax.Device, hoist: bool, info: RuntimeInfo) -> None:
+                 device: jax.Device, loop: jax_net.Loop, info: RuntimeInfo) -> None:
         self.spec = spec
         self.device = device
         self._info = info
         self._tx = make_optimizer(optimizer)
-        self._loss_and_grads, self._step, self._predict = _jitted(spec, self._tx, hoist)
+        self._loss_and_grads, self._step, self._predict = _jitted(spec, self._tx, loop)
         # Host-side casts, no-ops when the task already sends these dtypes.
         self._tree: Tree = {}
         self._opt_state: optax.OptState = None

@@ -2,23 +2,29 @@
 
 Imported only from ``JaxBackend.build`` (it imports jax). Every function is
 pure and traced under ``jax.jit`` by ``jax_model``; ``cell``, ``head`` and
-``hoist`` are Python values fixed at trace time. Layers run one after the
+``loop`` are Python values fixed at trace time. Layers run one after the
 other, time-major inside, each one ``lax.scan`` over its steps.
 
-``hoist`` chooses where the input projection ``x_t @ W_ih`` happens:
+``Loop.hoist`` chooses where the input projection ``x_t @ W_ih`` happens:
 
-- True (GPUs): once for all T steps, one (T*B, I) @ (I, G*H) matmul before
-  the scan, so the scanned step does only ``h @ W_hh`` and the gates (the
-  cuDNN recipe): T times fewer, larger GEMMs and kernel launches.
-- False (the CPU): inside each step. Measured on XLA:CPU (2-core VM, jax
-  0.10), the hoisted (T, B, G*H) buffer and its cotangent made the IMDB
-  shape (T=500, B=128, H=32) 1.3-1.5x slower through fresh-memory page
-  faults and cache misses, and gained nothing at H=512.
+- True ("hoisted", the GPU default): once for all T steps, one
+  (T*B, I) @ (I, G*H) matmul before the scan, so the scanned step does only
+  ``h @ W_hh`` and the gates (the cuDNN recipe): T times fewer, larger GEMMs
+  and kernel launches.
+- False ("scan", the CPU default; "unroll"): inside each step. Measured on
+  XLA:CPU (2-core VM, jax 0.10), the hoisted (T, B, G*H) buffer and its
+  cotangent made the IMDB shape (T=500, B=128, H=32) 1.3-1.5x slower
+  through fresh-memory page faults and cache misses, and gained nothing at
+  H=512.
+
+``Loop.unroll`` is ``lax.scan``'s: that many steps per loop iteration, so
+XLA can fuse across steps at the price of a larger program.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -32,6 +38,16 @@ from .layout import Tree
 # TF32 (10-bit mantissa) for float32 matmuls, which would not compute the
 # reference function within the float32 tolerance. On the CPU it is a no-op.
 PRECISION = lax.Precision.HIGHEST
+
+
+
+@dataclass(frozen=True)
+class Loop:
+    """How each layer is stepped; fixed at trace time."""
+
+    hoist: bool  # the input projection of all steps before the scan (True), or inside each step
+    unroll: int = 1  # steps per lax.scan iteration
+
 
 Carry = Any  # h (B, H), or (h, c) for the LSTM
 Step = Callable[[Carry, jax.Array], tuple[Carry, jax.Array | None]]
@@ -91,13 +107,13 @@ STEPS: dict[str, Callable[[Tree, Project, bool], Step]] = {"rnn": _rnn_step, "ls
                                                            "gru": _gru_step}
 
 
-def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, hoist: bool) -> tuple[Any, jax.Array | None]:
+def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, loop: Loop) -> tuple[Any, jax.Array | None]:
     """One recurrent layer over the sequence from zero states: (last h, all h or None)."""
     _, batch, _ = xs.shape  # (T, B, I)
     w_ih = layer["w_ih"]  # (I, G*H)
     bias = layer["b_ih"] if cell == "gru" else layer["b_ih"] + layer["b_hh"]  # (G*H,)
     project: Project
-    if hoist:
+    if loop.hoist:
         scanned = _mm(xs, w_ih) + bias  # (T, B, G*H): every step's input projection at once
         project = _identity  # each scanned slice is already x_t @ W_ih + biases, (B, G*H)
     else:
@@ -107,12 +123,13 @@ def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, hoist: bool) ->
             return _mm(x_t, w_ih) + bias  # (B, G*H)
     h0 = jnp.zeros((batch, layer["w_hh"].shape[0]), bias.dtype)  # (B, H)
     carry0 = (h0, h0) if cell == "lstm" else h0
-    carry, hs = lax.scan(STEPS[cell](layer, project, keep), carry0, scanned)  # hs (T, B, H) when kept
+    carry, hs = lax.scan(STEPS[cell](layer, project, keep), carry0, scanned,
+                         unroll=loop.unroll)  # hs (T, B, H) when kept
     h_last = carry[0] if cell == "lstm" else carry  # (B, H)
     return h_last, hs
 
 
-def forward(cell: str, head: str, hoist: bool, tree: Tree, x: jax.Array) -> jax.Array:
+def forward(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array) -> jax.Array:
     """The head's output, time-major for lm: (T, B, O) logits; (B, O) otherwise."""
     dtype = tree["head"]["b"].dtype
     if "embedding" in tree:
@@ -122,21 +139,21 @@ def forward(cell: str, head: str, hoist: bool, tree: Tree, x: jax.Array) -> jax.
     last = len(tree["layers"]) - 1
     for k, layer in enumerate(tree["layers"]):
         # Only the lm head, and the layers feeding another layer, need every step's h.
-        h_last, hs = run_layer(cell, layer, xs, keep=k < last or head == "lm", hoist=hoist)
+        h_last, hs = run_layer(cell, layer, xs, keep=k < last or head == "lm", loop=loop)
         xs = hs
     features = xs if head == "lm" else h_last  # (T, B, H) or (B, H)
     return _mm(features, tree["head"]["w"]) + tree["head"]["b"]  # (T, B, O) or (B, O)
 
 
-def predict(cell: str, head: str, hoist: bool, tree: Tree, x: jax.Array) -> jax.Array:
+def predict(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array) -> jax.Array:
     """The head's output in the batch-first layout: (B, T, O) for lm, (B, O) otherwise."""
-    out = forward(cell, head, hoist, tree, x)
+    out = forward(cell, head, loop, tree, x)
     return jnp.swapaxes(out, 0, 1) if head == "lm" else out
 
 
-def loss(cell: str, head: str, hoist: bool, tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
+def loss(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
     """The head's mean loss over the batch (and, for lm, over every step)."""
-    out = forward(cell, head, hoist, tree, x)
+    out = forward(cell, head, loop, tree, x)
     if head == "lm":
         return optax.softmax_cross_entropy_with_integer_labels(out, y.T).mean()  # over T*B tokens
     y = y.astype(out.dtype)  # (B, O)

@@ -149,9 +149,9 @@ def test_hoisted_and_per_step_projection_compute_the_same_function(cell: str) ->
     params = init_params(spec, 2)
     x, y = _batch(spec)
     models = []
-    for hoist in (True, False):
+    for implementation in ("hoisted", "scan"):
         backend = JaxBackend()
-        backend.hoist_input_projection = hoist
+        backend.use_implementation(implementation)
         models.append(backend.build(spec, params, ADAM))
     hoisted, per_step = models
     assert "hoisted" in hoisted.runtime_info().kernel_path
