@@ -8,12 +8,17 @@ each optimiser must agree within the tolerance of the dtype.
 
 Errors are elementwise: ``rel = |a - b| / max(|b|, floor)``, so entries
 near zero are judged by the absolute floor instead of blowing up.
+
+A backend with several implementations (``Backend.implementations``) is
+checked one implementation at a time; every comparison names the
+implementation that computed it, and with none chosen each case is computed
+by the backend's default for that case.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -93,6 +98,7 @@ class Comparison:
     worst: str  # the parameter (or array) holding the largest relative error
     tolerance: float
     floor: float
+    implementation: str = ""  # the backend's implementation that computed it
 
     @property
     def ok(self) -> bool:
@@ -107,10 +113,23 @@ class Report:
     reference: str  # "finite differences" or "numpy"
     comparisons: list[Comparison] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # what could not be checked, and why
+    implementation: str | None = None  # the implementation checked; None: each case's default
 
     @property
     def ok(self) -> bool:
         return bool(self.comparisons) and all(c.ok for c in self.comparisons)
+
+    @property
+    def implementations(self) -> list[str]:
+        """The implementations that computed the comparisons, in order of first use."""
+        return list(dict.fromkeys(c.implementation for c in self.comparisons if c.implementation))
+
+    @property
+    def implementation_label(self) -> str:
+        """What was checked, for a title: "loop", or "default (graph, xla)" when none was chosen."""
+        if self.implementation is not None:
+            return self.implementation
+        return f"default ({', '.join(self.implementations) or 'none'})"
 
     def worst_per_quantity(self) -> list[Comparison]:
         """For each quantity and dtype, the comparison with the largest relative error."""
@@ -122,7 +141,8 @@ class Report:
         return list(worst.values())
 
     def to_dict(self) -> dict:
-        return {"backend": self.backend, "reference": self.reference, "ok": self.ok,
+        return {"backend": self.backend, "implementation": self.implementation,
+                "implementations": self.implementations, "reference": self.reference, "ok": self.ok,
                 "skipped": self.skipped, "comparisons": [asdict(c) | {"ok": c.ok} for c in self.comparisons]}
 
 
@@ -165,9 +185,14 @@ def finite_difference_grads(loss: Callable[[Params], float], params: Params, ste
     return grads
 
 
-def check_reference(reference: Backend, seed: int = 0) -> Report:
-    """The NumPy reference's analytic gradients against finite differences, float64."""
-    report = Report(reference.name, "finite differences")
+def check_reference(reference: Backend, seed: int = 0, implementation: str | None = None) -> Report:
+    """The NumPy reference's analytic gradients against finite differences, float64.
+
+    ``implementation`` is chosen on ``reference`` first (None keeps its choice).
+    """
+    if implementation is not None:
+        reference.use_implementation(implementation)
+    report = Report(reference.name, "finite differences", implementation=implementation)
     report.comparisons.extend(check_reference_case(reference, case, seed) for case in cases(("float64",)))
     return report
 
@@ -184,13 +209,22 @@ def check_reference_case(reference: Backend, case: Case, seed: int = 0) -> Compa
         model.set_params(p)
         return model.loss_and_grads(x, y)[0]
 
-    return compare(case, "grad", analytic, finite_difference_grads(loss, params))
+    comparison = compare(case, "grad", analytic, finite_difference_grads(loss, params))
+    return replace(comparison, implementation=reference.implementation_for("cpu", spec))
 
 
 def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] = ("float64", "float32"),
-                  device: str = "cpu", seed: int = 0) -> Report:
-    """``backend`` against ``reference`` on every case of the given dtypes."""
-    report = Report(backend.name, reference.name)
+                  device: str = "cpu", seed: int = 0, implementation: str | None = None) -> Report:
+    """``backend`` against ``reference`` on every case of the given dtypes.
+
+    ``implementation`` is chosen on ``backend`` first (UsageError for an
+    unknown name or one that does not run on ``device``); None keeps the
+    backend's choice, the default per case unless one was chosen before.
+    """
+    if implementation is not None:
+        backend.use_implementation(implementation)
+        backend.checked_implementation(device)
+    report = Report(backend.name, reference.name, implementation=implementation)
     supported = backend.dtypes
     for dtype in dtypes:
         if dtype not in supported:
@@ -202,8 +236,18 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
 
 def check_case(backend: Backend, reference: Backend, case: Case, device: str = "cpu",
                seed: int = 0) -> Iterator[Comparison]:
-    """Every comparison of one case: output, loss, gradients, and the parameters after each optimiser."""
+    """Every comparison of one case: output, loss, gradients, and the parameters after each optimiser.
+
+    Each comparison names the implementation ``backend`` builds for the case.
+    """
     spec = case.spec()
+    implementation = backend.implementation_for(device, spec)
+    for comparison in _case_comparisons(backend, reference, case, spec, device, seed):
+        yield replace(comparison, implementation=implementation)
+
+
+def _case_comparisons(backend: Backend, reference: Backend, case: Case, spec: ModelSpec, device: str,
+                      seed: int) -> Iterator[Comparison]:
     x, y = batch(spec, seed)
     params = init_params(spec, seed)
     want = reference.build(spec, params, OPTIMIZERS[0])
@@ -237,9 +281,37 @@ REFERENCE_BACKEND = "numpy"
 
 
 def run_check(registry: Registry, name: str, dtypes: tuple[str, ...] = ("float64", "float32"),
-              device: str = "cpu") -> Report:
-    """The conformance check of backend ``name``: finite differences for the reference, else the reference."""
+              device: str = "cpu", implementation: str | None = None) -> Report:
+    """The conformance check of backend ``name``: finite differences for the reference, else the reference.
+
+    ``implementation`` checks that implementation of the backend; None, the
+    backend's default for each case.
+    """
     backend = registry.available_backend(name)
     if name == REFERENCE_BACKEND:
-        return check_reference(backend)
-    return check_backend(backend, registry.available_backend(REFERENCE_BACKEND), dtypes, device)
+        return check_reference(backend, implementation=implementation)
+    reference = registry.available_backend(REFERENCE_BACKEND)  # a fresh instance: its default
+    return check_backend(backend, reference, dtypes, device, implementation=implementation)
+
+
+ALL_IMPLEMENTATIONS = "all"
+
+
+def implementations_to_check(backend: Backend, device: str, implementation: str | None) -> list[str | None]:
+    """What ``rnnbench check --implementation`` checks: [None] (the defaults), [NAME], or for "all" the
+    name of each implementation that runs on ``device``.
+
+    An unknown name is a UsageError listing the accepted ones.
+    """
+    if implementation is None:
+        return [None]
+    if implementation == ALL_IMPLEMENTATIONS:
+        return [i.name for i in backend.implementations() if i.runs_on(device)]
+    return [backend.implementation(implementation).name]
+
+
+def run_checks(registry: Registry, name: str, dtypes: tuple[str, ...] = ("float64", "float32"),
+               device: str = "cpu", implementation: str | None = None) -> list[Report]:
+    """One report per implementation ``implementations_to_check`` names, each from a fresh backend."""
+    chosen = implementations_to_check(registry.available_backend(name), device, implementation)
+    return [run_check(registry, name, dtypes, device, each) for each in chosen]

@@ -37,15 +37,17 @@ def cli() -> None:
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
-    """List every backend and task, where it comes from and whether it is available."""
-    from rnnbench.cli.tables import plugin_rows, plugins_table
+    """List every backend and task, where it comes from and whether it is available; each backend's implementations."""
+    from rnnbench.cli.tables import implementations_table, plugin_rows, plugins_table
     from rnnbench.plugins.registry import Registry
 
     rows = plugin_rows(Registry())
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
-        _console().print(plugins_table(rows))
+        console = _console()
+        console.print(plugins_table(rows))
+        console.print(implementations_table(rows))
 
 
 cli.add_command(plugins_command, "list")
@@ -61,19 +63,24 @@ cli.add_command(publish_command)
 @click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="both", show_default=True,
               help="Parameter dtype(s) to compare in (the reference check is always float64).")
 @click.option("--device", default="cpu", show_default=True, help="Device of the checked backend: cpu or gpu:N.")
+@click.option("--implementation", metavar="NAME|all",
+              help="Check this implementation of each backend, or 'all' for each one that runs on the device "
+                   "[default: each case's default; see `rnnbench plugins`].")
 @click.option("--every-case", is_flag=True, help="One row per case, not only the worst per quantity.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
-def check_command(backends: tuple[str, ...], dtype: str, device: str, every_case: bool, as_json: bool) -> None:
+def check_command(backends: tuple[str, ...], dtype: str, device: str, implementation: str | None, every_case: bool,
+                  as_json: bool) -> None:
     """Prove a backend computes the reference function; exit 0 only if all is within tolerance."""
     from rnnbench.backend import canonical_device
     from rnnbench.cli.tables import conformance_table
-    from rnnbench.conformance import run_check
+    from rnnbench.conformance import run_checks
     from rnnbench.plugins.registry import Registry
 
     registry = Registry()
     chosen, skipped = registry.select_backends(list(backends))
     dtypes = ("float64", "float32") if dtype == "both" else (dtype,)
-    reports = [run_check(registry, b.name, dtypes, canonical_device(device)) for b in chosen]
+    device = canonical_device(device)
+    reports = [report for b in chosen for report in run_checks(registry, b.name, dtypes, device, implementation)]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
