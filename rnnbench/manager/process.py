@@ -32,7 +32,7 @@ from rnnbench.manager.case import Case
 from rnnbench.results import schema
 from rnnbench.worker.parity import thread_environment
 
-WORKER_STATUSES = ("ok", "nan", "oom", "failed")
+WORKER_STATUSES = ("ok", "nan", "oom", "failed", "lost")  # lost: set by an executor whose machine vanished
 WORKER_KEYS = ("status", "error")
 TAIL_CHARS = 4000
 OOM_MARKERS = ("MemoryError", "std::bad_alloc", "out of memory", "Cannot allocate memory", "OOM")
@@ -156,7 +156,7 @@ def run_concurrently(jobs: list[Job], parallel: int) -> Generator[tuple[Job, Pro
 
     For work that is checked, not timed (the conformance pre-check): children then share the cores.
     """
-    waiting, running = list(jobs), []
+    waiting, running = list(jobs), list[tuple[Job, _Child]]()
     try:
         while waiting or running:
             while waiting and len(running) < parallel:
@@ -217,12 +217,58 @@ def worker_command(case_path: Path, out_path: Path) -> list[str]:
 
 def run_worker(case: Case, timeout_s: float, scratch: Path) -> WorkerOutcome:
     """Run ``case`` in a fresh worker process; its document, or None when it left none."""
-    case_path, out_path = scratch / "case.json", scratch / "result.json"
-    case_path.write_text(json.dumps(case.to_dict()))
-    out_path.unlink(missing_ok=True)
-    ended = run_process(worker_command(case_path, out_path), timeout_s, case.threads, scratch / "output.log")
-    return WorkerOutcome(document=read_document(out_path), returncode=ended.returncode, timed_out=ended.timed_out,
-                         seconds=ended.seconds, output_tail=ended.output_tail, command=ended.command)
+    outcome = run_workers([case], timeout_s, scratch)[0]
+    assert outcome is not None  # the first case of a process always has an outcome
+    return outcome
+
+
+def run_workers(cases: list[Case], timeout_s: float, scratch: Path) -> list[WorkerOutcome | None]:
+    """Run ``cases`` (that differ only in mode) one after another in one fresh worker process.
+
+    Each case has ``timeout_s`` of its own: the clock restarts when a document
+    appears. The outcome of each case that left a document, and of the one
+    that was running when the process ended; None for the cases after it,
+    which never started (the caller runs them again, on their own).
+    """
+    paths = [(scratch / f"case-{n}.json", scratch / f"result-{n}.json") for n in range(len(cases))]
+    for case, (case_path, out_path) in zip(cases, paths, strict=True):
+        case_path.write_text(json.dumps(case.to_dict()))
+        out_path.unlink(missing_ok=True)
+    command = python_module("rnnbench.worker", *(str(p) for pair in paths for p in pair))
+    marks = [time.perf_counter()]  # when the process started, then when each document was seen
+    progressed = _progress(paths, marks)
+    ended = run_process(command, timeout_s, cases[0].threads, scratch / "output.log",
+                        progressed if len(cases) > 1 else None)
+    progressed()  # documents written after the last look
+    return _outcomes(paths, marks, ended)
+
+
+def _progress(paths: list[tuple[Path, Path]], marks: list[float]) -> Callable[[], bool]:
+    """True each time another case's document has appeared; ``marks`` gets the time it was seen."""
+    def progressed() -> bool:
+        done = sum(out.is_file() for _, out in paths)
+        new = done - (len(marks) - 1)
+        marks.extend([time.perf_counter()] * max(0, new))
+        return new > 0
+
+    return progressed
+
+
+def _outcomes(paths: list[tuple[Path, Path]], marks: list[float], ended: ProcessOutcome) -> list[WorkerOutcome | None]:
+    end = marks[0] + ended.seconds
+    outcomes: list[WorkerOutcome | None] = []
+    for n, (_, out) in enumerate(paths):
+        document = read_document(out)
+        if document is None and outcomes and (outcomes[-1] is None or outcomes[-1].document is None):
+            outcomes.append(None)  # never started: a case before it was running when the process ended
+            continue
+        begun = marks[n] if n < len(marks) else marks[-1]
+        finished = marks[n + 1] if document is not None and n + 1 < len(marks) else end
+        last = document is None or n == len(paths) - 1
+        outcomes.append(WorkerOutcome(
+            document=document, returncode=ended.returncode if last else 0, timed_out=ended.timed_out and last,
+            seconds=max(0.0, finished - begun), output_tail=ended.output_tail, command=ended.command))
+    return outcomes
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -62,6 +62,7 @@ from typing import Any
 import pandas as pd
 
 from rnnbench.results.equivalence import add_equivalence
+from rnnbench.results.schema import LOST
 from rnnbench.results.store import read_records, run_dirs
 
 CASE_COLUMNS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "repeat")
@@ -78,7 +79,17 @@ def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     rows = [_row(record) for run_dir in run_dirs(paths) for record in read_records(run_dir, skipped)]
-    return add_equivalence(pd.DataFrame(rows))
+    return add_equivalence(_without_superseded(pd.DataFrame(rows)))
+
+
+def _without_superseded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lost records (the machine vanished) of cases that a resume then ran again are history, not results."""
+    if frame.empty:
+        return frame
+    lost = frame.status == LOST
+    rerun = frame.loc[~lost, ["run_id", "case_id"]].apply(tuple, axis=1)
+    superseded = lost & frame[["run_id", "case_id"]].apply(tuple, axis=1).isin(set(rerun))
+    return frame[~superseded].reset_index(drop=True)
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,9 @@ from typing import Any
 from rnnbench.errors import RnnbenchError
 
 SCHEMA_VERSION = 3
-STATUSES = ("ok", "failed", "crashed", "timeout", "oom", "nan", "skipped")
+# "lost": the machine that ran the case disappeared (a Ray node died); --resume runs it again.
+STATUSES = ("ok", "failed", "crashed", "timeout", "oom", "nan", "skipped", "lost")
+LOST = "lost"
 REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": int, "run_id": str, "case_id": str, "backend": str, "task": str, "cell": str,
     "device": str, "mode": str, "config": dict, "status": str, "duration_s": (int, float),

@@ -17,7 +17,7 @@ from typing import Any
 
 from rnnbench.errors import ResultsWriteError
 from rnnbench.results import pytest_benchmark as benchjson
-from rnnbench.results.schema import ResultsError, migrate, validate
+from rnnbench.results.schema import LOST, ResultsError, migrate, validate
 
 RECORDS_FILE = "records.jsonl"
 RUN_FILE = "run.json"  # the options of a run (rnnbench run writes it; --resume and reports read it)
@@ -127,10 +127,10 @@ def _bad(message: str, skipped: list[str] | None) -> None:
 
 
 def finished_case_ids(run_dir: Path) -> set[str]:
-    """Cases a run already holds a record for (any status): what --resume skips."""
+    """Cases a run already holds a record for (any status but lost: its machine vanished): what --resume skips."""
     if not (Path(run_dir) / RECORDS_FILE).is_file():
         return set()
-    return {record["case_id"] for record in read_records(run_dir)}
+    return {record["case_id"] for record in read_records(run_dir) if record["status"] != LOST}
 
 
 def write_environment(run_dir: Path, environment: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""`python -m rnnbench.worker CASE_JSON OUT_JSON`: run one case in this process, write one JSON document.
+"""`python -m rnnbench.worker CASE_JSON OUT_JSON [CASE_JSON OUT_JSON ...]`: run cases here, one document each.
 
 CASE_JSON holds ``Case.to_dict()``. The worker limits its address space
 (``memory_limit_mb``), pins itself to the case's CPUs, imports only the
@@ -22,6 +22,14 @@ The document (every key always present, ``None`` where not reached):
     throughput, memory, accuracy    the mode's section (rnnbench.worker.modes); the others None
     worker_seconds      wall time of the worker, from reading the case to the document
 
+Several pairs are cases that differ only in mode, run one after another in
+this process on the setup of the first (``run_cases``): the manager sends
+a memory case with the throughput case of the same configuration, memory
+first, so memory is still measured from the process's first step and the
+throughput pass does not pay for a second interpreter, import and build.
+Each document is written the moment its case ends; ``process`` in it says
+which cases ran before it in the same process.
+
 ``run_case`` does the same in-process, without the process-level steps
 (memory limit, CPU pinning, exit).
 """
@@ -39,6 +47,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +70,7 @@ Document = dict[str, Any]
 PREFETCH_BATCHES = 8  # batches fetched before timing and cycled through the calls
 MAX_ERROR_CHARS = 2000
 KEYS = ("status", "error", "traceback", "runtime", "versions", "spec", "optimizer", "batch", "items", "flops",
-        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds")
+        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds", "process")
 # Failures that mean "out of memory" although they are not MemoryError: torch's CPU
 # allocator (RuntimeError), TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED.
 OOM_TYPES = ("OutOfMemoryError", "ResourceExhaustedError")
@@ -79,14 +88,45 @@ def run_case(case: Case, registry: Registry | None = None, process_settings: dic
     ``process_settings`` are what the process-level steps applied (pinning,
     memory limit), recorded under runtime.settings.
     """
-    started = time.perf_counter() if started is None else started
-    doc = empty_document()
-    try:
-        setup = prepare(case, registry or Registry(), process_settings or {}, doc)
-        record_mode(doc, MODES[case.mode](setup))
-    except Exception as exc:  # every failure of the case becomes the document's status
-        record_failure(doc, exc)
-    return finish(doc, started)
+    return run_cases([case], registry, process_settings, started)[0]
+
+
+def run_cases(cases: list[Case], registry: Registry | None = None, process_settings: dict[str, str] | None = None,
+              started: float | None = None, written: Callable[[int, Document], None] | None = None) -> list[Document]:
+    """Cases that differ only in mode, in order, each measured on the setup (model, batches) of the first.
+
+    ``written`` gets each document as its case ends. A case that fails
+    leaves no setup behind: the next one prepares its own.
+    """
+    registry, docs, setup = registry or Registry(), [], None
+    for index, case in enumerate(cases):
+        begun = started if index == 0 and started is not None else time.perf_counter()
+        doc = empty_document()
+        try:
+            if setup is None:
+                setup = prepare(case, registry, process_settings or {}, doc)
+            else:
+                setup = carry_over(setup, case, doc, docs[-1])
+            record_mode(doc, MODES[case.mode](setup))
+        except Exception as exc:  # every failure of the case becomes the document's status
+            record_failure(doc, exc)
+            setup = None
+        doc["process"] = {"after": [c.case_id for c in cases[:index]]}  # run after these, in this process
+        docs.append(finish(doc, begun))
+        if written is not None:
+            written(index, docs[-1])
+    return docs
+
+
+def carry_over(setup: Setup, case: Case, doc: Document, before: Document) -> Setup:
+    """The previous case's setup for ``case`` (its mode is all that differs), the document filled as prepare does."""
+    if dataclasses.replace(setup.case, mode=case.mode) != case or case.mode == "accuracy":
+        raise UsageError(f"case {case.case_id} cannot share a process with {setup.case.case_id}. Accepted: cases "
+                         "that differ only in mode, not accuracy (it builds its own model)")
+    doc.update(versions=before.get("versions"), runtime=before.get("runtime"))
+    carried = dataclasses.replace(setup, case=case)
+    describe(doc, carried)
+    return carried
 
 
 def empty_document() -> Document:
@@ -240,17 +280,20 @@ def limit_memory(limit_mb: int | None) -> dict[str, str]:
     return {"memory_limit": f"RLIMIT_AS {soft // (1024 * 1024)} MB"}
 
 
-def run_file(case_path: str, started: float) -> Document:
-    """Read the case, apply the process-level settings, run it; a document whatever happens."""
+def run_files(pairs: list[tuple[str, str]], started: float) -> None:
+    """Read the cases, apply the process-level settings (the first case's), run them; a document for each."""
     try:
-        case = Case.from_dict(json.loads(Path(case_path).read_text()))
-        applied = limit_memory(case.memory_limit_mb)
-        applied |= pin_process(ParitySettings(case.threads, case.flush_denormals))
-    except Exception as exc:  # an unreadable case or unusable settings: still one document
+        cases = [Case.from_dict(json.loads(Path(case_path).read_text())) for case_path, _ in pairs]
+        applied = limit_memory(cases[0].memory_limit_mb)
+        applied |= pin_process(ParitySettings(cases[0].threads, cases[0].flush_denormals))
+    except Exception as exc:  # an unreadable case or unusable settings: still one document each
         doc = empty_document()
         record_failure(doc, exc)
-        return finish(doc, started)
-    return run_case(case, process_settings=applied, started=started)
+        for _, out in pairs:
+            write_atomic(out, finish(dict(doc), started))
+        return
+    run_cases(cases, process_settings=applied, started=started,
+              written=lambda index, doc: write_atomic(pairs[index][1], doc))
 
 
 def write_atomic(path: str, doc: Document) -> None:
@@ -276,13 +319,13 @@ def current_umask() -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m rnnbench.worker CASE_JSON OUT_JSON", file=sys.stderr)
+    if not argv or len(argv) % 2:
+        print("usage: python -m rnnbench.worker CASE_JSON OUT_JSON [CASE_JSON OUT_JSON ...]", file=sys.stderr)
         return 2
     started = time.perf_counter()
     # A crash in native code (abort, segfault) then leaves a Python stack in the stderr tail.
     faulthandler.enable()
-    write_atomic(argv[1], run_file(argv[0], started))
+    run_files(list(zip(argv[::2], argv[1::2], strict=True)), started)
     return 0
 
 

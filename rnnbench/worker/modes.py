@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import itertools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,10 @@ class Setup:
     seq_len: int  # T of every batch the modes feed
     model: Model | None = None  # None in accuracy mode: train() builds its own
     batches: list[Batch] = field(default_factory=list)  # pre-fetched, cycled through the calls
+    # The first training call of this process (compilation included), when the memory pass made it:
+    # a throughput case after it in the same process reports this as its first step, so compile time
+    # is never hidden by sharing a process.
+    first_train_step_s: float | None = None
 
     def batch_cycle(self) -> Callable[[], Batch]:
         """The next pre-fetched batch on each call, round and round."""
@@ -100,6 +105,9 @@ def throughput(setup: Setup) -> ModeResult:
     trained = time_training(setup)
     loss, problem = loss_check(setup.require_model(), setup.case.warmup + setup.case.steps)
     train = timing_section(trained, b, t, train_step_flops(setup.spec, b, t)) | {"last_loss": loss}
+    if setup.first_train_step_s is not None:  # the memory pass made the process's first call
+        train |= {"first_step_s": setup.first_train_step_s, "first_call_of_this_pass_s": trained.first_step,
+                  "first_step_of": "the memory pass before it in this process (the process's first training call)"}
     infer = timing_section(time_inference(setup), b, t, forward_flops(setup.spec, b, t))
     return ModeResult("nan" if problem else "ok", problem, {"throughput": {"train": train, "infer": infer}})
 
@@ -131,8 +139,10 @@ def memory(setup: Setup) -> ModeResult:
     gc.collect()  # setup garbage must not count as training memory, nor its release hide a peak
     baseline = current_rss()
     with PeakTracker() as tracker:
+        begun = time.perf_counter()
         model.train_step(*next_batch())
         model.synchronize()
+        setup.first_train_step_s = time.perf_counter() - begun
         first = tracker.take_peak()
         for _ in range(steps):
             model.train_step(*next_batch())
@@ -145,7 +155,8 @@ def memory(setup: Setup) -> ModeResult:
         "baseline_rss_bytes": baseline, "peak_rss_bytes": peak, "peak_above_baseline_bytes": peak - baseline,
         "first_step_peak_above_baseline_bytes": first - baseline,
         "steady_peak_above_baseline_bytes": None if steady is None else steady - baseline,
-        "steps": 1 + steps, "samples": tracker.samples, "interval_s": tracker.interval_s,
+        "first_step_s": setup.first_train_step_s, "steps": 1 + steps, "samples": tracker.samples,
+        "interval_s": tracker.interval_s,
         "source": tracker.source, "device": None if device is None else dataclasses.asdict(device)}
     return ModeResult("nan" if problem else "ok", problem, {"memory": section})
 

@@ -210,7 +210,7 @@ def _lose_a_ray_task() -> bool:
 
 
 @pytest.mark.slow
-def test_a_lost_ray_task_is_recorded_as_failed_on_an_unknown_machine(cluster, registry_with_faults, tmp_path):
+def test_a_lost_ray_task_is_recorded_as_lost_on_an_unknown_machine(cluster, registry_with_faults, tmp_path):
     options = RunOptions(backends=("hangs",), cells=("rnn",), timeout_s=60.0, executor="ray", ray_address=cluster,
                          **SMALL)
     killer = threading.Thread(target=_wait_for, args=(_lose_a_ray_task, "'hangs' worker in a Ray task", 120.0),
@@ -219,8 +219,8 @@ def test_a_lost_ray_task_is_recorded_as_failed_on_an_unknown_machine(cluster, re
     report = run(options, tmp_path, registry=registry_with_faults, quiet=True)
     killer.join(timeout=5)  # it has killed the task, or the case timed out and the asserts below say so
     [record] = read_records(report.run_dir)  # written, so it validated
-    assert (record["status"], record["machine"]) == ("failed", LOST_MACHINE)
-    assert record["error"].startswith("the Ray task failed: ")
+    assert (record["status"], record["machine"]) == ("lost", LOST_MACHINE)
+    assert record["error"].startswith("the Ray task was lost: ")
     assert record["duration_s"] > 0  # the manager saw its worker start
     assert not (report.run_dir / MACHINES_DIR).exists()  # a label, not a machine: no environment to save
 

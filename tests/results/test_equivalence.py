@@ -10,8 +10,8 @@ from rnnbench.manager.options import RunOptions
 from rnnbench.manager.runner import run
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.text import markdown_report
-from rnnbench.results.frame import load_results
 from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE, max_rel_gap
+from rnnbench.results.frame import load_results
 
 
 def test_the_gap_is_the_largest_relative_difference_at_the_steps_both_curves_have():

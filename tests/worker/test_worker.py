@@ -18,7 +18,7 @@ import pytest
 
 from rnnbench.manager import process as manager
 from rnnbench.manager.case import Case
-from rnnbench.worker.main import KEYS, is_oom, jsonable, main, one_line, run_file, write_atomic
+from rnnbench.worker.main import KEYS, is_oom, jsonable, main, one_line, run_files, write_atomic
 from rnnbench.worker.parity import thread_environment
 
 WORKER_TIMEOUT_S = 120
@@ -93,7 +93,8 @@ def test_the_same_limit_lets_a_small_case_run(tmp_path: Path, worker_env: dict[s
 
 def test_an_unreadable_case_is_a_failed_document(tmp_path: Path) -> None:
     (tmp_path / "case.json").write_text('{"backend": "numpy", "colour": "blue"}')
-    doc = run_file(str(tmp_path / "case.json"), started=0.0)
+    run_files([(str(tmp_path / "case.json"), str(tmp_path / "out.json"))], started=0.0)
+    doc = json.loads((tmp_path / "out.json").read_text())
     assert tuple(doc) == KEYS and doc["status"] == "failed"
     assert doc["error"].startswith("UsageError: case field 'colour' is not valid")
 

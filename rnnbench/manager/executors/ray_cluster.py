@@ -7,9 +7,9 @@ the per-case timeout (``ray_node.run_case``). The manager waits on all tasks
 with ``ray.wait`` and yields each as it finishes. Its own guard cancels a
 task still running ``GUARD_S`` past the timeout, counted from when the task
 reported its worker started (a node that stopped answering), and a task that
-Ray itself loses (its node died) is recorded as failed on machine
-``LOST_MACHINE``; either way the run goes on (the actor that hears of each
-start lives on the manager's node, never on a case node that may die).
+Ray itself loses (its node died) is recorded as lost on machine
+``LOST_MACHINE``, which ``--resume`` runs again on the nodes left; either
+way the run goes on (the actor that hears of each start lives on the manager's node, never on a case node that may die).
 Closing the iterator (Ctrl-C) cancels every task still queued or running and
 keeps what finished.
 
@@ -189,10 +189,10 @@ def _collect(ray: Any, ref: Any, case: Case, clock: _Clock, shared: bool) -> Fin
     try:
         started_at, outcome, env = ray.get(ref)
     except ray.exceptions.RayError as exc:
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        error = f"the Ray task failed: {type(exc).__name__}: {first_line}"
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]  # Ray's advice text can run to 500
+        error = f"the Ray task was lost: {type(exc).__name__}: {first_line}; --resume runs the case again"
         seconds = clock.seconds(ref)
-        outcome = WorkerOutcome(document={"status": "failed", "error": error}, returncode=None, timed_out=False,
+        outcome = WorkerOutcome(document={"status": "lost", "error": error}, returncode=None, timed_out=False,
                                 seconds=seconds, output_tail=str(exc)[-TAIL_CHARS:], command=[])
         return Finished(case, _seconds_ago(seconds), outcome, {"machine": LOST_MACHINE}, shared)
     return Finished(case, started_at, outcome, env, shared)
