@@ -98,9 +98,9 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, implementa
 # CLI option name -> RunOptions field, for options that may be given several times (sweeps).
 SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "devices", "mode": "modes",
           "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
-          "num_layers": "num_layers"}
+          "num_layers": "num_layers", "seed": "seeds"}
 FLAGS = {"timeout_s": "timeout"}  # RunOptions field -> its command-line flag, where they differ
-SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
+SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
            "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes")
 
 
@@ -113,7 +113,9 @@ SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals"
               help="Measurement mode (repeatable) [default: all three].")
 @click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
 @click.option("--synthetic", is_flag=True, default=None, help="Seeded random batches of the real shapes.")
-@click.option("--seed", type=int, help="Seed of weights and batch order [default: 0].")
+@click.option("--seed", multiple=True, type=int,
+              help="Seed of weights and batch order (repeatable: a sweep; full reports time to target over "
+                   "the seeds) [default: 0].")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]")
 @click.option("--batch-size", multiple=True, type=int, help="Override the batch size (repeatable: a sweep).")
 @click.option("--seq-len", multiple=True, type=int, help="Override the sequence length (repeatable).")
@@ -122,7 +124,8 @@ SCALARS = ("profile", "synthetic", "seed", "dtype", "threads", "flush_denormals"
 @click.option("--threads", type=int, help="CPU threads for every framework [default: all usable cores].")
 @click.option("--flush-denormals", is_flag=True, default=None, help="Flush denormals to zero (tuned setting).")
 @click.option("--rounds", type=int, help="Repeat the matrix, interleaved [default: 1].")
-@click.option("--timeout", "timeout_s", type=float, help="Seconds per case [default: 600].")
+@click.option("--timeout", "timeout_s", type=float,
+              help="Seconds per case [default: 600, or 1.5x the longest training budget + 300 (full: 3000)].")
 @click.option("--memory-limit-mb", type=int, help="Address-space limit of each worker.")
 @click.option("--check/--no-check", default=None,
               help="Check each backend and device against the NumPy reference before the cases [default: check].")

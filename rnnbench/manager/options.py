@@ -62,7 +62,7 @@ class RunOptions:
     modes: tuple[str, ...] = MODES
     profile: str = "quick"
     synthetic: bool = False
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # weights and batch order; several: a sweep (full: time to target over seeds)
     dtype: str = "float32"
     batch_sizes: tuple[int | None, ...] = (None,)
     seq_lens: tuple[int | None, ...] = (None,)
@@ -71,7 +71,7 @@ class RunOptions:
     threads: int = field(default_factory=lambda: len(usable_cpus()))
     flush_denormals: bool = False
     rounds: int = 1  # the whole matrix this many times, interleaved
-    timeout_s: float = 600.0  # per case
+    timeout_s: float | None = None  # per case; None: case_timeout_s (600 s, longer for a long training budget)
     memory_limit_mb: int | None = None
     steps: int | None = None  # override the profile's timed steps
     warmup: int | None = None  # override the profile's warm-up calls
@@ -87,6 +87,7 @@ class RunOptions:
         object.__setattr__(self, "devices", tuple(canonical_device(d) for d in self.devices))
         for name in SWEEPS:
             object.__setattr__(self, name, _sweep(name, getattr(self, name)))
+        object.__setattr__(self, "seeds", _seeds(self.seeds))
         self._check_choices()
         self._check_numbers()
         if self.ray_address is not None and self.executor != "ray":
@@ -118,8 +119,8 @@ class RunOptions:
         else:
             _integer("threads", self.threads, 1)
         _integer("rounds", self.rounds, 1)
-        _integer("seed", self.seed, 0, 2**32 - 1)
-        _positive_number("timeout_s", self.timeout_s)
+        if self.timeout_s is not None:
+            _positive_number("timeout_s", self.timeout_s)
         for name in ("steps", "warmup", "memory_limit_mb"):
             if getattr(self, name) is not None:
                 _integer(name, getattr(self, name), 1)
@@ -130,6 +131,7 @@ class RunOptions:
         updates: dict[str, Any] = {}
         for key, value in config.items():
             name = key.replace("-", "_")
+            name = "seeds" if name == "seed" else name  # run.json of older runs; `seed = 1` in TOML
             if name not in known:
                 raise UsageError(f"Unknown configuration key {key!r}. Accepted: {', '.join(sorted(known))}")
             updates[name] = tuple(value) if isinstance(value, list) else value
@@ -172,6 +174,34 @@ def _names_list(name: str, value: object) -> tuple[str, ...]:
     if not names or "" in names:
         raise UsageError(f"{name}={value!r} is not valid. Accepted: names separated by commas, none empty")
     return tuple(dict.fromkeys(names))
+
+
+def _seeds(value: object) -> tuple[int, ...]:
+    """Seeds from one integer or a list of them, each once."""
+    items = (value,) if isinstance(value, int) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise UsageError(f"seed={value!r} is not valid. Accepted: integers from 0 to {2**32 - 1}")
+    for item in items:
+        _integer("seed", item, 0, 2**32 - 1)
+    if len(set(items)) != len(items):
+        raise UsageError(f"seed={list(items)!r} repeats a value. Accepted: each seed once")
+    return tuple(items)
+
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def case_timeout_s(options: RunOptions, registry: Registry, cases: list[Case]) -> float:
+    """The per-case timeout: the one given, else 600 s, or 1.5 x the longest training budget + 300 s.
+
+    The full profile trains up to 1800 s (evaluations excluded, which add a
+    third again on IMDB): its accuracy cases must not be killed at 600 s.
+    """
+    if options.timeout_s is not None:
+        return options.timeout_s
+    budgets = [registry.task(task).with_options(profile=profile).budget().max_seconds or 0.0
+               for task, profile in {(c.task, c.profile) for c in cases if c.mode == "accuracy"}]
+    return max(DEFAULT_TIMEOUT_S, 1.5 * max(budgets, default=0.0) + 300.0)
 
 
 def _sweep(name: str, value: object) -> tuple[int | None, ...]:
@@ -264,20 +294,20 @@ def expand(options: RunOptions, registry: Registry, backends: list[str],
     shapes = list(itertools.product(options.batch_sizes, options.seq_lens, options.hidden_sizes,
                                     options.num_layers))
     cases = []
-    for repeat, task, cell, shape, mode in itertools.product(range(options.rounds), tasks, cells, shapes,
-                                                              options.modes):
+    for repeat, task, cell, shape, seed, mode in itertools.product(range(options.rounds), tasks, cells, shapes,
+                                                                    options.seeds, options.modes):
         for backend in backends:
             for device in _devices(devices[backend], options.devices):
-                cases.append(_case(options, profile, backend, task, cell, device, mode, shape, repeat))
+                cases.append(_case(options, profile, backend, task, cell, device, mode, shape, repeat, seed))
     return cases
 
 
 def _case(options: RunOptions, profile: ProfileSettings, backend: str, task: str, cell: str, device: str,
-          mode: str, shape: tuple[int | None, ...], repeat: int) -> Case:
+          mode: str, shape: tuple[int | None, ...], repeat: int, seed: int) -> Case:
     batch_size, seq_len, hidden_size, num_layers = shape
     return Case(
         backend=backend, task=task, cell=cell, device=device, mode=mode,  # type: ignore[arg-type]
-        profile=options.profile, synthetic=options.synthetic, seed=options.seed, dtype=options.dtype,
+        profile=options.profile, synthetic=options.synthetic, seed=seed, dtype=options.dtype,
         batch_size=batch_size, seq_len=seq_len, hidden_size=hidden_size, num_layers=num_layers,
         threads=options.threads, flush_denormals=options.flush_denormals,
         warmup=profile.warmup if options.warmup is None else options.warmup,

@@ -23,7 +23,7 @@ from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
 from rnnbench.manager.case import Case
 from rnnbench.manager.executors import Executor, Finished, make_executor
-from rnnbench.manager.options import RunOptions, expand
+from rnnbench.manager.options import RunOptions, case_timeout_s, expand
 from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.probe import devices_in_subprocess
@@ -92,6 +92,7 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
             run_dir, run_id = rundir.create(results_dir, options, run_id)
         else:
             run_dir = resume
+        options = dataclasses.replace(options, timeout_s=case_timeout_s(options, registry, cases))
         with rundir.lock(run_dir):
             report = RunReport(run_dir, cases, skipped_backends=skipped, run_id=run_id)
             _run_locked(report, options, registry, executor, console, quiet)

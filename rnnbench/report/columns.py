@@ -63,10 +63,16 @@ def shape(row: pd.Series) -> str:
 
 
 def time_to_target(row: pd.Series) -> str:
+    """Training seconds to the target; over several runs (seeds, rounds) the median, the range and how many."""
     if not row["trained"]:
         return DASH
+    runs = int(row["accuracy_runs"])
     if not is_missing(row["time_to_target_s"]):
-        return seconds(row["time_to_target_s"])
+        if runs < 2:
+            return seconds(row["time_to_target_s"])
+        spread = f"[{seconds(row['time_to_target_low_s'])}, {seconds(row['time_to_target_high_s'])}]"
+        return (f"{seconds(row['time_to_target_s'])} {spread}, {int(row['target_reached'])} of {runs} runs "
+                f"({int(row['seeds'])} seeds) reached it")
     if not row["target"]:
         return "no target"
     if not row["judged"]:  # smoke and quick evaluate a part of the set: the target is not defined there

@@ -24,7 +24,8 @@ from rnnbench.report.model import TaskInfo, is_missing
 from rnnbench.results.stats import summarize
 
 # The record's config fields that make two cases of one backend and cell different measurements.
-VARIANT_FIELDS = ("device", "dtype", "profile", "synthetic", "seed", "threads", "flush_denormals",
+# Not the seed: several seeds of a case are repeats of it, summarised as rounds are (median, range, count).
+VARIANT_FIELDS = ("device", "dtype", "profile", "synthetic", "threads", "flush_denormals",
                   "batch_size", "seq_len", "hidden_size", "num_layers", "task_options")
 GROUP = ["run_id", "machine", "variant", "cell"]
 KEY = [*GROUP, "backend"]
@@ -118,10 +119,14 @@ def _accuracy(rows: pd.DataFrame, task: TaskInfo) -> dict[str, Any]:
     targets = [(r.get("accuracy") or {}).get("target") for r in rows.record]
     target = next((t for t in targets if isinstance(t, dict)), None)
     steps = _numbers(rows.train_steps).median() if "train_steps" in rows and not rows.empty else np.nan
+    to_target = _numbers(rows.time_to_target_s) if not rows.empty else pd.Series(dtype=float)
+    seeds = {(r.get("config") or {}).get("seed") for r in rows.record}
     gaps = _numbers(rows.equivalence_max_rel_gap) if "equivalence_max_rel_gap" in rows else pd.Series(dtype=float)
     return {"metric": metric, "time_to_target_s": rows.time_to_target_s.median() if not rows.empty else np.nan,
             "target": _describe_target(target), "trained": not rows.empty, "train_steps": steps,
             "judged": any(_whole_set(curve) for curve in rows.curve),  # the target counts on the whole set only
+            "time_to_target_low_s": to_target.min(), "time_to_target_high_s": to_target.max(),
+            "target_reached": int(to_target.notna().sum()), "seeds": len(seeds), "accuracy_runs": len(rows),
             "equivalence_gap": gaps.max() if gaps.notna().any() else np.nan}  # the worst round
 
 

@@ -1,0 +1,57 @@
+"""The matrix from options: seeds as a sweep, and the per-case timeout that follows from the training budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rnnbench.errors import UsageError
+from rnnbench.manager.options import DEFAULT_TIMEOUT_S, RunOptions, case_timeout_s, expand
+from rnnbench.manager.runner import run
+from rnnbench.plugins.registry import Registry
+from rnnbench.report.model import task_info
+from rnnbench.report.tables import task_table
+from rnnbench.results.frame import load_results
+
+
+def _cases(options: RunOptions) -> list:
+    return expand(options, Registry(), ["numpy"], {"numpy": ["cpu"]})
+
+
+def test_seeds_are_a_sweep_each_seed_its_own_case() -> None:
+    cases = _cases(RunOptions(backends=("numpy",), tasks=("airline",), cells=("rnn",), modes=("accuracy",),
+                              seeds=(0, 7)))
+    assert [c.seed for c in cases] == [0, 7]
+    assert len({c.case_id for c in cases}) == 2
+    assert RunOptions().with_config({"seed": 3}).seeds == (3,)  # a TOML `seed = 3`, and run.json of older runs
+    assert RunOptions().with_config({"seed": [1, 2]}).seeds == (1, 2)
+
+
+@pytest.mark.parametrize("seeds", [(1, 1), (-1,), (), ("1",), (True,)])
+def test_bad_seeds_are_refused_in_one_line(seeds: tuple) -> None:
+    with pytest.raises(UsageError, match=r"^seed=.* (is not valid|repeats a value)\. Accepted: "):
+        RunOptions(seeds=seeds)
+
+
+def test_the_timeout_follows_from_the_longest_training_budget_unless_given() -> None:
+    registry = Registry()
+    full = RunOptions(backends=("numpy",), tasks=("imdb",), cells=("lstm",), profile="full")
+    quick = RunOptions(backends=("numpy",), tasks=("imdb",), cells=("lstm",))
+    budget = registry.task("imdb").with_options(profile="full").budget().max_seconds
+    assert case_timeout_s(full, registry, _cases(full)) == 1.5 * budget + 300  # accuracy trains up to the budget
+    assert case_timeout_s(quick, registry, _cases(quick)) == DEFAULT_TIMEOUT_S  # steps only, no time budget
+    no_accuracy = RunOptions(backends=("numpy",), tasks=("imdb",), profile="full", modes=("throughput",))
+    assert case_timeout_s(no_accuracy, registry, _cases(no_accuracy)) == DEFAULT_TIMEOUT_S
+    given = RunOptions(profile="full", timeout_s=42.0)
+    assert case_timeout_s(given, registry, _cases(full)) == 42.0
+
+
+def test_several_seeds_are_one_row_with_the_median_range_and_count(tmp_path: Path) -> None:
+    options = RunOptions(backends=("numpy",), tasks=("airline",), cells=("rnn",), modes=("accuracy",),
+                         profile="smoke", threads=1, check=False, seeds=(0, 1, 2))
+    frame = load_results(run(options, tmp_path, quiet=True).run_dir)
+    [row] = task_table(frame, task_info(frame, "airline")).itertuples()
+    assert (row.seeds, row.accuracy_runs) == (3, 3)
+    assert frame.metric_test_rmse.nunique() == 3  # three seeds, three different trainings
+    assert row.metric == pytest.approx(frame.metric_test_rmse.median())
