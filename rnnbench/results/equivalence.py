@@ -37,8 +37,9 @@ def max_rel_gap(losses: Sequence[float | None], reference: Sequence[float | None
     loss as None too, and such a run's status already says it diverged); a non-finite float
     where the reference is finite is an infinite gap.
     """
-    gaps = [abs(a - b) / max(abs(b), _FLOOR) for a, b in zip(losses, reference, strict=False)
-            if _number(a) and _number(b)]
+    pairs = [(float(a), float(b)) for a, b in zip(losses, reference, strict=False)  # type: ignore[arg-type]
+             if _number(a) and _number(b)]
+    gaps = [abs(a - b) / max(abs(b), _FLOOR) for a, b in pairs]
     broken = [a for a, b in zip(losses, reference, strict=False)
               if _number(b) and isinstance(a, float) and not math.isfinite(a)]
     if broken:  # a curve that went non-finite where the reference did not
