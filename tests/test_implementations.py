@@ -82,6 +82,26 @@ def test_every_implementation_matches_the_reference(all_plugins, name, implement
     assert {c.implementation for c in comparisons} == {implementation}
 
 
+def _gpu_pairs() -> list:
+    """(backend, implementation) for every implementation of a shipped backend that can run on a GPU."""
+    registry = Registry(make_plugin_manager(load_entry_points=False))
+    return [pytest.param(name, i.name, id=f"{name}-{i.name}", marks=[pytest.mark.filterwarnings(COMPILE_WARNING)])
+            for name in SHIPPED for i in registry.backend(name).implementations() if i.runs_on("gpu")]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("name", "implementation"), _gpu_pairs())
+def test_every_gpu_implementation_matches_the_reference(all_plugins, name, implementation):
+    backend = all_plugins.backend(name)
+    if not backend.available().ok or "gpu:0" not in backend.devices():
+        pytest.skip(f"{name} sees no GPU here")
+    backend.use_implementation(implementation)
+    reference = all_plugins.available_backend(REFERENCE_BACKEND)
+    chosen = COMPILE_CASES if implementation == "compiled" else TINY
+    comparisons = [c for case in chosen for c in check_case(backend, reference, case, device="gpu:0")]
+    assert comparisons and all(c.ok for c in comparisons), [c for c in comparisons if not c.ok]
+
+
 @pytest.mark.parametrize("name", ("torch", "tensorflow", "jax"))
 def test_each_framework_backend_offers_several_implementations_with_a_default_per_device(all_plugins, name):
     backend = all_plugins.backend(name)

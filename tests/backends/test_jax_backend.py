@@ -316,3 +316,32 @@ def test_gpu_matches_cpu_and_reports_memory(backend: JaxBackend) -> None:
     assert memory is not None and memory.peak_bytes > 0
     assert "XLA GPU" in gpu.runtime_info().kernel_path
     assert "hoisted" in gpu.runtime_info().kernel_path  # the GPU default
+
+
+# ---- implementations ---------------------------------------------------------
+
+def test_the_default_is_scan_on_the_cpu_and_hoisted_on_gpus() -> None:
+    backend = JaxBackend()
+    assert [i.name for i in backend.implementations()] == ["scan", "hoisted", "unroll"]
+    assert (backend.default_implementation("cpu", LM), backend.default_implementation("gpu:0", LM)) == (
+        "scan", "hoisted")
+
+
+def test_unroll_computes_the_scan_function_with_a_partial_last_iteration() -> None:
+    spec = replace(LM, cell="gru", hidden_size=3, dtype="float64")
+    params = init_params(spec, 4)
+    x, y = _batch(spec, steps=10)  # 10 steps: one unrolled iteration of 8, then 2
+    models = {}
+    for implementation in ("unroll", "scan"):
+        backend = JaxBackend()
+        backend.use_implementation(implementation)
+        models[implementation] = backend.build(spec, params, ADAM)
+    unrolled, scanned = models["unroll"], models["scan"]
+    info = unrolled.runtime_info()
+    assert info.kernel_path == "jax jit + lax.scan (input projection per step, unroll 8), XLA CPU"
+    assert (info.settings["scan_unroll"], info.settings["implementation"]) == ("8", "unroll")
+    np.testing.assert_allclose(unrolled.predict(x), scanned.predict(x), rtol=1e-12, atol=1e-14)
+    (loss_a, grads_a), (loss_b, grads_b) = unrolled.loss_and_grads(x, y), scanned.loss_and_grads(x, y)
+    assert loss_a == pytest.approx(loss_b, rel=1e-12)
+    for name in grads_a:
+        np.testing.assert_allclose(grads_a[name], grads_b[name], rtol=1e-10, atol=1e-14, err_msg=name)

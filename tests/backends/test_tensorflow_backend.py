@@ -261,3 +261,45 @@ def test_gpu_model_matches_the_cpu_model_and_reports_its_kernel(backend, cell):
     assert ("cuDNN" in gpu.runtime_info().kernel_path) == (cell != "rnn")
     assert all(tf.config.experimental.get_memory_growth(g) for g in tf.config.list_physical_devices("GPU"))
     assert gpu.runtime_info().settings["tf32"] == "off"
+
+
+# --- implementations -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("cell", "hidden", "device", "default"), [
+    ("lstm", 64, "cpu", "xla"), ("lstm", 65, "cpu", "graph"), ("gru", 512, "cpu", "graph"),
+    ("rnn", 512, "gpu:0", "xla"), ("lstm", 8, "gpu:0", "graph"), ("gru", 8, "gpu:1", "graph"),
+])
+def test_the_default_is_the_measured_xla_rule(cell, hidden, device, default):
+    spec = ModelSpec(cell, hidden_size=hidden, head="regress", output_size=1, input_features=2)
+    assert TensorflowBackend().default_implementation(device, spec) == default
+
+
+def test_without_a_spec_the_default_is_graph_and_the_rule_says_when_xla_runs():
+    backend = TensorflowBackend()
+    assert backend.default_implementation("cpu") == backend.default_implementation("gpu:0") == "graph"
+    assert backend.default_rule("cpu") == "xla when hidden_size <= 64, else graph"
+    assert backend.default_rule("gpu").startswith("xla for rnn")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_hoisted_layer_has_the_weights_of_the_keras_layer(cell):
+    spec = tiny_spec(cell)
+    keras_net, hoisted_net = build_network(spec, use_cudnn=False), build_network(spec, False, hoisted=True)
+    assert [[tuple(w.shape) for w in layer.weights] for layer in hoisted_net.layers] == [
+        [tuple(w.shape) for w in layer.weights] for layer in keras_net.layers]
+
+
+@pytest.mark.parametrize(("implementation", "jit", "path"), [
+    ("graph", "False", "keras LSTM in tf.function, tf.while_loop, TF graph executor"),
+    ("xla", "True", "keras LSTM in tf.function, tf.while_loop, XLA CPU"),
+    ("hoisted", "False", "hoisted lstm layer (Keras weights) in tf.function, input projection before the loop, "
+                         "tf.scan, TF graph executor"),
+])
+def test_each_implementation_reports_what_runs(implementation, jit, path):
+    backend = TensorflowBackend()
+    backend.use_implementation(implementation)
+    spec = tiny_spec("lstm", "classify", layers=1)
+    info = backend.build(spec, init_params(spec, 0), SGD).runtime_info()
+    assert (info.kernel_path, info.settings["jit_compile"], info.settings["implementation"]) == (
+        path, jit, implementation)

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from rnnbench.backend import ParitySettings  # noqa: E402
 from rnnbench.backends.numpy_backend import NumpyBackend  # noqa: E402
-from rnnbench.backends.torch_backend import TorchBackend  # noqa: E402
+from rnnbench.backends.torch_backend import TorchBackend, compile_blockers  # noqa: E402
 from rnnbench.backends.torch_backend.layout import canonical_names, canonical_params, load_canonical  # noqa: E402
 from rnnbench.backends.torch_backend.net import RnnNet  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
@@ -246,6 +246,44 @@ def test_cpu_model_has_no_device_memory(backend: TorchBackend) -> None:
     model = backend.build(spec, init_params(spec, 0), ADAM)
     model.synchronize()
     assert model.device_memory() is None
+
+
+# ---- implementations -----------------------------------------------------------
+
+def test_the_loop_has_the_parameters_of_the_nn_layer() -> None:
+    spec = make_spec("gru", layers=2)
+    fused, loop = RnnNet(spec), RnnNet(spec, loop=True)
+    assert {n: p.shape for n, p in loop.named_parameters()} == {n: p.shape for n, p in fused.named_parameters()}
+    assert set(canonical_names(spec).values()) == {n for n, _ in loop.named_parameters()}
+
+
+@pytest.mark.parametrize(("implementation", "path", "compile"), [
+    ("loop", "torch step loop in Python (lstm cell), eager autograd (cpu, float64)", "eager (no torch.compile)"),
+    ("compiled", "torch torch.compile (inductor) of the step loop (lstm cell) (cpu, float64)", "torch.compile("),
+])
+def test_the_loop_implementations_report_what_runs(implementation: str, path: str, compile: str) -> None:
+    backend = TorchBackend()
+    if not backend.implementation(implementation).runs_on("cpu"):
+        pytest.skip(backend.implementation(implementation).description)
+    backend.use_implementation(implementation)
+    spec = make_spec("lstm", dtype="float64")
+    info = backend.build(spec, init_params(spec, 0), ADAM).runtime_info()  # built, not yet compiled
+    assert info.kernel_path == path
+    assert info.settings["implementation"] == implementation and info.settings["compile"].startswith(compile)
+    assert info.settings["fused_kernel"].startswith("none")
+
+
+def test_compiled_is_listed_only_where_its_compiler_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXX", "rnnbench-no-such-compiler")
+    assert compile_blockers()["cpu"] == "the C++ compiler 'rnnbench-no-such-compiler' is not on PATH"
+    backend = TorchBackend()
+    compiled = backend.implementation("compiled")
+    assert not compiled.runs_on("cpu") and "not on cpu: the C++ compiler" in compiled.description
+    backend.use_implementation("compiled")
+    spec = make_spec()
+    with pytest.raises(UsageError, match=r"'compiled' of backend 'torch' does not run on 'cpu'. Accepted there: "
+                                         r"fused, loop"):
+        backend.build(spec, init_params(spec, 0), ADAM)
 
 
 # ---- GPU ---------------------------------------------------------------------
