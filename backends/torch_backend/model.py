@@ -51,8 +51,7 @@ class TorchModel(Model):
         self.compile_setting = "eager (no torch.compile)"
         self.forward: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor] = self.net
         if implementation == "compiled":
-            self.compile_setting = runtime.prepare_compile()
-            self.forward = torch.compile(self.net, **runtime.COMPILE_OPTIONS)  # type: ignore[arg-type]
+            self.forward, self.compile_setting = runtime.compile_loop(self.net)
         self.loss_fn = loss_function(spec)
         self._last_loss: torch.Tensor | None = None  # 0-d, on the device; read by last_loss()
         self._kernel: str | None = None

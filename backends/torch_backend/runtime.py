@@ -8,6 +8,8 @@ by every model's ``runtime_info``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -29,7 +31,6 @@ NATIVE_KERNEL = "ATen native cell loop (a matmul per step)"
 # torch.compile of the step loop: one graph per (spec, shape, grad mode), all from RnnNet.forward, so
 # dynamo's per-function recompile limit (8) is raised; hitting it raises instead of running eagerly.
 RECOMPILE_LIMIT = 256
-COMPILE_OPTIONS: dict[str, object] = {"backend": "inductor", "fullgraph": True, "dynamic": False}
 
 
 def available_devices() -> list[str]:
@@ -90,20 +91,23 @@ def configure(settings: ParitySettings) -> dict[str, str]:
     return dict(APPLIED)
 
 
-def prepare_compile() -> str:
-    """Dynamo's limits for the compiled implementation (process-wide); what is in force, as a string.
+def compile_loop(net: torch.nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
+    """``net`` under torch.compile, and what was applied, as a string.
 
-    ``fail_on_recompile_limit_hit`` makes a model that would otherwise fall
-    back to eager execution raise, so "compiled" never silently runs eager.
+    Static shapes (a new batch shape compiles again, as a new sequence length
+    must: the loop is unrolled) and ``fullgraph`` (a graph break is an error).
+    Dynamo's limits are process-wide; ``fail_on_recompile_limit_hit`` makes a
+    model that would otherwise fall back to eager execution raise, so
+    "compiled" never silently runs eagerly.
     """
     import torch._dynamo.config as dynamo
 
     dynamo.recompile_limit = max(dynamo.recompile_limit, RECOMPILE_LIMIT)
     dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 4 * RECOMPILE_LIMIT)
     dynamo.fail_on_recompile_limit_hit = True
-    options = ", ".join(f"{k}={v!r}" for k, v in COMPILE_OPTIONS.items())
-    return (f"torch.compile({options}) of the step loop; recompile_limit={dynamo.recompile_limit}, "
-            "fail_on_recompile_limit_hit=True")
+    compiled = torch.compile(net, backend="inductor", fullgraph=True, dynamic=False)
+    return compiled, ("torch.compile(backend='inductor', fullgraph=True, dynamic=False) of the step loop; "
+                      f"recompile_limit={dynamo.recompile_limit}, fail_on_recompile_limit_hit=True")
 
 
 def current_settings() -> dict[str, str]:
