@@ -98,7 +98,7 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, implementa
 # CLI option name -> RunOptions field, for options that may be given several times (sweeps).
 SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "devices", "mode": "modes",
           "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
-          "num_layers": "num_layers", "seed": "seeds"}
+          "num_layers": "num_layers", "seed": "seeds", "implementation": "implementations"}
 FLAGS = {"timeout_s": "timeout"}  # RunOptions field -> its command-line flag, where they differ
 SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
            "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes")
@@ -111,6 +111,9 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "round
 @click.option("--device", multiple=True, help="cpu, gpu, a device name, or 'all' [default: cpu].")
 @click.option("--mode", multiple=True, type=click.Choice(["throughput", "memory", "accuracy"]),
               help="Measurement mode (repeatable) [default: all three].")
+@click.option("--implementation", multiple=True,
+              help="How each backend computes the network (repeatable): a name from `rnnbench plugins`, "
+                   "'default' or 'all' [default: default].")
 @click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
 @click.option("--synthetic", is_flag=True, default=None, help="Seeded random batches of the real shapes.")
 @click.option("--seed", multiple=True, type=int,
@@ -189,11 +192,11 @@ def _given_options(given: dict[str, object]) -> dict[str, object]:
 
 
 def _print_summary(run_dir: Path, console: Console) -> None:
-    from rnnbench.report.model import load_report_data
+    from rnnbench.report.model import contenders, load_report_data
     from rnnbench.report.summary import summary_tables, verdict_lines
     from rnnbench.results.frame import load_results
 
-    frame = load_results(run_dir)
+    frame = contenders(load_results(run_dir))
     if frame.empty:
         console.print(f"no results in {run_dir}")
         return

@@ -43,6 +43,7 @@ class Case:
     accuracy_seconds: float | None = None  # accuracy: cap on training wall time; None: the profile's budget
     eval_batches: int | None = None  # accuracy: cap on evaluation batches; None: the profile's
     repeat: int = 0  # which round of an interleaved, repeated matrix this is
+    implementation: str | None = None  # Backend.implementations() name; None: the backend's default for device/spec
     task_options: dict[str, Any] = field(default_factory=dict)  # extra TaskConfig fields
 
     def __post_init__(self) -> None:
@@ -55,6 +56,8 @@ class Case:
         parts = [f"{key[0].upper()}{value}" for key, value in (
             ("batch_size", self.batch_size), ("seq_len", self.seq_len),
             ("hidden_size", self.hidden_size), ("num_layers", self.num_layers)) if value is not None]
+        if self.implementation is not None:  # the default keeps the ids of runs made before implementations
+            parts.append(f"impl={self.implementation}")
         return "-".join(parts) or "default"
 
     @property

@@ -60,6 +60,9 @@ class RunOptions:
     cells: tuple[str, ...] = ("all",)
     devices: tuple[str, ...] = ("cpu",)  # cpu, gpu (every backend's first GPU), gpu:N or all; cuda:N is gpu:N
     modes: tuple[str, ...] = MODES
+    # Backend.implementations() names, "default" (each backend's default for the device and network) or
+    # "all" (every implementation of each backend that runs on the device); a name only where it exists.
+    implementations: tuple[str, ...] = ("default",)
     profile: str = "quick"
     synthetic: bool = False
     seeds: tuple[int, ...] = (0,)  # weights and batch order; several: a sweep (full: time to target over seeds)
@@ -142,7 +145,7 @@ class RunOptions:
 
 
 DTYPES = ("float32", "float64")
-NAME_LISTS = ("backends", "tasks", "cells", "devices", "modes")
+NAME_LISTS = ("backends", "tasks", "cells", "devices", "modes", "implementations")
 SWEEPS = ("batch_sizes", "seq_lens", "hidden_sizes", "num_layers")
 
 
@@ -293,13 +296,39 @@ def expand(options: RunOptions, registry: Registry, backends: list[str],
     profile = PROFILES[options.profile]
     shapes = list(itertools.product(options.batch_sizes, options.seq_lens, options.hidden_sizes,
                                     options.num_layers))
+    chosen = _implementations(options.implementations, registry, backends, devices)
     cases = []
     for repeat, task, cell, shape, seed, mode in itertools.product(range(options.rounds), tasks, cells, shapes,
                                                                     options.seeds, options.modes):
         for backend in backends:
             for device in _devices(devices[backend], options.devices):
-                cases.append(_case(options, profile, backend, task, cell, device, mode, shape, repeat, seed))
+                for implementation in chosen[backend, device]:
+                    cases.append(dataclasses.replace(
+                        _case(options, profile, backend, task, cell, device, mode, shape, repeat, seed),
+                        implementation=implementation))
     return cases
+
+
+def _implementations(names: tuple[str, ...], registry: Registry, backends: list[str],
+                     devices: dict[str, list[str]]) -> dict[tuple[str, str], list[str | None]]:
+    """Per backend and device, the implementations to run (None: the default); UsageError for a name none has."""
+    chosen: dict[tuple[str, str], list[str | None]] = {}
+    known: set[str] = set()
+    for backend in backends:
+        offered = registry.backend(backend).implementations()
+        known.update(i.name for i in offered)
+        for device in devices[backend]:
+            here = [i.name for i in offered if i.runs_on(device)]
+            picked: list[str | None] = []
+            for name in names:
+                picked += [None] if name == "default" else here if name == "all" else [name] if name in here else []
+            chosen[backend, device] = list(dict.fromkeys(picked))
+    unknown = [n for n in names if n not in ("default", "all") and n not in known]
+    if unknown:
+        listing = "; ".join(f"{b}: {', '.join(i.name for i in registry.backend(b).implementations())}"
+                            for b in backends)
+        raise UsageError(f"Unknown implementation {unknown[0]!r}. Accepted: default, all, or one of {listing}")
+    return chosen
 
 
 def _case(options: RunOptions, profile: ProfileSettings, backend: str, task: str, cell: str, device: str,

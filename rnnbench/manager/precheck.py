@@ -38,6 +38,7 @@ from rnnbench.results.store import read_json_file, write_json_file
 from rnnbench.worker.parity import usable_cpus
 
 CHECK_FILE = "conformance.json"
+DEFAULT = "default"  # the implementation argument that means the backend's default
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +71,9 @@ class Verdict:
                    error=error)
 
 
-def key(backend: str, device: str) -> str:
-    return f"{backend}/{device}"
+def key(backend: str, device: str, implementation: str | None = None) -> str:
+    """The verdict's key: backend/device, and /implementation when one was chosen (None: the default)."""
+    return f"{backend}/{device}" + (f"/{implementation}" if implementation is not None else "")
 
 
 def verdict_from_reports(reports: list[dict[str, Any]], dtype: str, device: str) -> Verdict:
@@ -89,20 +91,24 @@ def verdict_from_reports(reports: list[dict[str, Any]], dtype: str, device: str)
 
 
 def check_in_subprocess(backend: str, device: str, dtype: str, threads: int, timeout_s: float,
-                        memory_limit_mb: int | None) -> Verdict:
+                        memory_limit_mb: int | None, implementation: str | None = None) -> Verdict:
     """Run the check of one pair in a fresh process; its crash or timeout becomes the verdict's error."""
     with scratch_dir() as scratch:
-        job = _job(Path(scratch), backend, device, dtype, threads, timeout_s, memory_limit_mb)
+        job = _job(Path(scratch), (backend, device, implementation), dtype, threads, timeout_s, memory_limit_mb)
         ended = run_process(job.command, timeout_s, threads, job.log_path)
         return _verdict(ended, read_document(_out(job)), dtype, device, timeout_s)
 
 
-def _job(scratch: Path, backend: str, device: str, dtype: str, threads: int, timeout_s: float,
+Target = tuple[str, str, str | None]  # backend, device, implementation (None: the default)
+
+
+def _job(scratch: Path, target: Target, dtype: str, threads: int, timeout_s: float,
          memory_limit_mb: int | None) -> Job:
-    folder = scratch / f"{backend}-{device}".replace(":", "-").replace("/", "-")
+    backend, device, implementation = target
+    folder = scratch / key(*target).replace(":", "-").replace("/", "-")
     folder.mkdir(exist_ok=True)
     command = python_module("rnnbench.manager.precheck", backend, device, dtype, memory_limit_mb or 0,
-                            folder / "reports.json")
+                            implementation or DEFAULT, folder / "reports.json")
     return Job(command, timeout_s, threads, folder / "output.log")
 
 
@@ -120,23 +126,25 @@ def _verdict(ended: ProcessOutcome, document: dict[str, Any] | None, dtype: str,
         return Verdict.unchecked(dtype, device, f"the check {ended.how_it_ended()}: {ended.last_line()}")
 
 
-def check_pairs(run_dir: Path, pairs: Iterable[tuple[str, str]], dtype: str, threads: int, timeout_s: float,
-                memory_limit_mb: int | None, announce: Callable[[str, Verdict], None]) -> dict[str, Verdict]:
-    """Verdicts of every (backend, device) pair, reusing those ``run_dir`` already holds; saved after each."""
+def check_pairs(run_dir: Path, pairs: Iterable[Target | tuple[str, str]], dtype: str, threads: int,
+                timeout_s: float, memory_limit_mb: int | None,
+                announce: Callable[[str, Verdict], None]) -> dict[str, Verdict]:
+    """Verdicts of every (backend, device[, implementation]), reusing those ``run_dir`` holds; saved after each."""
     path = Path(run_dir) / CHECK_FILE
     verdicts = read_verdicts(run_dir)
-    todo = [(b, d) for b, d in dict.fromkeys(pairs) if key(b, d) not in verdicts]
+    targets: list[Target] = [(p[0], p[1], p[2] if len(p) > 2 else None) for p in pairs]  # type: ignore[misc]
+    todo = [t for t in dict.fromkeys(targets) if key(*t) not in verdicts]
     # A check compares numbers, it times nothing: the checks share the cores, one per core at once
     # (on 2 cores this halves the pre-check), each with its share of the threads.
     parallel = max(1, min(len(todo), threads, len(usable_cpus())))
     each = max(1, threads // parallel)
     with scratch_dir() as scratch:
-        jobs = {_job(Path(scratch), b, d, dtype, each, timeout_s, memory_limit_mb): (b, d) for b, d in todo}
+        jobs = {_job(Path(scratch), t, dtype, each, timeout_s, memory_limit_mb): t for t in todo}
         for job, ended in run_concurrently(list(jobs), parallel):
-            backend, device = jobs[job]
-            verdict = _verdict(ended, read_document(_out(job)), dtype, device, timeout_s)
-            verdicts[key(backend, device)] = verdict
-            announce(key(backend, device), verdict)
+            target = jobs[job]
+            verdict = _verdict(ended, read_document(_out(job)), dtype, target[1], timeout_s)
+            verdicts[key(*target)] = verdict
+            announce(key(*target), verdict)
             write_json_file(path, {k: v.to_dict() for k, v in verdicts.items()})
     return verdicts
 
@@ -154,14 +162,17 @@ def read_verdicts(run_dir: Path) -> dict[str, Verdict]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m rnnbench.manager.precheck BACKEND DEVICE DTYPE MEMORY_LIMIT_MB OUT_JSON``: the check's reports."""
+    """``python -m rnnbench.manager.precheck BACKEND DEVICE DTYPE MEMORY_LIMIT_MB IMPLEMENTATION OUT_JSON``.
+
+    The check's reports; IMPLEMENTATION "default" checks the backend's default for each case.
+    """
     from rnnbench.conformance import run_check
     from rnnbench.plugins.registry import Registry
     from rnnbench.worker.main import limit_memory, write_atomic
 
-    backend, device, dtype, limit, out = argv
+    backend, device, dtype, limit, implementation, out = argv
     limit_memory(int(limit) or None)
-    report = run_check(Registry(), backend, (dtype,), device)
+    report = run_check(Registry(), backend, (dtype,), device, None if implementation == DEFAULT else implementation)
     write_atomic(out, {"reports": [report.to_dict()]})
     return 0
 

@@ -126,13 +126,13 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
 
 def _check_conformance(report: RunReport, options: RunOptions, console: Console, quiet: bool) -> None:
     """Check each (backend, device) of the matrix once, on this machine, before its first case."""
-    pairs = list(dict.fromkeys((case.backend, case.device) for case in report.cases))
+    pairs = list(dict.fromkeys((case.backend, case.device, case.implementation) for case in report.cases))
 
     def announce(pair: str, verdict: Verdict) -> None:
         if not quiet:
             console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
 
-    check_pairs(report.run_dir, pairs, options.dtype, options.threads, options.timeout_s, options.memory_limit_mb,
+    check_pairs(report.run_dir, pairs, options.dtype, options.threads, _timeout(options), options.memory_limit_mb,
                 announce)
 
 
@@ -154,6 +154,12 @@ def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, 
                                           started_at=now_iso(), duration_s=0.0))
 
 
+def _timeout(options: RunOptions) -> float:
+    """The per-case timeout, which ``run`` resolved (case_timeout_s) before anything ran."""
+    assert options.timeout_s is not None
+    return options.timeout_s
+
+
 def load_run_options(run_dir: Path, saved: dict[str, Any] | None = None) -> RunOptions:
     """The options a run folder was started with (its ``run.json``), validated as new ones are."""
     saved = rundir.read_run_file(run_dir) if saved is None else saved
@@ -167,11 +173,11 @@ def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progr
                writer: RecordWriter) -> None:
     done = finished_case_ids(report.run_dir)
     todo = [case for case in report.cases if case.case_id not in done]
-    save = _Saver(report.run_dir, report.run_id, options.timeout_s, writer)
+    save = _Saver(report.run_dir, report.run_id, _timeout(options), writer)
     progress.begin(len(report.cases), len(report.cases) - len(todo))
     try:
         # closing(): Ctrl-C while a record is written still stops the executor's running cases.
-        with closing(executor.run(todo, options.timeout_s, progress.start)) as results:
+        with closing(executor.run(todo, _timeout(options), progress.start)) as results:
             for result in results:
                 report.records.append(save(result))
                 progress.finish(result.case, report.records[-1])
@@ -195,7 +201,8 @@ class _Saver:
                               self.timeout_s, result.started_at)
         record["shared_node"] = result.shared_node  # other cases may have run beside it (--ray-share-nodes)
         add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
-        verdict = self.conformance.get(precheck_key(result.case.backend, result.case.device))
+        verdict = self.conformance.get(precheck_key(result.case.backend, result.case.device,
+                                                    result.case.implementation))
         if verdict is not None:
             record["conformance"] = verdict.to_dict()
         self.writer.append(record)

@@ -52,11 +52,24 @@ def load_report_data(paths: PathsArg) -> ReportData:
     frames = [f for d in dirs if not (f := load_results(d, skipped).assign(run_dir=str(d))).empty]
     if not frames:
         raise UsageError(f"no result records in {', '.join(map(str, paths))}. Accepted: run folders of rnnbench run")
-    frame = pd.concat(frames, ignore_index=True)
+    frame = contenders(pd.concat(frames, ignore_index=True))
     tasks = tuple(task_info(frame, name) for name in sorted(frame.task.unique()))
     environments = tuple((run_id(frame, run_dir), machine, env) for run_dir in dirs
                          for machine, env in _environments(run_dir, skipped).items())
     return ReportData(frame, tasks, dirs, environments, tuple(skipped))
+
+
+def contenders(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each backend at a non-default implementation is a contender of its own: "torch[loop]" beside "torch".
+
+    Reports rank, colour and test what they call backends; a backend's default is its plain name,
+    so a run without a chosen implementation reads exactly as before.
+    """
+    if "implementation" not in frame:
+        return frame
+    chosen = frame.implementation.notna() & frame.implementation_default.eq(False)
+    named = frame.backend.where(~chosen, frame.backend + "[" + frame.implementation.astype(str) + "]")
+    return frame.assign(plugin=frame.backend, backend=named)
 
 
 def _environments(run_dir: Path, skipped: list[str]) -> dict[str, dict[str, Any]]:

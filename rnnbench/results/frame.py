@@ -20,6 +20,8 @@ repeat                          the round of the matrix
 status, error                   ok, failed, crashed, timeout, oom, nan, skipped; one-line reason
 duration_s                      wall time of the worker process
 shared_node                     True: other cases may have run beside it on its machine (Ray, --ray-share-nodes)
+implementation                  the Backend.implementations() name that ran (None: records made before them)
+implementation_default          whether that is the backend's default for the device and network
 kernel_path                     the kernel path the backend reported
 conformance_ok                  the run's conformance check of this backend and device: True, False,
                                 or None when it did not finish or was not run (``--no-check``)
@@ -100,6 +102,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "run_id", "machine", "case_id", "case_key", "workload", "data", "backend", "task", "cell", "device",
         "mode", "status", "error", "duration_s", "shared_node")}
     row.update({key: config.get(key) for key in CASE_COLUMNS})
+    implementation = record.get("implementation") or {}
+    row.update(implementation=implementation.get("name"), implementation_default=implementation.get("default", True))
     row.update(batch_size=batch.get("batch_size"), seq_len=batch.get("seq_len"),
                hidden_size=spec.get("hidden_size"), num_layers=spec.get("num_layers"),
                kernel_path=(record.get("runtime") or {}).get("kernel_path"),

@@ -14,6 +14,8 @@ The document (every key always present, ``None`` where not reached):
     error       one line, "Type: message" for an exception; why, for "nan"
     traceback   the exception's traceback, or None
     runtime     {"kernel_path": str, "settings": {pin_process + configure + the model's settings}}
+    implementation  {"name": the Backend.implementations() name that ran, "default": whether it is the
+                    backend's default for this device and network}
     versions    backend.versions()
     spec, optimizer     the ModelSpec and OptimizerSpec run, as dicts
     batch       {"batch_size": B, "seq_len": T}
@@ -53,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnbench.backend import ParitySettings
+from rnnbench.backend import Backend, ParitySettings
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
 from rnnbench.kit import check_batch
@@ -70,7 +72,7 @@ Document = dict[str, Any]
 PREFETCH_BATCHES = 8  # batches fetched before timing and cycled through the calls
 MAX_ERROR_CHARS = 2000
 KEYS = ("status", "error", "traceback", "runtime", "versions", "spec", "optimizer", "batch", "items", "flops",
-        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds", "process")
+        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds", "process", "implementation")
 # Failures that mean "out of memory" although they are not MemoryError: torch's CPU
 # allocator (RuntimeError), TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED.
 OOM_TYPES = ("OutOfMemoryError", "ResourceExhaustedError")
@@ -123,7 +125,8 @@ def carry_over(setup: Setup, case: Case, doc: Document, before: Document) -> Set
     if dataclasses.replace(setup.case, mode=case.mode) != case or case.mode == "accuracy":
         raise UsageError(f"case {case.case_id} cannot share a process with {setup.case.case_id}. Accepted: cases "
                          "that differ only in mode, not accuracy (it builds its own model)")
-    doc.update(versions=before.get("versions"), runtime=before.get("runtime"))
+    doc.update(versions=before.get("versions"), runtime=before.get("runtime"),
+               implementation=before.get("implementation"))
     carried = dataclasses.replace(setup, case=case)
     describe(doc, carried)
     return carried
@@ -141,6 +144,8 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
     doc["runtime"] = {"kernel_path": None, "settings": {**process_settings, **applied}}
     task = bind_task(registry.task(case.task), case)
     spec, optimizer = case_spec(task, case), task.optimizer(case.cell)  # type: ignore[arg-type]
+    backend.use_implementation(case.implementation)  # an unknown name is a UsageError here
+    doc["implementation"] = implementation_of(backend, case, spec)
     setup = Setup(case, backend, task, spec, optimizer, case.batch_size or task.recipe().batch_size,
                   case.seq_len or task.seq_len)
     describe(doc, setup)
@@ -152,6 +157,18 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
         info = setup.model.runtime_info()
         doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
     return setup
+
+
+def implementation_of(backend: Backend, case: Case, spec: ModelSpec) -> dict[str, Any] | None:
+    """The implementation build will use and whether it is the default; None where none runs on the device.
+
+    ``build`` then fails with its own message, which names the device.
+    """
+    try:
+        name = backend.checked_implementation(case.device, spec)
+        return {"name": name, "default": name == backend.default_implementation(case.device, spec)}
+    except UsageError:
+        return None
 
 
 def bind_task(task: Task, case: Case) -> Task:

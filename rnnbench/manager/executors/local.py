@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from rnnbench.manager.case import Case
+from rnnbench.manager.case import Case, Mode
 from rnnbench.manager.executors.base import Finished, Outcomes
 from rnnbench.manager.probe import devices_in_subprocess
 from rnnbench.manager.process import now_iso, run_worker, run_workers, scratch_dir
@@ -54,7 +54,7 @@ class LocalExecutor:
                     yield Finished(case, started_at, outcome, None)
 
 
-TWINS = {"memory": "throughput", "throughput": "memory"}
+TWINS: dict[str, Mode] = {"memory": "throughput", "throughput": "memory"}
 
 
 def groups(cases: Sequence[Case]) -> list[list[Case]]:

@@ -1,0 +1,57 @@
+"""Implementations as an axis of the matrix: each in the case key, the record, the check and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rnnbench.errors import UsageError
+from rnnbench.manager.options import RunOptions, expand
+from rnnbench.manager.precheck import CHECK_FILE
+from rnnbench.manager.runner import run
+from rnnbench.plugins.registry import Registry
+from rnnbench.report.text import markdown_report
+from rnnbench.results.store import read_records
+
+SMALL = dict(tasks=("airline",), cells=("gru",), modes=("throughput",), profile="smoke", threads=1)
+
+
+def _cases(registry: Registry, names: tuple[str, ...]) -> list:
+    options = RunOptions(backends=("numpy", "two_ways"), implementations=names, **SMALL)  # type: ignore[arg-type]
+    return expand(options, registry, ["numpy", "two_ways"], {"numpy": ["cpu"], "two_ways": ["cpu"]})
+
+
+def test_default_all_and_a_name_pick_implementations_per_backend(install_fake_plugin) -> None:
+    install_fake_plugin("two", "two_ways")
+    registry = Registry()
+    default = _cases(registry, ("default",))
+    assert [c.implementation for c in default] == [None, None]
+    assert "impl=" not in default[0].case_id  # the ids of runs made before implementations are kept
+    everything = _cases(registry, ("all",))
+    assert [(c.backend, c.implementation) for c in everything] == [
+        ("numpy", "reference"), ("two_ways", "plain"), ("two_ways", "also")]
+    assert len({c.case_id for c in everything}) == 3
+    assert [(c.backend, c.implementation) for c in _cases(registry, ("also",))] == [("two_ways", "also")]
+    with pytest.raises(UsageError, match=r"^Unknown implementation 'nosuch'\. Accepted: default, all, or one of "
+                                         r"numpy: reference; two_ways: plain, also$"):
+        _cases(registry, ("nosuch",))
+
+
+def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(install_fake_plugin,
+                                                                           tmp_path: Path) -> None:
+    install_fake_plugin("two", "two_ways")
+    options = RunOptions(backends=("two_ways",), implementations=("default", "also"),
+                         **SMALL)  # type: ignore[arg-type]
+    report = run(options, tmp_path, registry=Registry(), quiet=True)
+
+    verdicts = json.loads((report.run_dir / CHECK_FILE).read_text())
+    assert sorted(verdicts) == ["two_ways/cpu", "two_ways/cpu/also"]  # the default, and the one chosen
+    assert all(v["ok"] for v in verdicts.values())
+    records = {r["implementation"]["name"]: r for r in read_records(report.run_dir)}
+    assert records["plain"]["implementation"] == {"name": "plain", "default": True}
+    assert records["also"]["implementation"] == {"name": "also", "default": False}
+    assert records["also"]["conformance"]["ok"] is True
+    markdown = markdown_report(report.run_dir)
+    assert "two\\_ways\\[also\\]" in markdown and "| two\\_ways |" in markdown
