@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# tools/gpu-check.sh: the one prepared GPU check of rnnbench (issue 15), for a machine with a CUDA GPU.
+#
+#   bash tools/gpu-check.sh [RESULTS_DIR]      (default: results-gpu)
+#
+# 1. the conformance check of every implementation of torch, jax and tensorflow that runs on gpu:0
+#    (cuDNN-fused layers included), in float32, against the NumPy reference on the CPU;
+# 2. a short GPU matrix: every GPU implementation of each backend, the three tasks and cells,
+#    throughput and memory (device-memory peaks), the smoke profile (a few minutes on one GPU);
+# 3. the HTML report of that run, beside it (RESULTS_DIR/report.html).
+#
+# Without a GPU it prints one line and exits 0, so CI and laptops can run it. A backend whose GPU build
+# is not installed (tensorflow is CPU-only in this project's constraints) is skipped with its reason.
+# Under 8 minutes on one H200 is the aim: the matrix uses --profile smoke and no accuracy pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+RESULTS=${1:-results-gpu}
+
+gpu_backends=$(TF_CPP_MIN_LOG_LEVEL=3 "$PYTHON" - 2>/dev/null <<'PY'
+found = []
+if True:  # each framework asked on its own: one missing or broken build does not hide the others
+    try:
+        import torch
+        if torch.cuda.is_available():
+            found.append("torch")
+    except Exception:
+        pass
+    try:
+        import jax
+        if any(d.platform == "gpu" for d in jax.devices()):
+            found.append("jax")
+    except Exception:
+        pass
+    try:
+        import tensorflow as tf
+        if tf.config.list_physical_devices("GPU"):
+            found.append("tensorflow")
+    except Exception:
+        pass
+print(" ".join(found))
+PY
+) || gpu_backends=""
+if [ -z "$gpu_backends" ]; then
+    echo "gpu-check: no CUDA GPU is visible to torch, jax or tensorflow here; nothing to check"
+    exit 0
+fi
+echo "gpu-check: GPU backends here: $gpu_backends"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
+
+status=0
+backend_flags=()
+for backend in $gpu_backends; do
+    backend_flags+=(--backend "$backend")
+    echo "== rnnbench check --backend $backend --device gpu:0 --implementation all --dtype float32"
+    rnnbench check --backend "$backend" --device gpu:0 --implementation all --dtype float32 || status=1
+done
+
+echo "== rnnbench run: the GPU matrix (smoke profile, throughput and memory, every GPU implementation)"
+rnnbench run "${backend_flags[@]}" --device gpu --implementation all --profile smoke \
+    --mode throughput --mode memory --results-dir "$RESULTS" || status=1
+latest=$(ls -d "$RESULTS"/*/ | sort | tail -n 1)
+rnnbench report "$latest" -o "$RESULTS/report.html"
+rnnbench report "$latest" --format markdown | sed -n '1,/^## /p'
+exit $status
