@@ -32,8 +32,8 @@ from .optim import make_clipper, make_optimizer
 
 CELL_CLASSES: dict[str, str] = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}
 LOOP_PATHS: dict[str, str] = {
-    "loop": "step loop in Python ({cell} cell), eager autograd",
-    "compiled": "torch.compile (inductor) of the step loop ({cell} cell)",
+    "loop": "torch step loop in Python ({cell} cell), eager autograd",
+    "compiled": "torch.compile (inductor) of the torch step loop ({cell} cell)",
 }
 
 
@@ -132,7 +132,7 @@ class TorchModel(Model):
                 self._kernel = runtime.probe_kernel(self.net.rnn, self.dtype, self.device)  # type: ignore[arg-type]
             path = f"torch {CELL_CLASSES[self.spec.cell]}, {self._kernel} {where}"
         else:
-            path = "torch " + LOOP_PATHS[self.implementation].format(cell=self.spec.cell) + f" {where}"
+            path = LOOP_PATHS[self.implementation].format(cell=self.spec.cell) + f" {where}"
             settings["fused_kernel"] = "none: the cells stepped in Python, no RNN kernel"
         settings.update({
             "implementation": self.implementation,

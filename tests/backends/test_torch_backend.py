@@ -259,7 +259,7 @@ def test_the_loop_has_the_parameters_of_the_nn_layer() -> None:
 
 @pytest.mark.parametrize(("implementation", "path", "compile"), [
     ("loop", "torch step loop in Python (lstm cell), eager autograd (cpu, float64)", "eager (no torch.compile)"),
-    ("compiled", "torch torch.compile (inductor) of the step loop (lstm cell) (cpu, float64)", "torch.compile("),
+    ("compiled", "torch.compile (inductor) of the torch step loop (lstm cell) (cpu, float64)", "torch.compile("),
 ])
 def test_the_loop_implementations_report_what_runs(implementation: str, path: str, compile: str) -> None:
     backend = TorchBackend()
