@@ -101,7 +101,7 @@ SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "de
           "num_layers": "num_layers", "seed": "seeds", "implementation": "implementations"}
 FLAGS = {"timeout_s": "timeout"}  # RunOptions field -> its command-line flag, where they differ
 SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
-           "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes")
+           "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes", "tuned")
 
 
 @cli.command("run")
@@ -140,6 +140,8 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "round
 @click.option("--ray-share-nodes", is_flag=True, default=None,
               help="With --executor ray, run several cases at once per node: a faster sweep, but the cases "
                    "disturb each other's timings [default: one case at a time per node].")
+@click.option("--tuned", type=click.Path(exists=True, file_okay=False),
+              help="An `rnnbench tune` run folder: run its cases at the settings it found.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path),
               help="TOML file of run options [default: [tool.rnnbench] in ./pyproject.toml].")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
@@ -164,6 +166,33 @@ def run_command(config_path: Path | None, results_dir: Path, resume: Path | None
     with terminate_as_interrupt():
         report = run(options, results_dir, console=console, quiet=quiet, resume=resume)
     _print_summary(report.run_dir, console)
+
+
+@cli.command("tune")
+@click.option("--backend", multiple=True, help="Backend (repeatable) or 'all' [default: all].")
+@click.option("--task", multiple=True, help="Task (repeatable) or 'all' [default: char_rnn, imdb, forecasting].")
+@click.option("--cell", multiple=True, help="rnn, lstm, gru (repeatable) or 'all' [default: all].")
+@click.option("--device", multiple=True, help="cpu, gpu, a device name, or 'all' [default: cpu].")
+@click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
+@click.option("--budget", "budget_s", type=float, default=1200.0, show_default=True,
+              help="Seconds for the whole search; cases left when it is spent are not tuned.")
+@click.option("--check/--no-check", default=None,
+              help="Only implementations that pass the conformance check are candidates [default: check].")
+@click.option("--timeout", "timeout_s", type=float, help="Seconds per worker [default: 600].")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+def tune_command(results_dir: Path, budget_s: float, **given: object) -> None:
+    """Search implementations, denormal flushing and threads per case (successive halving), then measure the
+    winner beside the default in the same run: speedup, interval, significance. Reuse: run --tuned RUN_DIR."""
+    from rnnbench.manager.options import RunOptions
+    from rnnbench.manager.tune import tune
+
+    options = RunOptions().with_config(_given_options(given))
+    console = _console()
+    with terminate_as_interrupt():
+        run_dir = tune(options, results_dir, console=console, budget_s=budget_s)
+    console.print(f"tuned settings in {run_dir / 'tuned.json'}; reuse them with: rnnbench run --tuned {run_dir}",
+                  markup=False)
+    _print_summary(run_dir, console)
 
 
 @contextlib.contextmanager

@@ -58,6 +58,8 @@ class Case:
             ("hidden_size", self.hidden_size), ("num_layers", self.num_layers)) if value is not None]
         if self.implementation is not None:  # the default keeps the ids of runs made before implementations
             parts.append(f"impl={self.implementation}")
+        if self.flush_denormals:  # likewise: only the non-default setting shows
+            parts.append("ftz")
         return "-".join(parts) or "default"
 
     @property

@@ -20,6 +20,7 @@ from rnnbench.backend import canonical_device
 from rnnbench.errors import UsageError
 from rnnbench.kit import parse_device
 from rnnbench.manager.case import MODES, Case
+from rnnbench.manager.tuned import apply_tuned, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS
 from rnnbench.worker.parity import usable_cpus
@@ -82,6 +83,7 @@ class RunOptions:
     executor: str = "local"  # where cases run: "local" (this machine) or "ray" (a Ray cluster); kept for --resume
     ray_address: str | None = None  # the Ray cluster; None: RAY_ADDRESS, a local `ray start`, or a new one
     ray_share_nodes: bool = False  # Ray: several cases at once per node (a faster sweep, timings not clean)
+    tuned: str | None = None  # a `rnnbench tune` run folder: its winning settings for the cases it tuned
 
     def __post_init__(self) -> None:
         """Every field checked once, whether it came from the command line or a TOML file."""
@@ -95,6 +97,8 @@ class RunOptions:
         self._check_numbers()
         if self.ray_address is not None and self.executor != "ray":
             raise UsageError(f"ray_address={self.ray_address!r} needs executor 'ray'. Accepted: --executor ray")
+        if self.tuned is not None and not isinstance(self.tuned, str):
+            raise UsageError(f"tuned={self.tuned!r} is not valid. Accepted: the folder of an `rnnbench tune` run")
         if self.ray_share_nodes and self.executor != "ray":
             raise UsageError("ray_share_nodes=True needs executor 'ray'. Accepted: --executor ray")
 
@@ -306,7 +310,7 @@ def expand(options: RunOptions, registry: Registry, backends: list[str],
                     cases.append(dataclasses.replace(
                         _case(options, profile, backend, task, cell, device, mode, shape, repeat, seed),
                         implementation=implementation))
-    return cases
+    return cases if options.tuned is None else apply_tuned(cases, load_tuned(Path(options.tuned)))
 
 
 def _implementations(names: tuple[str, ...], registry: Registry, backends: list[str],

@@ -69,6 +69,9 @@ def contenders(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     chosen = frame.implementation.notna() & frame.implementation_default.eq(False)
     named = frame.backend.where(~chosen, frame.backend + "[" + frame.implementation.astype(str) + "]")
+    tuned = frame.record.map(lambda r: (r.get("tuning") or {}).get("role") == "tuned")  # `rnnbench tune`
+    labels = frame.record.map(lambda r: str((r.get("tuning") or {}).get("label")))
+    named = named.where(~tuned, frame.backend + "[tuned: " + labels + "]")
     return frame.assign(plugin=frame.backend, backend=named)
 
 

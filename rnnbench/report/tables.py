@@ -39,10 +39,18 @@ BETTER = {"train_sps": "max", "infer_sps": "max", "train_first_step_s": "min", "
           "memory_peak_mb": "min", "device_peak_mb": "min", "time_to_target_s": "min"}
 
 
+TUNED_KNOBS = ("threads", "flush_denormals")  # what `rnnbench tune` searches: a tuned record's, not its case's
+
+
 def variant(record: dict[str, Any]) -> str:
-    """The case's configuration apart from backend, cell and mode, as a stable string key."""
+    """The case's configuration apart from backend, cell and mode, as a stable string key.
+
+    The knobs of a ``rnnbench tune`` record are its contender's settings, so its
+    default and tuned records share a variant and stand side by side.
+    """
     config = record.get("config") or {}
-    return json.dumps({k: config.get(k) for k in VARIANT_FIELDS}, sort_keys=True, default=str)
+    fields = [k for k in VARIANT_FIELDS if not (record.get("tuning") and k in TUNED_KNOBS)]
+    return json.dumps({k: config.get(k) for k in fields}, sort_keys=True, default=str)
 
 
 def task_table(frame: pd.DataFrame, task: TaskInfo) -> pd.DataFrame:

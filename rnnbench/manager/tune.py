@@ -1,0 +1,197 @@
+"""`rnnbench tune`: each backend's fastest honest configuration per case, found by successive halving.
+
+For every throughput case of a matrix like ``run``'s, the candidates are the
+backend's implementations that run on the device (each passed the
+conformance check) crossed with the knobs every backend applies through
+its framework's working mechanism: flushing denormals, and the thread
+count (all usable cores, or one). Successive halving (Jamieson and
+Talwalkar; the search of Hyperband's inner loop) screens all candidates with
+a short protocol in fresh worker processes, keeps the fastest third, looks
+again more closely, and ends with one. Then the default configuration and
+the winner are measured side by side, alternating, each in a fresh process
+with the profile's full protocol, and both records are written to a run
+folder the reports render ("torch" beside "torch[tuned: loop]") with the
+speedup and its significance (the project's own test, ``report.compare``).
+``tuned.json`` in that folder holds the winners; ``rnnbench run --tuned
+RUN_DIR`` reuses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from rnnbench.errors import UsageError
+from rnnbench.manager import rundir
+from rnnbench.manager.case import Case
+from rnnbench.manager.options import RunOptions, case_timeout_s
+from rnnbench.manager.precheck import Verdict, check_pairs
+from rnnbench.manager.precheck import key as precheck_key
+from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_worker, scratch_dir
+from rnnbench.manager.runner import add_peak_fraction, plan
+from rnnbench.manager.tuned import TUNED_FILE, Settings
+from rnnbench.plugins.registry import Registry
+from rnnbench.report.compare import compare_samples
+from rnnbench.results.store import RecordWriter, read_environment, write_json_file
+
+ETA = 3  # each rung keeps the fastest 1/ETA of its candidates
+RUNGS = ((1, 3), (2, 8))  # (warm-up calls, timed samples) of each screening rung: cheap, then closer
+FINAL_STEPS = 10  # samples a side at least in the side-by-side measurement: enough for the test to decide
+
+
+@dataclass
+class Tuned:
+    """What the search found for one case, and how the winner compared with the default."""
+
+    case: Case  # the default configuration's case
+    best: Settings
+    rungs: list[list[dict[str, Any]]]  # per rung: each candidate's median training step (or why it dropped)
+    speedup: float | None = None  # default step time over tuned step time, training
+    low: float | None = None  # 95% interval of the speedup
+    high: float | None = None
+    p_value: float | None = None
+    verdict: str = "not measured"  # faster, slower, not significant, too few samples, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.case
+        return {"backend": c.backend, "task": c.task, "cell": c.cell, "device": c.device, "dtype": c.dtype,
+                "profile": c.profile, "batch_size": c.batch_size, "seq_len": c.seq_len,
+                "hidden_size": c.hidden_size, "num_layers": c.num_layers, "best": self.best.to_dict(),
+                "best_label": self.best.label(), "speedup": self.speedup, "speedup_ci": [self.low, self.high],
+                "p_value": self.p_value, "verdict": self.verdict, "rungs": self.rungs}
+
+
+def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
+         console: Console | None = None, budget_s: float = 1200.0,
+         clock: Callable[[], float] = time.monotonic) -> Path:
+    """Search each throughput case of ``options`` within ``budget_s``; the run folder of default and tuned records."""
+    registry, console = registry or Registry(), console or Console(stderr=True)
+    if not budget_s > 0 or not math.isfinite(budget_s):
+        raise UsageError(f"budget_s={budget_s!r} is not valid. Accepted: a finite number of seconds > 0")
+    options = dataclasses.replace(options, modes=("throughput",), implementations=("default",))
+    cases, _ = plan(options, registry)
+    timeout_s = case_timeout_s(options, registry, cases)
+    run_dir, run_id = rundir.create(results_dir, options, rundir.new_run_id())
+    began, found = clock(), list[Tuned]()
+    with rundir.lock(run_dir):
+        rundir.ensure_environment(run_dir, options.threads)
+        passed = _checked(run_dir, registry, cases, options, timeout_s, console)
+        writer, environment = RecordWriter(run_dir), read_environment(run_dir)
+        machine, peak = str(environment.get("machine", "")), environment.get("matmul_peak_gflops") or {}
+        with scratch_dir() as scratch:
+            for case in cases:
+                if clock() - began > budget_s:
+                    console.print(f"tune: the {budget_s:g} s budget is spent; {len(cases) - len(found)} cases "
+                                  "left untuned", markup=False)
+                    break
+                measure = _measurer(Path(scratch), timeout_s)
+                tuned = _search(case, candidates(registry, case, passed), measure)
+                _side_by_side(tuned, measure, writer, (run_id, machine), timeout_s, peak)
+                found.append(tuned)
+                write_json_file(run_dir / TUNED_FILE, {"cases": [t.to_dict() for t in found]})
+                console.print(_line(tuned), markup=False)
+    return run_dir
+
+
+def candidates(registry: Registry, case: Case, passed: set[str]) -> list[Settings]:
+    """Every implementation on the device that passed the check, x denormals kept/flushed, x all cores or one."""
+    backend = registry.backend(case.backend)
+    names = [i.name for i in backend.implementations() if i.runs_on(case.device)
+             and precheck_key(case.backend, case.device, i.name) in passed]
+    threads = sorted({case.threads, 1}, reverse=True)
+    return [Settings(name, flush, count) for name in names for flush in (False, True) for count in threads]
+
+
+def _checked(run_dir: Path, registry: Registry, cases: list[Case], options: RunOptions, timeout_s: float,
+             console: Console) -> set[str]:
+    """The (backend, device, implementation) keys that pass conformance; every one when the check is off."""
+    targets = list(dict.fromkeys((c.backend, c.device, i.name) for c in cases
+                                 for i in registry.backend(c.backend).implementations() if i.runs_on(c.device)))
+    if not options.check:
+        return {precheck_key(*t) for t in targets}
+
+    def announce(pair: str, verdict: Verdict) -> None:
+        console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
+
+    verdicts = check_pairs(run_dir, targets, options.dtype, options.threads, timeout_s, options.memory_limit_mb,
+                           announce)
+    return {k for k, v in verdicts.items() if v.ok}
+
+
+Measure = Callable[[Case], WorkerOutcome]
+
+
+def _measurer(scratch: Path, timeout_s: float) -> Measure:
+    return lambda case: run_worker(case, timeout_s, scratch)
+
+
+def _train_median(outcome: WorkerOutcome) -> float | None:
+    document = outcome.document or {}
+    if document.get("status") != "ok":
+        return None
+    return (((document.get("throughput") or {}).get("train") or {}).get("summary") or {}).get("median")
+
+
+def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
+    """Successive halving over ``alive``: each rung times every survivor, the fastest 1/ETA go on."""
+    default = Settings(None, case.flush_denormals, case.threads)
+    rungs: list[list[dict[str, Any]]] = []
+    for warmup, steps in RUNGS:
+        if len(alive) <= 1:
+            break
+        timed = []
+        rung: list[dict[str, Any]] = []
+        for settings in alive:
+            outcome = measure(dataclasses.replace(settings.apply(case), warmup=warmup, steps=steps))
+            median = _train_median(outcome)
+            error = None if median is not None else (outcome.document or {}).get("error") or "no result"
+            rung.append({"settings": settings.to_dict(), "train_step_s": median, "error": error})
+            if median is not None:
+                timed.append((median, settings))
+        rungs.append(rung)
+        timed.sort(key=lambda pair: pair[0])
+        alive = [settings for _, settings in timed[:max(1, math.ceil(len(timed) / ETA))]]
+    return Tuned(case=case, best=alive[0] if alive else default, rungs=rungs)
+
+
+def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: tuple[str, str], timeout_s: float,
+                  peak: dict[str, float]) -> None:
+    """Default then tuned, each in a fresh process with the full protocol; both recorded, then compared."""
+    samples: dict[str, list[float]] = {}
+    base = dataclasses.replace(tuned.case, steps=max(tuned.case.steps, FINAL_STEPS))
+    for role, case in (("default", base), ("tuned", tuned.best.apply(base))):
+        started = now_iso()
+        outcome = measure(case)
+        record = build_record(case, outcome, where[0], where[1], timeout_s, started)
+        record["tuning"] = {"role": role, "settings": tuned.best.to_dict() if role == "tuned" else None,
+                            "label": tuned.best.label() if role == "tuned" else "default"}
+        add_peak_fraction(record, peak)
+        writer.append(record)
+        samples[role] = list((((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or [])
+    if samples["default"] and samples["tuned"]:
+        import numpy as np
+
+        result = compare_samples(tuned.case.case_key, "train", np.asarray(samples["default"]),
+                                 np.asarray(samples["tuned"]))
+        tuned.speedup = 1 / result.ratio
+        tuned.low = None if result.ci_high is None else 1 / result.ci_high
+        tuned.high = None if result.ci_low is None else 1 / result.ci_low
+        tuned.p_value, tuned.verdict = result.p_value, result.verdict
+
+
+def _line(tuned: Tuned) -> str:
+    c = tuned.case
+    where = f"{c.backend} {c.task} {c.cell} {c.device}"
+    if tuned.speedup is None:
+        return f"tune {where}: best {tuned.best.label()}; not compared ({tuned.verdict})"
+    interval = "" if tuned.low is None else f" [{tuned.low:.2f}, {tuned.high:.2f}]"
+    sizes = " -> ".join(str(len(rung)) for rung in tuned.rungs) or "1"
+    return (f"tune {where}: {tuned.best.label()} is {tuned.speedup:.2f}x the default's training speed"
+            f"{interval} ({tuned.verdict}; candidates {sizes} -> 1)")
