@@ -313,6 +313,19 @@ def test_the_node_environment_is_measured_once_per_run(tmp_path, monkeypatch):
     assert first["usable_cpus"] == [0, 1] and first["matmul_peak_gflops"]["best"] > 0
 
 
+def test_node_environments_of_runs_older_than_a_week_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, recent = (tmp_path / f"rnnbench-{os.getuid()}-env-{name}-t1.json" for name in ("old-run", "recent-run"))
+    for path in (old, recent, old.with_suffix(".lock")):
+        path.write_text("{}")
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(old, (week_ago, week_ago))
+    os.utime(old.with_suffix(".lock"), (week_ago, week_ago))
+    node_environment("run-b", 1, [0])
+    assert not old.exists() and not old.with_suffix(".lock").exists()
+    assert recent.exists()  # a run that may still resume keeps its node's environment
+
+
 def test_a_gpu_case_is_refused_by_a_cluster_without_a_gpu():
     gpu_case = Case(backend="torch", task="airline", cell="rnn", device="cuda:0", mode="throughput", threads=1)
     assert resources(gpu_case) == {"num_cpus": 1, "num_gpus": 1}

@@ -133,4 +133,19 @@ def node_environment(run_id: str, threads: int, node_cpus: list[int]) -> dict[st
         # other cases may run beside it); the node offers node_cpus.
         env = environment.collect(threads) | {"usable_cpus": node_cpus}
         path.write_text(json.dumps(env))
+        _prune_environments(keep=path)
         return env
+
+
+ENVIRONMENT_KEEP_S = 7 * 24 * 3600.0  # a run may resume days later; older node environments are litter
+
+
+def _prune_environments(keep: Path) -> None:
+    """Remove this user's node-environment files of runs last touched more than a week ago."""
+    cutoff = time.time() - ENVIRONMENT_KEEP_S
+    for old in _lock_dir().glob(f"rnnbench-{os.getuid()}-env-*"):
+        try:
+            if old.with_suffix(".json") != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:  # another node's case removed it first, or it is not ours to remove
+            continue
