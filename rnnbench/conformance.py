@@ -17,7 +17,7 @@ by the backend's default for that case.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -66,9 +66,18 @@ class Case:
                          num_layers=self.num_layers, dtype=self.dtype, **inputs)  # type: ignore[arg-type]
 
 
-def cases(dtypes: tuple[str, ...] = ("float64", "float32")) -> list[Case]:
-    """3 cells x 3 heads x 1-2 layers for each dtype."""
-    return [Case(c, h, n, d) for d in dtypes for c in CELLS for h in HEADS for n in (1, 2)]
+Shape = tuple[str, str, int]  # (cell, head, layers): which cases of the check a run needs
+
+
+def cases(dtypes: tuple[str, ...] = ("float64", "float32"), shapes: Collection[Shape] | None = None) -> list[Case]:
+    """3 cells x 3 heads x 1-2 layers for each dtype; only those in ``shapes`` when it is given."""
+    every = [Case(c, h, n, d) for d in dtypes for c in CELLS for h in HEADS for n in (1, 2)]
+    return every if shapes is None else [c for c in every if (c.cell, c.head, c.num_layers) in shapes]
+
+
+def shape_of(cell: str, head: str, num_layers: int) -> Shape:
+    """The check's case for a network: its cell and head, one layer or stacked (2 stands for 2 and more)."""
+    return cell, head, min(num_layers, 2)
 
 
 def batch(spec: ModelSpec, seed: int = 0, size: int = 3, steps: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +223,8 @@ def check_reference_case(reference: Backend, case: Case, seed: int = 0) -> Compa
 
 
 def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] = ("float64", "float32"),
-                  device: str = "cpu", seed: int = 0, implementation: str | None = None) -> Report:
+                  device: str = "cpu", seed: int = 0, implementation: str | None = None,
+                  shapes: Collection[Shape] | None = None) -> Report:
     """``backend`` against ``reference`` on every case of the given dtypes.
 
     ``implementation`` is chosen on ``backend`` first (UsageError for an
@@ -229,7 +239,7 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
     for dtype in dtypes:
         if dtype not in supported:
             report.skipped.append(f"{dtype}: {backend.name} supports only {', '.join(supported)}")
-    for case in cases(tuple(d for d in dtypes if d in supported)):
+    for case in cases(tuple(d for d in dtypes if d in supported), shapes):
         report.comparisons.extend(check_case(backend, reference, case, device, seed))
     return report
 
@@ -281,17 +291,19 @@ REFERENCE_BACKEND = "numpy"
 
 
 def run_check(registry: Registry, name: str, dtypes: tuple[str, ...] = ("float64", "float32"),
-              device: str = "cpu", implementation: str | None = None) -> Report:
+              device: str = "cpu", implementation: str | None = None,
+              shapes: Collection[Shape] | None = None) -> Report:
     """The conformance check of backend ``name``: finite differences for the reference, else the reference.
 
     ``implementation`` checks that implementation of the backend; None, the
-    backend's default for each case.
+    backend's default for each case. ``shapes`` limits the cases to those
+    (cell, head, layers) (a run's pre-check: the networks it measures).
     """
     backend = registry.available_backend(name)
     if name == REFERENCE_BACKEND:
         return check_reference(backend, implementation=implementation)
     reference = registry.available_backend(REFERENCE_BACKEND)  # a fresh instance: its default
-    return check_backend(backend, reference, dtypes, device, implementation=implementation)
+    return check_backend(backend, reference, dtypes, device, implementation=implementation, shapes=shapes)
 
 
 ALL_IMPLEMENTATIONS = "all"

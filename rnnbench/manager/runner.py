@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from rnnbench.backend import Availability
+from rnnbench.conformance import Shape, shape_of
 from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
 from rnnbench.manager.case import Case
@@ -113,7 +114,7 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
             console.print(f"skipped: {status.message(name)}", markup=False)
         _record_skipped(report, options, registry, writer)
         if options.check:
-            _check_conformance(report, options, console, quiet)
+            _check_conformance(report, options, registry, console, quiet)
         _run_cases(report, options, executor, reporter(console, quiet), writer)
     except KeyboardInterrupt:
         saved = len(finished_case_ids(report.run_dir) & {case.case_id for case in report.cases})
@@ -124,7 +125,8 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
                                 f"{resume_hint}") from None
 
 
-def _check_conformance(report: RunReport, options: RunOptions, console: Console, quiet: bool) -> None:
+def _check_conformance(report: RunReport, options: RunOptions, registry: Registry, console: Console,
+                       quiet: bool) -> None:
     """Check each (backend, device) of the matrix once, on this machine, before its first case."""
     pairs = list(dict.fromkeys((case.backend, case.device, case.implementation) for case in report.cases))
 
@@ -133,7 +135,16 @@ def _check_conformance(report: RunReport, options: RunOptions, console: Console,
             console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
 
     check_pairs(report.run_dir, pairs, options.dtype, options.threads, _timeout(options), options.memory_limit_mb,
-                announce)
+                announce, measured_shapes(report.cases, registry))
+
+
+def measured_shapes(cases: list[Case], registry: Registry) -> set[Shape]:
+    """The (cell, head, layers) cases of the conformance check that the networks of ``cases`` need."""
+    shapes = set()
+    for case in cases:
+        spec = registry.task(case.task).with_options(profile=case.profile).model_spec(case.cell)  # type: ignore[arg-type]
+        shapes.add(shape_of(case.cell, spec.head, case.num_layers or spec.num_layers))
+    return shapes
 
 
 def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, writer: RecordWriter) -> None:
