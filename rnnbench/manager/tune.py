@@ -35,7 +35,7 @@ from rnnbench.manager.options import RunOptions, case_timeout_s
 from rnnbench.manager.precheck import Verdict, check_pairs
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_worker, scratch_dir
-from rnnbench.manager.runner import add_peak_fraction, plan
+from rnnbench.manager.runner import add_peak_fraction, measured_shapes, plan
 from rnnbench.manager.tuned import TUNED_FILE, Settings
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.compare import compare_samples
@@ -121,7 +121,7 @@ def _checked(run_dir: Path, registry: Registry, cases: list[Case], options: RunO
         console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
 
     verdicts = check_pairs(run_dir, targets, options.dtype, options.threads, timeout_s, options.memory_limit_mb,
-                           announce)
+                           announce, measured_shapes(cases, registry))
     return {k for k, v in verdicts.items() if v.ok}
 
 
