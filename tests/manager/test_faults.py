@@ -345,6 +345,14 @@ def test_a_corrupt_run_json_is_one_line_on_resume(cli, finished_run, tmp_path):
     assert code == 2 and "cannot be read as a run file" in err
 
 
+def test_a_corrupt_conformance_file_is_one_line_on_resume_naming_the_fix(cli, finished_run, tmp_path):
+    folder = copy_run(finished_run, tmp_path / "run")
+    (folder / "conformance.json").write_text("[1, 2")
+    code, _, err = cli("run", "--resume", str(folder))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "conformance.json cannot be read" in err and "delete it and the resumed run checks conformance again" in err
+
+
 # ---- 8. Ctrl-C before the first case -----------------------------------------------------------------------
 
 
