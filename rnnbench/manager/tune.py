@@ -8,8 +8,8 @@ count (all usable cores, or one). Successive halving (Jamieson and
 Talwalkar; the search of Hyperband's inner loop) screens all candidates with
 a short protocol in fresh worker processes, keeps the fastest third, looks
 again more closely, and ends with one. Then the default configuration and
-the winner are measured side by side, alternating, each in a fresh process
-with the profile's full protocol, and both records are written to a run
+the winner are measured side by side, alternating (ABBA), each in a fresh
+process with the profile's full protocol, and both records are written to a run
 folder the reports render ("torch" beside "torch[tuned: loop]") with the
 speedup and its significance (the project's own test, ``report.compare``).
 ``tuned.json`` in that folder holds the winners; ``rnnbench run --tuned
@@ -163,10 +163,17 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
 
 def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: tuple[str, str], timeout_s: float,
                   peak: dict[str, float]) -> None:
-    """Default then tuned, each in a fresh process with the full protocol; both recorded, then compared."""
-    samples: dict[str, list[float]] = {}
+    """Default, tuned, tuned, default (ABBA), each in a fresh process with the full protocol; compared pooled.
+
+    Consecutive worker processes on a shared VM differ by more than the knobs do (the same settings
+    measured twice in a row came out 1.41x apart on this 2-core VM): the ABBA order cancels a drift
+    in time, and each side's calls of its two processes are pooled for the test.
+    """
+    samples: dict[str, list[float]] = {"default": [], "tuned": []}
     base = dataclasses.replace(tuned.case, steps=max(tuned.case.steps, FINAL_STEPS))
-    for role, case in (("default", base), ("tuned", tuned.best.apply(base))):
+    order = [("default", 0), ("tuned", 0), ("tuned", 1), ("default", 1)]
+    for role, repeat in order:
+        case = dataclasses.replace(base if role == "default" else tuned.best.apply(base), repeat=repeat)
         started = now_iso()
         outcome = measure(case)
         record = build_record(case, outcome, where[0], where[1], timeout_s, started)
@@ -174,7 +181,7 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
                             "label": tuned.best.label() if role == "tuned" else "default"}
         add_peak_fraction(record, peak)
         writer.append(record)
-        samples[role] = list((((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or [])
+        samples[role] += list((((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or [])
     if samples["default"] and samples["tuned"]:
         import numpy as np
 

@@ -38,6 +38,8 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
     assert found["best"] == fastest  # the winner is the fastest of the last rung
     assert found["speedup"] > 0 and found["verdict"] in ("faster", "slower", "not significant")
 
+    roles = [r["tuning"]["role"] for r in read_records(tuned_run)]
+    assert roles == ["default", "tuned", "tuned", "default"]  # ABBA: a drift in time cancels
     records = {r["tuning"]["role"]: r for r in read_records(tuned_run)}
     assert records["default"]["config"]["implementation"] is None
     assert records["tuned"]["config"]["implementation"] == found["best"]["implementation"]
