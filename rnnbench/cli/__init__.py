@@ -100,7 +100,7 @@ SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "de
           "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
           "num_layers": "num_layers", "seed": "seeds", "implementation": "implementations"}
 FLAGS = {"timeout_s": "timeout"}  # RunOptions field -> its command-line flag, where they differ
-SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "rounds", "timeout_s", "check",
+SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_at_target", "rounds", "timeout_s", "check",
            "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes", "tuned")
 
 
@@ -126,6 +126,9 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "round
 @click.option("--num-layers", multiple=True, type=int, help="Override the number of layers (repeatable).")
 @click.option("--threads", type=int, help="CPU threads for every framework [default: all usable cores].")
 @click.option("--flush-denormals", is_flag=True, default=None, help="Flush denormals to zero (tuned setting).")
+@click.option("--stop-at-target", is_flag=True, default=None,
+              help="Accuracy: stop training at the first evaluation that meets the task's target "
+                   "(time to train) [default: train the whole budget].")
 @click.option("--rounds", type=int, help="Repeat the matrix, interleaved [default: 1].")
 @click.option("--timeout", "timeout_s", type=float,
               help="Seconds per case [default: 600, or 1.5x the longest training budget + 300 (full: 3000)].")

@@ -42,6 +42,7 @@ class Case:
     memory_limit_mb: int | None = None  # address-space limit of the worker (RLIMIT_AS); None: none
     accuracy_seconds: float | None = None  # accuracy: cap on training wall time; None: the profile's budget
     eval_batches: int | None = None  # accuracy: cap on evaluation batches; None: the profile's
+    stop_at_target: bool = False  # accuracy: end training at the first whole evaluation that meets the target
     repeat: int = 0  # which round of an interleaved, repeated matrix this is
     implementation: str | None = None  # Backend.implementations() name; None: the backend's default for device/spec
     task_options: dict[str, Any] = field(default_factory=dict)  # extra TaskConfig fields
@@ -60,6 +61,8 @@ class Case:
             parts.append(f"impl={self.implementation}")
         if self.flush_denormals:  # likewise: only the non-default setting shows
             parts.append("ftz")
+        if self.stop_at_target:
+            parts.append("to-target")
         return "-".join(parts) or "default"
 
     @property

@@ -74,6 +74,9 @@ class RunOptions:
     num_layers: tuple[int | None, ...] = (None,)
     threads: int = field(default_factory=lambda: len(usable_cpus()))
     flush_denormals: bool = False
+    # accuracy: stop training at the first whole evaluation that meets the task's target (MLPerf's
+    # time-to-train), instead of training the whole budget; time to target is the same either way
+    stop_at_target: bool = False
     rounds: int = 1  # the whole matrix this many times, interleaved
     timeout_s: float | None = None  # per case; None: case_timeout_s (600 s, longer for a long training budget)
     memory_limit_mb: int | None = None
@@ -115,7 +118,7 @@ class RunOptions:
         _choice("executor", self.executor, ("local", "ray"))
         for mode in self.modes:
             _choice("mode", mode, MODES)
-        for name in ("synthetic", "flush_denormals", "check", "ray_share_nodes"):
+        for name in ("synthetic", "flush_denormals", "stop_at_target", "check", "ray_share_nodes"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name}={getattr(self, name)!r} is not valid. Accepted: true or false")
 
@@ -346,4 +349,5 @@ def _case(options: RunOptions, profile: ProfileSettings, backend: str, task: str
         warmup=profile.warmup if options.warmup is None else options.warmup,
         steps=profile.steps if options.steps is None else options.steps,
         memory_steps=profile.memory_steps, memory_limit_mb=options.memory_limit_mb,
-        accuracy_seconds=profile.accuracy_seconds, eval_batches=profile.eval_batches, repeat=repeat)
+        accuracy_seconds=profile.accuracy_seconds, eval_batches=profile.eval_batches,
+        stop_at_target=options.stop_at_target and mode == "accuracy", repeat=repeat)

@@ -174,7 +174,7 @@ def accuracy(setup: Setup) -> ModeResult:
                          "unset (overrides are for the throughput and memory modes)")
     result = train(setup.backend, setup.task, case.cell, profile=case.profile,  # type: ignore[arg-type]
                    seed=case.seed, device=case.device, budget=capped_budget(setup.task.budget(), case),
-                   spec=setup.spec)
+                   spec=setup.spec, stop_at_target=case.stop_at_target)
     record = result.to_dict()
     diverged = result.status == "diverged"
     return ModeResult("nan" if diverged else "ok", result.reason if diverged else None, {"accuracy": record},

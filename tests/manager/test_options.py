@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,20 @@ def test_several_seeds_are_one_row_with_the_median_range_and_count(tmp_path: Pat
     assert (row.seeds, row.accuracy_runs) == (3, 3)
     assert frame.metric_test_rmse.nunique() == 3  # three seeds, three different trainings
     assert row.metric == pytest.approx(frame.metric_test_rmse.median())
+
+
+def test_stop_at_target_ends_training_at_the_first_evaluation_that_meets_it(tmp_path: Path) -> None:
+    options = RunOptions(backends=("numpy",), tasks=("airline",), cells=("lstm",), profile="full", threads=1,
+                         check=False, stop_at_target=True)
+    assert {(c.mode, c.stop_at_target) for c in _cases(options)} == {
+        ("throughput", False), ("memory", False), ("accuracy", True)}  # only training has a target to stop at
+    accuracy = dataclasses.replace(options, modes=("accuracy",))
+    frame = load_results(run(accuracy, tmp_path, quiet=True).run_dir)
+    [row] = frame.itertuples()
+    budget = Registry().task("airline").with_options(profile="full").budget()
+    record = row.record["accuracy"]
+    assert record["status"] == "target_reached" and "to-target" in row.case_id
+    assert row.train_steps == record["time_to_target"]["step"] < budget.max_steps
+    assert RunOptions().with_config({"stop-at-target": True}).stop_at_target
+    with pytest.raises(UsageError, match=r"^stop_at_target='yes' is not valid\. Accepted: true or false$"):
+        RunOptions(stop_at_target="yes")  # type: ignore[arg-type]
