@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rnnbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from rnnbench.spec import ModelSpec
+    from rnnbench.task import Task
 
 Mode = Literal["throughput", "memory", "accuracy"]
 MODES: tuple[Mode, ...] = ("throughput", "memory", "accuracy")
@@ -93,3 +97,10 @@ class Case:
         if unknown:
             raise UsageError(f"case field {unknown[0]!r} is not valid. Accepted: {', '.join(sorted(known))}")
         return cls(**data)
+
+
+def case_spec(task: Task, case: Case) -> ModelSpec:
+    """The task's spec for the cell, with the case's hidden size, layers and dtype: the network the case runs."""
+    sizes = {"hidden_size": case.hidden_size, "num_layers": case.num_layers}
+    overrides = {key: value for key, value in sizes.items() if value is not None}
+    return dataclasses.replace(task.model_spec(case.cell), dtype=case.dtype, **overrides)  # type: ignore[arg-type]

@@ -1,8 +1,10 @@
 """The conformance check that opens every run: each backend and device of the matrix, before any case.
 
-A run checks the cases of ``rnnbench check`` that its networks need (their
-cell, head and depth: ``runner.measured_shapes``), so the default matrix checks
-9 of the 18 shapes; ``rnnbench check`` checks all of them.
+A run checks each implementation its cases run (a case without a chosen one runs
+its backend's default for its network: ``runner.conformance_targets``) at the
+cases of ``rnnbench check`` that those networks need (their cell, head and
+depth), so the default matrix checks 9 of the 18 shapes; ``rnnbench check``
+checks all of them.
 
 A throughput figure from a backend that computes another function is not
 comparable, so a run checks every (backend, device) it measures against the
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,25 +144,23 @@ def _verdict(ended: ProcessOutcome, document: dict[str, Any] | None, dtype: str,
         return Verdict.unchecked(dtype, device, f"the check {ended.how_it_ended()}: {ended.last_line()}")
 
 
-def check_pairs(run_dir: Path, pairs: Iterable[Target | tuple[str, str]], dtype: str, threads: int,
+def check_pairs(run_dir: Path, targets: Mapping[Target, Collection[Shape] | None], dtype: str, threads: int,
                 timeout_s: float, memory_limit_mb: int | None,
-                announce: Callable[[str, Verdict], None],
-                shapes: Collection[Shape] | None = None) -> dict[str, Verdict]:
-    """Verdicts of every (backend, device[, implementation]), reusing those ``run_dir`` holds; saved after each.
+                announce: Callable[[str, Verdict], None]) -> dict[str, Verdict]:
+    """Verdicts of every (backend, device, implementation), reusing those ``run_dir`` holds; saved after each.
 
-    ``shapes`` limits each check to the (cell, head, layers) cases the run measures (None: all 18).
+    Each target is checked at its (cell, head, layers) cases: the ones the run measures with it (None: all 18).
     """
     path = Path(run_dir) / CHECK_FILE
     verdicts = read_verdicts(run_dir)
-    targets: list[Target] = [(p[0], p[1], p[2] if len(p) > 2 else None) for p in pairs]  # type: ignore[misc]
-    todo = [t for t in dict.fromkeys(targets) if key(*t) not in verdicts]
+    todo = [t for t in targets if key(*t) not in verdicts]
     # A check compares numbers, it times nothing: the checks share the cores, one per core at once
     # (on 2 cores: 118 s instead of 148 s for the four backends, measured 2026-12-01), each with its
     # share of the threads.
     parallel = max(1, min(len(todo), threads, len(usable_cpus())))
     each = max(1, threads // parallel)
     with scratch_dir() as scratch:
-        jobs = {_job(Path(scratch), t, dtype, each, timeout_s, memory_limit_mb, shapes): t for t in todo}
+        jobs = {_job(Path(scratch), t, dtype, each, timeout_s, memory_limit_mb, targets[t]): t for t in todo}
         for job, ended in run_concurrently(list(jobs), parallel):
             target = jobs[job]
             verdict = _verdict(ended, read_document(_out(job)), dtype, target[1], timeout_s)

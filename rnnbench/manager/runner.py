@@ -22,15 +22,16 @@ from rnnbench.backend import Availability
 from rnnbench.conformance import Shape, shape_of
 from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
-from rnnbench.manager.case import Case
+from rnnbench.manager.case import Case, case_spec
 from rnnbench.manager.executors import Executor, Finished, make_executor
 from rnnbench.manager.options import RunOptions, case_timeout_s, expand
-from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
+from rnnbench.manager.precheck import Target, Verdict, check_pairs, read_verdicts
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.probe import devices_in_subprocess
 from rnnbench.manager.process import build_record, build_record_of, now_iso, remove_stale_scratch
 from rnnbench.manager.progress import Reporter, reporter
 from rnnbench.plugins.registry import Registry
+from rnnbench.spec import ModelSpec
 from rnnbench.results.store import (
     RUN_FILE,
     RecordWriter,
@@ -115,7 +116,7 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
         _record_skipped(report, options, registry, writer)
         if options.check:
             _check_conformance(report, options, registry, console, quiet)
-        _run_cases(report, options, executor, reporter(console, quiet), writer)
+        _run_cases(report, options, registry, executor, reporter(console, quiet), writer)
     except KeyboardInterrupt:
         saved = len(finished_case_ids(report.run_dir) & {case.case_id for case in report.cases})
         raise Interrupted(f"interrupted: {saved} of {len(report.cases)} cases are saved in {report.run_dir}; "
@@ -127,24 +128,43 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
 
 def _check_conformance(report: RunReport, options: RunOptions, registry: Registry, console: Console,
                        quiet: bool) -> None:
-    """Check each (backend, device) of the matrix once, on this machine, before its first case."""
-    pairs = list(dict.fromkeys((case.backend, case.device, case.implementation) for case in report.cases))
-
-    def announce(pair: str, verdict: Verdict) -> None:
+    """Check each implementation the matrix runs, per device, once, on this machine, before its first case."""
+    def announce(target: str, verdict: Verdict) -> None:
         if not quiet:
-            console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
+            console.print(f"conformance {target} {verdict.dtype}: {verdict.label}", markup=False)
 
-    check_pairs(report.run_dir, pairs, options.dtype, options.threads, _timeout(options), options.memory_limit_mb,
-                announce, measured_shapes(report.cases, registry))
+    check_pairs(report.run_dir, conformance_targets(report.cases, registry), options.dtype, options.threads,
+                _timeout(options), options.memory_limit_mb, announce)
+
+
+def conformance_targets(cases: list[Case], registry: Registry) -> dict[Target, set[Shape]]:
+    """Each (backend, device, implementation) that ``cases`` run, with the check's cases their networks need."""
+    targets: dict[Target, set[Shape]] = {}
+    for case in cases:
+        spec = _spec(case, registry)
+        targets.setdefault(checked_target(case, registry), set()).add(shape_of(case.cell, spec.head, spec.num_layers))
+    return targets
 
 
 def measured_shapes(cases: list[Case], registry: Registry) -> set[Shape]:
     """The (cell, head, layers) cases of the conformance check that the networks of ``cases`` need."""
-    shapes = set()
-    for case in cases:
-        spec = registry.task(case.task).with_options(profile=case.profile).model_spec(case.cell)  # type: ignore[arg-type]
-        shapes.add(shape_of(case.cell, spec.head, case.num_layers or spec.num_layers))
-    return shapes
+    return set().union(*conformance_targets(cases, registry).values())
+
+
+def checked_target(case: Case, registry: Registry) -> Target:
+    """The implementation whose conformance a case's numbers rest on: the one chosen, else the default its
+    network resolves to (tensorflow: xla at H <= 64, graph above), not the default at the check's tiny sizes."""
+    if case.implementation is not None:
+        return case.backend, case.device, case.implementation
+    try:
+        return case.backend, case.device, registry.backend(case.backend).default_implementation(
+            case.device, _spec(case, registry))
+    except UsageError:  # none runs on the device: the check and the case each say so in their own words
+        return case.backend, case.device, None
+
+
+def _spec(case: Case, registry: Registry) -> ModelSpec:
+    return case_spec(registry.task(case.task).with_options(profile=case.profile, **case.task_options), case)
 
 
 def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, writer: RecordWriter) -> None:
@@ -180,11 +200,11 @@ def load_run_options(run_dir: Path, saved: dict[str, Any] | None = None) -> RunO
         raise UsageError(f"{run_dir / RUN_FILE}: {exc}") from None
 
 
-def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progress: Reporter,
+def _run_cases(report: RunReport, options: RunOptions, registry: Registry, executor: Executor, progress: Reporter,
                writer: RecordWriter) -> None:
     done = finished_case_ids(report.run_dir)
     todo = [case for case in report.cases if case.case_id not in done]
-    save = _Saver(report.run_dir, report.run_id, _timeout(options), writer)
+    save = _Saver(report.run_dir, report.run_id, _timeout(options), writer, registry)
     progress.begin(len(report.cases), len(report.cases) - len(todo))
     try:
         # closing(): Ctrl-C while a record is written still stops the executor's running cases.
@@ -199,8 +219,9 @@ def _run_cases(report: RunReport, options: RunOptions, executor: Executor, progr
 class _Saver:
     """Turns each finished case into a validated record on disk, with the environment of its machine."""
 
-    def __init__(self, run_dir: Path, run_id: str, timeout_s: float, writer: RecordWriter) -> None:
+    def __init__(self, run_dir: Path, run_id: str, timeout_s: float, writer: RecordWriter, registry: Registry) -> None:
         self.run_dir, self.run_id, self.timeout_s, self.writer = run_dir, run_id, timeout_s, writer
+        self.registry = registry
         self.local = read_environment(run_dir)
         self.machines: set[str] = set()
         self.conformance = read_verdicts(run_dir)
@@ -212,8 +233,7 @@ class _Saver:
                               self.timeout_s, result.started_at)
         record["shared_node"] = result.shared_node  # other cases may have run beside it (--ray-share-nodes)
         add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
-        verdict = self.conformance.get(precheck_key(result.case.backend, result.case.device,
-                                                    result.case.implementation))
+        verdict = self.conformance.get(precheck_key(*checked_target(result.case, self.registry)))
         if verdict is not None:
             record["conformance"] = verdict.to_dict()
         self.writer.append(record)

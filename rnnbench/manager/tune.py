@@ -120,8 +120,9 @@ def _checked(run_dir: Path, registry: Registry, cases: list[Case], options: RunO
     def announce(pair: str, verdict: Verdict) -> None:
         console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
 
-    verdicts = check_pairs(run_dir, targets, options.dtype, options.threads, timeout_s, options.memory_limit_mb,
-                           announce, measured_shapes(cases, registry))
+    shapes = measured_shapes(cases, registry)
+    verdicts = check_pairs(run_dir, dict.fromkeys(targets, shapes), options.dtype, options.threads, timeout_s,
+                           options.memory_limit_mb, announce)
     return {k for k, v in verdicts.items() if v.ok}
 
 

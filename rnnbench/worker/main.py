@@ -59,7 +59,7 @@ from rnnbench.backend import Backend, ParitySettings
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
 from rnnbench.kit import check_batch
-from rnnbench.manager.case import Case
+from rnnbench.manager.case import Case, case_spec
 from rnnbench.params import init_params
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import ModelSpec
@@ -181,13 +181,6 @@ def bind_task(task: Task, case: Case) -> Task:
         hint = f"; install it with: {status.install_hint}" if status.install_hint else ""
         raise UsageError(f"Task {task.name!r} is not available: {status.reason}{hint}")
     return task.with_options(profile=case.profile, synthetic=case.synthetic, **case.task_options)
-
-
-def case_spec(task: Task, case: Case) -> ModelSpec:
-    """The task's spec for the cell, with the case's hidden size, layers and dtype."""
-    sizes = {"hidden_size": case.hidden_size, "num_layers": case.num_layers}
-    overrides = {key: value for key, value in sizes.items() if value is not None}
-    return dataclasses.replace(task.model_spec(case.cell), dtype=case.dtype, **overrides)  # type: ignore[arg-type]
 
 
 def describe(doc: Document, setup: Setup) -> None:

@@ -47,7 +47,7 @@ def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(ins
     report = run(options, tmp_path, registry=Registry(), quiet=True)
 
     verdicts = json.loads((report.run_dir / CHECK_FILE).read_text())
-    assert sorted(verdicts) == ["two_ways/cpu", "two_ways/cpu/also"]  # the default, and the one chosen
+    assert sorted(verdicts) == ["two_ways/cpu/also", "two_ways/cpu/plain"]  # the default, and the one chosen
     assert all(v["ok"] for v in verdicts.values())
     # Only the network the run measures (airline: a GRU, one layer, regression head) of the check's 18 shapes.
     assert all(v["worst"].startswith("gru-regress-L1-") and v["comparisons"] == 108 // 18 for v in verdicts.values())
@@ -57,3 +57,15 @@ def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(ins
     assert records["also"]["conformance"]["ok"] is True
     markdown = markdown_report(report.run_dir)
     assert "two\\_ways\\[also\\]" in markdown and "| two\\_ways |" in markdown
+
+
+def test_the_check_covers_the_default_each_network_resolves_to(install_fake_plugin, tmp_path: Path) -> None:
+    install_fake_plugin("two", "two_ways")  # its default: "plain", and "also" from hidden size 64 up
+    options = RunOptions(backends=("two_ways",), hidden_sizes=(8, 64), **SMALL)  # type: ignore[arg-type]
+    report = run(options, tmp_path, registry=Registry(), quiet=True)
+    verdicts = json.loads((report.run_dir / CHECK_FILE).read_text())
+    assert sorted(verdicts) == ["two_ways/cpu/also", "two_ways/cpu/plain"]  # not only the tiny check's default
+    records = {r["config"]["hidden_size"]: r for r in read_records(report.run_dir)}
+    assert records[64]["implementation"] == {"name": "also", "default": True}
+    assert records[64]["conformance"] == verdicts["two_ways/cpu/also"]
+    assert records[8]["conformance"] == verdicts["two_ways/cpu/plain"]

@@ -41,13 +41,15 @@ def test_a_run_checks_each_backend_once_and_every_record_carries_its_verdict(ins
                          dtype="float64")  # off_by_a_bit is off by 1e-5: outside the float64 tolerance only
     report = run(options, tmp_path, registry=Registry(make_plugin_manager()), quiet=True)
     verdicts = json.loads((report.run_dir / CHECK_FILE).read_text())
-    assert sorted(verdicts) == ["aborts/cpu", "numpy/cpu", "off_by_a_bit/cpu"]  # once per pair, not per case
-    assert verdicts["numpy/cpu"]["ok"] is True
-    assert verdicts["off_by_a_bit/cpu"]["ok"] is False and verdicts["off_by_a_bit/cpu"]["failures"] > 0
-    assert verdicts["aborts/cpu"]["ok"] is None and "killed by SIGABRT" in verdicts["aborts/cpu"]["error"]
+    # once per backend, device and the implementation the cases run, not per case
+    assert sorted(verdicts) == ["aborts/cpu/reference", "numpy/cpu/reference", "off_by_a_bit/cpu/reference"]
+    numpy, off, aborts = (verdicts[f"{name}/cpu/reference"] for name in ("numpy", "off_by_a_bit", "aborts"))
+    assert numpy["ok"] is True
+    assert off["ok"] is False and off["failures"] > 0
+    assert aborts["ok"] is None and "killed by SIGABRT" in aborts["error"]
     records = list(read_records(report.run_dir))
     assert len(records) == 6
-    assert all(r["conformance"] == verdicts[f"{r['backend']}/cpu"] for r in records)
+    assert all(r["conformance"] == verdicts[f"{r['backend']}/cpu/reference"] for r in records)
     assert {r["backend"]: r["status"] for r in records if r["backend"] != "aborts"} == {
         "numpy": "ok", "off_by_a_bit": "ok"}  # a failing check flags the numbers; it does not stop them
 
