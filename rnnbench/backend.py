@@ -222,8 +222,17 @@ class Backend(ABC):
     requires: ClassVar[tuple[str, ...]] = ()  # importable modules the backend needs
     framework: ClassVar[str | None] = None  # distribution whose version is reported
     install_hint: ClassVar[str] = ""  # the command that makes it available
-    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")  # parameter dtypes build accepts
+    # The precisions build accepts (rnnbench.spec.PRECISIONS): dtypes, and "mixed_bfloat16" where the
+    # backend autocasts (ModelSpec.autocast); build refuses the others (check_precision).
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
     _implementation: str | None = None  # set by use_implementation on the instance; None: the default
+
+    def check_precision(self, spec: ModelSpec) -> None:
+        """UsageError unless ``spec``'s precision is one this backend computes (a plain float32 model
+        handed a mixed-precision spec would otherwise compute float32 and be reported as mixed)."""
+        if spec.precision not in self.dtypes:
+            raise UsageError(f"Backend {self.name!r} does not compute {spec.precision}. "
+                             f"Accepted: {', '.join(self.dtypes)}")
 
     def available(self) -> Availability:
         """Ok when every required module can be found; nothing is imported."""
@@ -298,7 +307,9 @@ class Backend(ABC):
         return self._implementation
 
     def checked_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
-        """``implementation_for``, checked to run on ``device``: what ``build`` uses."""
+        """``implementation_for``, checked to run on ``device`` (and ``spec``'s precision): what ``build`` uses."""
+        if spec is not None:
+            self.check_precision(spec)
         name = self.implementation_for(device, spec)
         if not self.implementation(name).runs_on(device):
             here = [i.name for i in self.implementations() if i.runs_on(device)]

@@ -15,11 +15,17 @@ from rnnbench.errors import SpecError
 Cell = Literal["rnn", "lstm", "gru"]
 Head = Literal["lm", "classify", "regress"]
 Dtype = Literal["float32", "float64"]
+Autocast = Literal["bfloat16"]
 OptimizerName = Literal["adam", "rmsprop", "sgd"]
 
 CELLS: tuple[Cell, ...] = ("rnn", "lstm", "gru")
 HEADS: tuple[Head, ...] = ("lm", "classify", "regress")
 DTYPES: tuple[Dtype, ...] = ("float32", "float64")
+AUTOCASTS: tuple[Autocast, ...] = ("bfloat16",)  # float16 needs loss scaling, not built yet
+# The precision axis of a run (its --dtype): a dtype that every value has, or mixed precision, named as
+# Keras names its policies: float32 parameters, optimiser state and loss, matmuls and cells in bfloat16.
+PRECISIONS: dict[str, tuple[Dtype, Autocast | None]] = {
+    "float32": ("float32", None), "float64": ("float64", None), "mixed_bfloat16": ("float32", "bfloat16")}
 OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "rmsprop", "sgd")
 
 # Gate blocks stacked in the rows of w_ih / w_hh (PyTorch/cuDNN order).
@@ -64,11 +70,19 @@ class ModelSpec:
     embedding_dim: int | None = None  # embedding input: width of each token vector
     input_features: int | None = None  # dense input: features per time step
     dtype: Dtype = "float32"  # parameters, activations and dense inputs
+    # Mixed precision: the layers compute in this 16-bit type (autocast) while parameters, optimiser
+    # state, inputs, outputs and the loss stay float32; None computes in ``dtype``.
+    autocast: Autocast | None = None
 
     def __post_init__(self) -> None:
         _require_choice("cell", self.cell, CELLS)
         _require_choice("head", self.head, HEADS)
         _require_choice("dtype", self.dtype, DTYPES)
+        if self.autocast is not None:
+            _require_choice("autocast", self.autocast, AUTOCASTS)
+            if self.dtype != "float32":
+                raise SpecError(f"autocast={self.autocast!r} needs dtype 'float32', got {self.dtype!r}. "
+                                f"Accepted: mixed precision over float32 parameters")
         for field in ("hidden_size", "output_size", "num_layers"):
             _require_positive_int(field, getattr(self, field))
         self._check_input()
@@ -93,6 +107,11 @@ class ModelSpec:
             )
 
     @property
+    def precision(self) -> str:
+        """The name on the precision axis: the dtype, or "mixed_bfloat16" / "mixed_float16"."""
+        return self.dtype if self.autocast is None else f"mixed_{self.autocast}"
+
+    @property
     def embedded(self) -> bool:
         """True for token-id input through an embedding table."""
         return self.vocab_size is not None
@@ -107,6 +126,13 @@ class ModelSpec:
         if layer > 0:
             return self.hidden_size
         return int(self.embedding_dim if self.embedded else self.input_features)  # type: ignore[arg-type]
+
+
+def precision_fields(precision: str) -> dict[str, str | None]:
+    """The ModelSpec fields (dtype, autocast) of a name on the precision axis."""
+    _require_choice("dtype", precision, tuple(PRECISIONS))
+    dtype, autocast = PRECISIONS[precision]
+    return {"dtype": dtype, "autocast": autocast}
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from rnnbench.conformance import OPTIMIZERS, batch, cases, check_backend, check_reference, run_check
+from rnnbench.conformance import (
+    MIXED_TOLERANCE,
+    OPTIMIZERS,
+    TOLERANCE,
+    batch,
+    cases,
+    check_backend,
+    check_reference,
+    run_check,
+)
+from rnnbench.errors import UsageError
 from rnnbench.params import init_params
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
@@ -61,3 +73,29 @@ def test_last_loss_is_the_loss_of_the_step_just_taken(all_plugins, name):
     before, _ = model.loss_and_grads(x, y)
     model.train_step(x, y)
     assert model.last_loss() == pytest.approx(before, rel=1e-9)
+
+
+# One case per cell; between them every head, input kind and depth (mixed precision compiles per case too).
+MIXED_SHAPES = {("rnn", "lm", 2), ("lstm", "regress", 1), ("gru", "classify", 1)}
+
+
+@pytest.mark.parametrize("name", ("torch", "tensorflow", "jax"))
+def test_mixed_bfloat16_computes_in_bfloat16_within_its_tolerance_of_the_float32_reference(all_plugins, name):
+    backend = all_plugins.backend(name)
+    if not backend.available().ok:
+        pytest.skip(backend.available().message(name))
+    report = run_check(all_plugins, name, ("mixed_bfloat16",), shapes=MIXED_SHAPES)
+    assert report.ok, [c for c in report.comparisons if not c.ok]
+    assert {c.quantity for c in report.comparisons} == {"output", "loss", "grad", "sgd step"}
+    assert {c.tolerance for c in report.comparisons} == {MIXED_TOLERANCE["mixed_bfloat16"]}
+    # bfloat16 really ran: a float32 computation would sit within float32's 1e-4 of the reference
+    assert max(c.max_rel for c in report.comparisons if c.quantity == "output") > TOLERANCE["float32"]
+
+
+def test_a_backend_without_mixed_precision_refuses_it_rather_than_compute_float32(all_plugins):
+    spec = replace(cases(("float32",))[0].spec(), autocast="bfloat16")
+    with pytest.raises(UsageError, match=r"^Backend 'numpy' does not compute mixed_bfloat16\. "
+                                         r"Accepted: float32, float64$"):
+        all_plugins.backend("numpy").build(spec, init_params(spec, 0), OPTIMIZERS[0])
+    report = check_backend(all_plugins.backend("numpy"), all_plugins.backend("numpy"), ("mixed_bfloat16",))
+    assert report.comparisons == [] and report.skipped == ["mixed_bfloat16: numpy supports only float32, float64"]

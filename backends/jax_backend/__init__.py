@@ -65,7 +65,8 @@ class JaxBackend(Backend):
     requires = ("jax", "optax")
     framework = "jax"
     install_hint = 'pip install "rnnbench[jax]"'
-    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+    # mixed_bfloat16: the parameters cast to bfloat16 inside the jitted loss (net.forward's ``compute``)
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64", "mixed_bfloat16")
 
     def __init__(self) -> None:
         self._settings: dict[str, str] = {}
@@ -121,10 +122,10 @@ class JaxBackend(Backend):
         from .net import Loop
 
         loop = Loop(*LOOPS[implementation])
-        info = self._runtime_info(jax, jax_device, implementation, loop)
+        info = self._runtime_info(jax, jax_device, implementation, loop, spec)
         return JaxModel(spec, params, optimizer, jax_device, loop, info)
 
-    def _runtime_info(self, jax: Any, device: Any, implementation: str, loop: Loop) -> RuntimeInfo:
+    def _runtime_info(self, jax: Any, device: Any, implementation: str, loop: Loop, spec: ModelSpec) -> RuntimeInfo:
         platform = "XLA GPU" if device.platform == "gpu" else f"XLA {device.platform.upper()}"
         kind = f" ({device.device_kind})" if device.platform != "cpu" else ""
         projection = "input projection hoisted" if loop.hoist else "input projection per step"
@@ -140,6 +141,8 @@ class JaxBackend(Backend):
             "matmul_precision": "highest (true float32 products; no TF32 on GPUs)",
             "donation": "params and optimiser state donated to the jitted train step",
             "scan_unroll": str(loop.unroll),
+            "autocast": "none" if spec.autocast is None else
+                        f"parameters cast to {spec.autocast} in the jitted loss, float32 tree and optimiser",
         }
         return RuntimeInfo(f"jax jit + lax.scan ({projection}), {platform}{kind}", settings)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -30,8 +31,10 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation,
             loop: jax_net.Loop) -> tuple[Callable[..., Any], ...]:
     """(loss_and_grads, train_step, predict), each one jax.jit."""
 
+    compute = None if spec.autocast is None else jnp.dtype(spec.autocast)  # mixed precision: bfloat16
+
     def loss(tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
-        return jax_net.loss(spec.cell, spec.head, loop, tree, x, y)
+        return jax_net.loss(spec.cell, spec.head, loop, tree, x, y, compute)
 
     def step(tree: Tree, opt_state: optax.OptState, x: jax.Array,
              y: jax.Array) -> tuple[Tree, optax.OptState, jax.Array]:
@@ -40,7 +43,7 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation,
         return optax.apply_updates(tree, updates), opt_state, value
 
     def predict(tree: Tree, x: jax.Array) -> jax.Array:
-        return jax_net.predict(spec.cell, spec.head, loop, tree, x)
+        return jax_net.predict(spec.cell, spec.head, loop, tree, x, compute)
 
     return (jax.jit(jax.value_and_grad(loss)),
             jax.jit(step, donate_argnums=(0, 1)),  # params and optimiser state are updated in place

@@ -129,8 +129,15 @@ def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, loop: Loop) -> 
     return h_last, hs
 
 
-def forward(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array) -> jax.Array:
-    """The head's output, time-major for lm: (T, B, O) logits; (B, O) otherwise."""
+def forward(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, compute: Any = None) -> jax.Array:
+    """The head's output, time-major for lm: (T, B, O) logits; (B, O) otherwise.
+
+    ``compute`` (mixed precision, e.g. jnp.bfloat16): the parameters are cast to it for the computation,
+    so their gradients flow back to the float32 tree, and the output is cast back to the tree's dtype.
+    """
+    if compute is not None:
+        low = jax.tree_util.tree_map(lambda a: a.astype(compute), tree)
+        return forward(cell, head, loop, low, x).astype(tree["head"]["b"].dtype)
     dtype = tree["head"]["b"].dtype
     if "embedding" in tree:
         xs = tree["embedding"][x.T]  # (T, B, D)
@@ -145,15 +152,15 @@ def forward(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array) -> jax.A
     return _mm(features, tree["head"]["w"]) + tree["head"]["b"]  # (T, B, O) or (B, O)
 
 
-def predict(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array) -> jax.Array:
+def predict(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, compute: Any = None) -> jax.Array:
     """The head's output in the batch-first layout: (B, T, O) for lm, (B, O) otherwise."""
-    out = forward(cell, head, loop, tree, x)
+    out = forward(cell, head, loop, tree, x, compute)
     return jnp.swapaxes(out, 0, 1) if head == "lm" else out
 
 
-def loss(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
-    """The head's mean loss over the batch (and, for lm, over every step)."""
-    out = forward(cell, head, loop, tree, x)
+def loss(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, y: jax.Array, compute: Any = None) -> jax.Array:
+    """The head's mean loss over the batch (and, for lm, over every step), in the tree's dtype."""
+    out = forward(cell, head, loop, tree, x, compute)
     if head == "lm":
         return optax.softmax_cross_entropy_with_integer_labels(out, y.T).mean()  # over T*B tokens
     y = y.astype(out.dtype)  # (B, O)

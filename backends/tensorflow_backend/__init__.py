@@ -49,6 +49,7 @@ class TensorflowBackend(Backend):
     requires = ("tensorflow", "keras")
     framework = "tensorflow"
     install_hint = 'pip install "rnnbench[tensorflow]"'
+    dtypes = ("float32", "float64", "mixed_bfloat16")  # mixed: Keras' "mixed_bfloat16" dtype policy
 
     def versions(self) -> dict[str, str]:
         """The installed TensorFlow distribution (tensorflow, tensorflow-cpu, ...) and Keras."""

@@ -50,10 +50,16 @@ if keras.backend.backend() != "tensorflow":
     )
 
 
+def layer_dtype(spec: ModelSpec) -> str:
+    """Each layer's Keras dtype policy: the spec's dtype, or "mixed_bfloat16" (float32 variables, the
+    layer's computation in bfloat16: Keras' mixed precision)."""
+    return spec.precision
+
+
 def _recurrent_layer(spec: ModelSpec, sequences: bool, use_cudnn: bool) -> keras.layers.Layer:
     """One Keras recurrent layer; every option that changes the math is written out."""
     common = dict(units=spec.hidden_size, activation="tanh", use_bias=True, return_sequences=sequences,
-                  dtype=spec.dtype)
+                  dtype=layer_dtype(spec))
     if spec.cell == "rnn":
         return keras.layers.SimpleRNN(**common)
     cudnn: bool | str = "auto" if use_cudnn else False
@@ -66,17 +72,17 @@ def build_network(spec: ModelSpec, use_cudnn: bool, hoisted: bool = False) -> ke
     """The Keras network of ``spec``: (embedding) -> recurrent layers (Keras' or hoisted.py's) -> Dense head."""
     if spec.embedded:
         layers = [keras.Input(shape=(None,), dtype="int32"), keras.layers.Embedding(
-            int(spec.vocab_size), int(spec.embedding_dim), dtype=spec.dtype)]  # type: ignore[arg-type]
+            int(spec.vocab_size), int(spec.embedding_dim), dtype=layer_dtype(spec))]  # type: ignore[arg-type]
     else:
         layers = [keras.Input(shape=(None, int(spec.input_features)), dtype=spec.dtype)]  # type: ignore[arg-type]
     for k in range(spec.num_layers):
         # lm reads every step; classify/regress read only the last layer's last step
         sequences = spec.head == "lm" or k < spec.num_layers - 1
         if hoisted:
-            layers.append(HoistedRecurrent(spec.cell, spec.hidden_size, sequences, dtype=spec.dtype))
+            layers.append(HoistedRecurrent(spec.cell, spec.hidden_size, sequences, dtype=layer_dtype(spec)))
         else:
             layers.append(_recurrent_layer(spec, sequences, use_cudnn))
-    layers.append(keras.layers.Dense(spec.output_size, dtype=spec.dtype))
+    layers.append(keras.layers.Dense(spec.output_size, dtype=layer_dtype(spec)))
     return keras.Sequential(layers)
 
 
@@ -145,8 +151,13 @@ class TensorflowModel(Model):
 
     # --- compiled bodies (traced once per input signature) -------------------------------
 
+    def _output(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        """The network's output in the model dtype (under mixed precision, the head's bfloat16 cast back,
+        as Keras' mixed-precision guide has the loss computed in float32)."""
+        return tf.cast(self.net(x, training=training), self.spec.dtype)
+
     def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        return loss_fn(self.spec.head, self.net(x, training=True), y)
+        return loss_fn(self.spec.head, self._output(x, training=True), y)
 
     def _train_body(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.device(self._tf_device):
@@ -167,7 +178,7 @@ class TensorflowModel(Model):
 
     def _predict_body(self, x: tf.Tensor) -> tf.Tensor:
         with tf.device(self._tf_device):
-            return self.net(x, training=False)
+            return self._output(x, training=False)
 
     # --- the Model interface ------------------------------------------------------------
 
@@ -228,7 +239,8 @@ class TensorflowModel(Model):
 
     def runtime_info(self) -> RuntimeInfo:
         settings = dict(self._settings, implementation=self.implementation, device=self.device,
-                        jit_compile=str(self.jit_compile), cudnn=str(self._cudnn), keras=keras.__version__)
+                        jit_compile=str(self.jit_compile), cudnn=str(self._cudnn), keras=keras.__version__,
+                        dtype_policy=layer_dtype(self.spec))
         if self.implementation == "hoisted":
             settings["input_projection"] = "hoisted: one matmul for all steps before the loop"
             path = f"hoisted {self.spec.cell} layer (Keras weights) in tf.function, input projection before " \

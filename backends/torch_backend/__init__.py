@@ -66,6 +66,7 @@ class TorchBackend(Backend):
     requires = ("torch",)
     framework = "torch"
     install_hint = 'pip install "rnnbench[torch]"'
+    dtypes = ("float32", "float64", "mixed_bfloat16")
 
     def devices(self) -> list[str]:
         from . import runtime as torch_runtime

@@ -53,6 +53,9 @@ class TorchModel(Model):
         if implementation == "compiled":
             self.forward, self.compile_setting = runtime.compile_loop(self.net)
         self.loss_fn = loss_function(spec)
+        # Mixed precision: torch.autocast runs the layers' matmuls (and oneDNN's LSTM) in bfloat16 over the
+        # float32 parameters; outputs are cast back to float32 before the loss, as PyTorch's AMP recipe does.
+        self.autocast = None if spec.autocast is None else getattr(torch, spec.autocast)
         self._last_loss: torch.Tensor | None = None  # 0-d, on the device; read by last_loss()
         self._kernel: str | None = None
         self._reset_optimizer()
@@ -80,10 +83,18 @@ class TorchModel(Model):
 
     # ---- Model interface -----------------------------------------------------
 
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output in the model dtype: under autocast for mixed precision."""
+        if self.autocast is None:
+            return self.forward(x)
+        with torch.autocast(self.device.type, dtype=self.autocast):
+            out = self.forward(x)
+        return out.to(self.dtype)
+
     def train_step(self, x: np.ndarray, y: np.ndarray) -> None:
         x_t, y_t = self._x(x), self._y(y, x)
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.forward(x_t), y_t)  # 0-d
+        loss = self.loss_fn(self._run(x_t), y_t)  # 0-d
         loss.backward()
         if self.clip is not None:
             self.clip()
@@ -95,7 +106,7 @@ class TorchModel(Model):
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.forward(self._x(x)), self._y(y, x))  # 0-d
+        loss = self.loss_fn(self._run(self._x(x)), self._y(y, x))  # 0-d
         loss.backward()
         grads = canonical_grads(self.net, self.spec)
         self.optimizer.zero_grad(set_to_none=True)
@@ -103,7 +114,7 @@ class TorchModel(Model):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            out = self.forward(self._x(x))  # (B, T, O) or (B, O)
+            out = self._run(self._x(x))  # (B, T, O) or (B, O)
             return out.to("cpu").numpy().copy()
 
     def get_params(self) -> Params:
@@ -126,7 +137,7 @@ class TorchModel(Model):
 
     def runtime_info(self) -> RuntimeInfo:
         settings = runtime.current_settings()
-        where = f"({self.device}, {self.spec.dtype})"
+        where = f"({self.device}, {self.spec.precision})"
         if self.implementation == "fused":
             if self._kernel is None:
                 self._kernel = runtime.probe_kernel(self.net.rnn, self.dtype, self.device)  # type: ignore[arg-type]
@@ -140,6 +151,7 @@ class TorchModel(Model):
             "optimizer": self.optimizer_impl,
             "clip": "torch.nn.utils.clip_grad_norm_" if self.clip is not None else "none",
             "device": str(self.device),
+            "autocast": "none" if self.autocast is None else f"torch.autocast({self.device.type}, {self.autocast})",
         })
         if self.device.type == "cuda":
             settings["fp32_precision"] = self.fp32_precision

@@ -16,8 +16,9 @@ from rnnbench import __version__
 from rnnbench.cli.data import data_group
 from rnnbench.cli.report import compare_command, publish_command, report_command
 from rnnbench.errors import RnnbenchError, UsageError
+from rnnbench.spec import PRECISIONS
 
-DTYPE_CHOICES = ("float64", "float32", "both")
+DTYPE_CHOICES = ("float64", "float32", "both", "mixed_bfloat16")  # both: float64 and float32
 
 
 def _console() -> Console:
@@ -61,7 +62,8 @@ cli.add_command(publish_command)
 @click.option("--backend", "backends", multiple=True, required=True,
               help="Backend to check (repeatable), or 'all' for every available one.")
 @click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="both", show_default=True,
-              help="Parameter dtype(s) to compare in (the reference check is always float64).")
+              help="Precision(s) to compare in; mixed ones against the float32 reference (the reference's own "
+                   "check is always float64).")
 @click.option("--device", default="cpu", show_default=True, help="Device of the checked backend: cpu or gpu:N.")
 @click.option("--implementation", metavar="NAME|all",
               help="Check this implementation of each backend, or 'all' for each one that runs on the device "
@@ -100,8 +102,8 @@ SWEEPS = {"backend": "backends", "task": "tasks", "cell": "cells", "device": "de
           "batch_size": "batch_sizes", "seq_len": "seq_lens", "hidden_size": "hidden_sizes",
           "num_layers": "num_layers", "seed": "seeds", "implementation": "implementations"}
 FLAGS = {"timeout_s": "timeout"}  # RunOptions field -> its command-line flag, where they differ
-SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_at_target", "rounds", "timeout_s", "check",
-           "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes", "tuned")
+SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_at_target", "rounds", "timeout_s",
+           "check", "memory_limit_mb", "steps", "warmup", "executor", "ray_address", "ray_share_nodes", "tuned")
 
 
 @cli.command("run")
@@ -119,7 +121,8 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_
 @click.option("--seed", multiple=True, type=int,
               help="Seed of weights and batch order (repeatable: a sweep; full reports time to target over "
                    "the seeds) [default: 0].")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), help="[default: float32]")
+@click.option("--dtype", type=click.Choice(list(PRECISIONS)),
+              help="float32, float64, or mixed_bfloat16 (float32 parameters, bfloat16 compute) [default: float32].")
 @click.option("--batch-size", multiple=True, type=int, help="Override the batch size (repeatable: a sweep).")
 @click.option("--seq-len", multiple=True, type=int, help="Override the sequence length (repeatable).")
 @click.option("--hidden-size", multiple=True, type=int, help="Override the hidden size (repeatable).")

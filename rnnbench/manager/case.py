@@ -33,7 +33,7 @@ class Case:
     profile: str = "quick"  # the task profile: smoke, quick or full
     synthetic: bool = False  # seeded random batches of the real shapes instead of the data
     seed: int = 0  # weights (init_params) and batch order
-    dtype: str = "float32"
+    dtype: str = "float32"  # the precision: a dtype, or mixed precision (rnnbench.spec.PRECISIONS)
     batch_size: int | None = None  # None: the task recipe's; set: synthetic batches of this size
     seq_len: int | None = None  # None: the task's; set: synthetic batches of this length
     hidden_size: int | None = None  # None: the task recipe's
@@ -100,7 +100,9 @@ class Case:
 
 
 def case_spec(task: Task, case: Case) -> ModelSpec:
-    """The task's spec for the cell, with the case's hidden size, layers and dtype: the network the case runs."""
+    """The task's spec for the cell, with the case's hidden size, layers and precision: the network the case runs."""
+    from rnnbench.spec import precision_fields
+
     sizes = {"hidden_size": case.hidden_size, "num_layers": case.num_layers}
-    overrides = {key: value for key, value in sizes.items() if value is not None}
-    return dataclasses.replace(task.model_spec(case.cell), dtype=case.dtype, **overrides)  # type: ignore[arg-type]
+    overrides: dict[str, Any] = {key: value for key, value in sizes.items() if value is not None}
+    return dataclasses.replace(task.model_spec(case.cell), **precision_fields(case.dtype), **overrides)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from rnnbench.kit import parse_device
 from rnnbench.manager.case import MODES, Case
 from rnnbench.manager.tuned import apply_tuned, load_tuned
 from rnnbench.plugins.registry import Registry
-from rnnbench.spec import CELLS
+from rnnbench.spec import CELLS, PRECISIONS
 from rnnbench.worker.parity import usable_cpus
 
 if sys.version_info >= (3, 11):
@@ -151,7 +151,7 @@ class RunOptions:
         return dataclasses.asdict(self)
 
 
-DTYPES = ("float32", "float64")
+DTYPES = tuple(PRECISIONS)  # float32, float64, mixed_bfloat16
 NAME_LISTS = ("backends", "tasks", "cells", "devices", "modes", "implementations")
 SWEEPS = ("batch_sizes", "seq_lens", "hidden_sizes", "num_layers")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from rnnbench.backend import Availability
+from rnnbench.backend import Availability, Backend
 from rnnbench.conformance import Shape, shape_of
 from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
@@ -31,7 +31,6 @@ from rnnbench.manager.probe import devices_in_subprocess
 from rnnbench.manager.process import build_record, build_record_of, now_iso, remove_stale_scratch
 from rnnbench.manager.progress import Reporter, reporter
 from rnnbench.plugins.registry import Registry
-from rnnbench.spec import ModelSpec
 from rnnbench.results.store import (
     RUN_FILE,
     RecordWriter,
@@ -39,6 +38,7 @@ from rnnbench.results.store import (
     read_environment,
     write_machine_environment,
 )
+from rnnbench.spec import ModelSpec
 
 
 class Interrupted(RnnbenchError):
@@ -62,6 +62,7 @@ def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[st
          ) -> tuple[list[Case], dict[str, Availability]]:
     """The cases of ``options`` and the backends skipped as unavailable (with why); ``probe`` finds GPUs."""
     backends, skipped = registry.select_backends(list(options.backends))
+    backends, skipped = _computing(options.dtype, backends, skipped, named="all" not in options.backends)
     if not backends:
         raise UsageError("No backend is available to run. Accepted: an installed backend (see rnnbench plugins)")
     names = [b.name for b in backends]
@@ -70,6 +71,19 @@ def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[st
     else:
         devices = {name: probe(name) for name in names}
     return expand(options, registry, names, devices), skipped
+
+
+def _computing(precision: str, backends: list[Backend], skipped: dict[str, Availability], named: bool
+               ) -> tuple[list[Backend], dict[str, Availability]]:
+    """The backends that compute ``precision``; with ``all`` the others are skipped with why, named ones refused."""
+    lacking = [b for b in backends if precision not in b.dtypes]
+    if lacking and named:
+        raise UsageError(f"Backend {lacking[0].name!r} does not compute {precision}. Accepted: --dtype "
+                         f"{' or '.join(lacking[0].dtypes)} for it, or --backend all (skips the backends without it)")
+    for backend in lacking:
+        skipped[backend.name] = Availability(False, f"it does not compute {precision} "
+                                                    f"(only {', '.join(backend.dtypes)})")
+    return [b for b in backends if b not in lacking], skipped
 
 
 def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
@@ -247,8 +261,11 @@ class _Saver:
 
 
 def add_peak_fraction(record: dict[str, Any], peak: dict[str, float]) -> None:
-    """Achieved GFLOP/s as a share of the measured matmul peak of the machine that ran it, for train and infer."""
-    best = peak.get("best")
+    """Achieved GFLOP/s as a share of the measured matmul peak of the machine that ran it, for train and infer.
+
+    Only for float32 cases: the peak is a float32 matmul's, and float64 or bfloat16 have peaks of their own.
+    """
+    best = peak.get("best") if (record.get("config") or {}).get("dtype", "float32") == "float32" else None
     throughput = record.get("throughput") or {}
     for kind in ("train", "infer"):
         block = throughput.get(kind)

@@ -9,11 +9,12 @@ import pytest
 
 from rnnbench.errors import UsageError
 from rnnbench.manager.options import DEFAULT_TIMEOUT_S, RunOptions, case_timeout_s, expand
-from rnnbench.manager.runner import run
+from rnnbench.manager.runner import plan, run
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.model import task_info
 from rnnbench.report.tables import task_table
 from rnnbench.results.frame import load_results
+from rnnbench.results.store import read_records
 
 
 def _cases(options: RunOptions) -> list:
@@ -73,3 +74,24 @@ def test_stop_at_target_ends_training_at_the_first_evaluation_that_meets_it(tmp_
     assert RunOptions().with_config({"stop-at-target": True}).stop_at_target
     with pytest.raises(UsageError, match=r"^stop_at_target='yes' is not valid\. Accepted: true or false$"):
         RunOptions(stop_at_target="yes")  # type: ignore[arg-type]
+
+
+def test_mixed_precision_runs_where_a_backend_computes_it_and_is_skipped_with_why_elsewhere(tmp_path: Path) -> None:
+    small = dict(tasks=("airline",), cells=("gru",), modes=("throughput",), profile="smoke", threads=1,
+                 dtype="mixed_bfloat16")
+    cases, skipped = plan(RunOptions(backends=("all",), **small), Registry())  # type: ignore[arg-type]
+    assert "numpy" not in {c.backend for c in cases}
+    assert skipped["numpy"].message("numpy") == ("Backend 'numpy' is not available: it does not compute "
+                                                 "mixed_bfloat16 (only float32, float64)")
+    with pytest.raises(UsageError, match=r"^Backend 'numpy' does not compute mixed_bfloat16\. Accepted: "):
+        run(RunOptions(backends=("numpy", "torch"), **small), tmp_path, quiet=True)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    if not Registry().backend("torch").available().ok:
+        pytest.skip("torch is not installed")
+    report = run(RunOptions(backends=("torch",), **small), tmp_path, quiet=True)  # type: ignore[arg-type]
+    [record] = read_records(report.run_dir)
+    assert record["status"] == "ok" and record["config"]["dtype"] == "mixed_bfloat16"
+    assert record["spec"]["autocast"] == "bfloat16" and record["spec"]["dtype"] == "float32"
+    assert "mixed_bfloat16" in record["runtime"]["kernel_path"]
+    assert record["conformance"]["dtype"] == "mixed_bfloat16" and record["conformance"]["ok"] is True
+    assert "peak_fraction" not in record["throughput"]["train"]  # the measured peak is a float32 matmul's
