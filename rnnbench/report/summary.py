@@ -17,7 +17,7 @@ from rich.table import Table
 from rnnbench.report.columns import equivalence, seconds, shape, throughput
 from rnnbench.report.model import ReportData, is_missing, task_info
 from rnnbench.report.tables import task_table
-from rnnbench.report.verdict import rows_by_case, verdict, win_text
+from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, verdict, win_text
 
 COLUMNS = ("backend", "cell", "device", "shape", "train samples/s [95% CI]", "first step", "peak MB", "metric",
            "steps", "loss gap", "status")
@@ -37,11 +37,11 @@ def verdict_lines(data: ReportData) -> list[str | Table]:
     """The verdict (``rnnbench.report.verdict``) for a terminal: the answer, a table of winners, the caveats."""
     found = verdict(data)
     table = Table(title="who wins each case (margin over the runner-up, significance)")
-    for column in ("task", "case", "fastest training", "fastest inference", "leanest memory"):
+    shown = measures(found.wins)
+    for column in ("task", "case", *(HEADINGS[m] for m in shown)):
         table.add_column(column)
     for task, case, by in rows_by_case(found.wins):
-        table.add_row(*(escape(t) for t in (task, case, *(win_text(by[m]) if m in by else "-"
-                                                         for m in ("training", "inference", "memory")))))
+        table.add_row(*(escape(t) for t in (task, case, *(win_text(by[m]) if m in by else "-" for m in shown))))
     return ["[bold]Verdict[/bold]", *(escape(f"- {line}") for line in found.answer), *([table] if found.wins else []),
             *(escape(f"caveat: {line}") for line in found.caveats)]
 

@@ -14,7 +14,7 @@ import pandas as pd
 from rnnbench.report.columns import columns
 from rnnbench.report.model import PathsArg, ReportData, load_report_data
 from rnnbench.report.tables import best_mask, task_table
-from rnnbench.report.verdict import rows_by_case, score_text, verdict, win_text
+from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, score_text, verdict, win_text
 
 CSV_COLUMNS = (
     "task", "run_id", "machine", "device", "dtype", "backend", "cell", "batch_size", "seq_len", "hidden_size",
@@ -48,10 +48,12 @@ def markdown_verdict(data: ReportData) -> list[str]:
     found = verdict(data)
     cell = _markdown_cell
     parts = ["## Verdict", "", *(f"- {cell(line, False)}" for line in found.answer), ""]
+    shown_measures = measures(found.wins)
     if found.wins:
-        parts += ["| task | case | fastest training | fastest inference | leanest memory |", "|---|---|---|---|---|"]
+        parts += ["| task | case | " + " | ".join(HEADINGS[m] for m in shown_measures) + " |",
+                  "|---|---|" + "---|" * len(shown_measures)]
     for task, case, by_measure in rows_by_case(found.wins):
-        shown = [win_text(by_measure[m]) if m in by_measure else "-" for m in ("training", "inference", "memory")]
+        shown = [win_text(by_measure[m]) if m in by_measure else "-" for m in shown_measures]
         parts.append("| " + " | ".join(cell(text, False) for text in (task, case, *shown)) + " |")
     if found.scores:
         parts += ["", "Speed relative to the fastest backend of each case, geometric mean over the cases "

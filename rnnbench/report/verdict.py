@@ -7,7 +7,10 @@ agrees with them number for number:
   inference, and the leanest in memory, each with its margin over the
   runner-up and whether that margin is significant by the project's own test
   (``rnnbench.report.compare``: Mann-Whitney U and a bootstrap interval of
-  the ratio of medians; per-round medians with several rounds);
+  the ratio of medians; per-round medians with several rounds); and where
+  accuracy cases reached the task's target (the full profile), the first to
+  reach it (MLPerf's time to train), with the margin and whether the seeds'
+  ranges are apart;
 - per backend: the geometric mean over cases of its speed relative to the
   fastest backend of each case (pyperf's suite geomean; 1.0 = fastest
   everywhere), training and inference apart, with a bootstrap interval over
@@ -33,6 +36,9 @@ from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE
 from rnnbench.results.stats import CONFIDENCE, RESAMPLES
 
 KINDS = {"train": "training", "infer": "inference"}
+MEASURES = ("training", "inference", "memory", "time to target")  # a Win's measure, in the order shown
+HEADINGS = {"training": "fastest training", "inference": "fastest inference", "memory": "leanest memory",
+            "time to target": "first to target"}  # a table of winners' column for each measure
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +52,9 @@ class Win:
     winner: str
     runner_up: str | None  # None: the only backend measured
     margin: float | None  # winner over runner-up: x times faster, or x times less memory
-    verdict: str  # "significant", "not significant", "too few samples", "one backend", "not tested"
+    # "significant", "not significant", "too few samples", "one backend", "not tested"; time to target:
+    # "one seed", "seed ranges apart", "seed ranges overlap"
+    verdict: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +119,8 @@ def _label(row: pd.Series, varies: bool) -> str:
     shape = " ".join(f"{letter}{int(row[k])}" for letter, k in (("B", "batch_size"), ("T", "seq_len"),
                      ("H", "hidden_size"), ("L", "num_layers")) if not is_missing(row[k]))
     device = "" if row.device == "cpu" else f" {row.device}"
-    return f"{row.cell} {shape}{device}".strip()
+    precision = "" if row.dtype == "float32" else f" {row.dtype}"  # mixed precision is never ranked with float32
+    return f"{row.cell} {shape}{device}{precision}".strip()
 
 
 def _groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -129,7 +138,28 @@ def _wins(task: str, table: pd.DataFrame, samples: dict[tuple, list[np.ndarray]]
         lean = group[group.memory_peak_mb.notna()].sort_values("memory_peak_mb")
         if not lean.empty:
             found.append(_memory_win(task, label, lean))
+        reached = group[group.time_to_target_s.notna()].sort_values("time_to_target_s")
+        if not reached.empty:
+            found.append(_target_win(task, label, reached))
     return found
+
+
+def _target_win(task: str, label: str, reached: pd.DataFrame) -> Win:
+    """The first backend to the target (median over seeds), its lead, and whether the seeds' ranges part."""
+    first = reached.iloc[0]
+    if len(reached) < 2:
+        return Win(task=task, cell=str(first.cell), case=label, measure="time to target", winner=str(first.backend),
+                   runner_up=None, margin=None, verdict="one backend")
+    second = reached.iloc[1]
+    if min(first.target_reached, second.target_reached) < 2:
+        tested = "one seed"
+    elif first.time_to_target_high_s < second.time_to_target_low_s:
+        tested = "seed ranges apart"
+    else:
+        tested = "seed ranges overlap"
+    return Win(task=task, cell=str(first.cell), case=label, measure="time to target", winner=str(first.backend),
+               runner_up=str(second.backend), margin=float(second.time_to_target_s / first.time_to_target_s),
+               verdict=tested)
 
 
 def _speed_win(task: str, label: str, measure: str, kind: str, ranked: pd.DataFrame,
@@ -233,6 +263,13 @@ def _answer(data: ReportData, scores: Sequence[Score], wins: Sequence[Win]) -> t
         if by_winner:
             lines.append(f"{task}: " + "; ".join(f"{b} trains {', '.join(c)} fastest" for b, c in by_winner.items())
                          + ".")
+    for task in sorted({w.task for w in wins}):
+        first = [w for w in wins if w.task == task and w.measure == "time to target"]
+        if first:
+            lines.append(f"{task}: " + "; ".join(
+                f"{w.winner} reaches the {w.case} target first" + (
+                    f", {w.margin:.2f}x sooner than {w.runner_up} ({w.verdict})" if w.runner_up else "")
+                for w in first) + ".")
     if same := equivalence_line(data.frame):
         lines.append(same)
     memory = [w for w in wins if w.measure == "memory" and w.runner_up is not None]
@@ -273,6 +310,10 @@ def _caveats(data: ReportData, tables: dict[str, pd.DataFrame]) -> tuple[str, ..
         notes.append(f"{unstable} timings are unstable (spread above 10% of the median): the machine was busy; "
                      "their margins are less certain.")
     notes.extend(_equivalence_caveats(frame))
+    if any((t.target_reached == 1).any() for t in tables.values() if "target_reached" in t):
+        notes.append("Time to target rests on one seed: float32 runs from the same weights drift apart over "
+                     "thousands of steps, so the step at which the target falls is partly luck; --seed 0 "
+                     "--seed 1 --seed 2 gives the median and range over seeds.")
     rounds = frame.loc[frame["mode"] == "throughput", "repeat"].nunique()
     if rounds == 1:
         notes.append("One round: significance rests on the calls of one process per case; --rounds 5 makes each "
@@ -321,6 +362,11 @@ def win_text(win: Win) -> str:
 def score_text(score: Score) -> str:
     interval = "" if score.low == score.high else f" [{score.low:.2f}, {score.high:.2f}]"
     return f"{score.geomean:.2f}{interval}"
+
+
+def measures(wins: Sequence[Win]) -> list[str]:
+    """The measures some win is for, in MEASURES' order: the columns of a table of winners."""
+    return [m for m in MEASURES if any(w.measure == m for w in wins)]
 
 
 def rows_by_case(wins: Sequence[Win]) -> list[tuple[str, str, dict[str, Win]]]:

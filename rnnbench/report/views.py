@@ -15,7 +15,7 @@ from rnnbench.report.environment import EnvironmentTable, environment_table
 from rnnbench.report.model import ReportData, TaskInfo, run_id
 from rnnbench.report.svg import Chart
 from rnnbench.report.tables import best_mask, task_table
-from rnnbench.report.verdict import rows_by_case, score_text, verdict, win_text
+from rnnbench.report.verdict import MEASURES, rows_by_case, score_text, verdict, win_text
 from rnnbench.results.store import RUN_FILE
 
 
@@ -125,7 +125,7 @@ def _heat_class(value: float | None) -> str:
 
 def verdict_view(data: ReportData) -> VerdictView:
     found = verdict(data)
-    cases = tuple((task, case, tuple((m, win_text(by[m])) for m in ("training", "inference", "memory") if m in by))
+    cases = tuple((task, case, tuple((m, win_text(by[m])) for m in MEASURES if m in by))
                   for task, case, by in rows_by_case(found.wins))
     backends = sorted({s.backend for s in found.scores})
     mine = {(s.backend, s.measure): score_text(s) for s in found.scores}

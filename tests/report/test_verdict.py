@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from paths import GOLDEN
 
+from rnnbench.manager.options import RunOptions
+from rnnbench.manager.runner import run
 from rnnbench.report.model import load_report_data
 from rnnbench.report.tables import task_table
 from rnnbench.report.text import render_markdown
@@ -61,3 +65,24 @@ def test_the_html_report_opens_with_the_verdict():
     page = html_report([RUN])
     assert page.index('id="verdict"') < page.index('id="runs"') < page.index('class="task"')
     assert "Relative training speed" in page and "heat-0" in page
+
+
+def test_a_full_profile_run_names_the_first_to_the_target_and_how_many_seeds_it_rests_on(tmp_path, install_fake_plugin):
+    install_fake_plugin("two", "two_ways")  # the reference under another name: a second real backend
+    options = RunOptions(backends=("numpy", "two_ways"), tasks=("airline",), cells=("lstm",), modes=("accuracy",),
+                         profile="full", threads=1, check=False, stop_at_target=True)
+    one = run(options, tmp_path / "one", quiet=True).run_dir
+    found = verdict(load_report_data(one))
+    [win] = [w for w in found.wins if w.measure == "time to target"]
+    table = task_table(load_report_data(one).frame, load_report_data(one).tasks[0]).set_index("backend")
+    first, second = table.time_to_target_s.sort_values().index
+    assert (win.winner, win.runner_up, win.verdict) == (first, second, "one seed")
+    assert win.margin == table.at[second, "time_to_target_s"] / table.at[first, "time_to_target_s"]
+    markdown = render_markdown(load_report_data(one))
+    shown = f"| airline | lstm | {first}, {win.margin:.2f}x over {second} (one seed) |".replace("_", "\\_")
+    assert shown in markdown
+    assert "first to target" in markdown.split("## airline")[0] and "rests on one seed" in markdown
+
+    seeds = run(dataclasses.replace(options, seeds=(0, 1)), tmp_path / "seeds", quiet=True).run_dir
+    [win] = [w for w in verdict(load_report_data(seeds)).wins if w.measure == "time to target"]
+    assert win.verdict in ("seed ranges apart", "seed ranges overlap")
