@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from terminal import hears_ctrl_c
 
 from rnnbench.errors import ResultsWriteError, UsageError
 from rnnbench.manager import rundir
@@ -362,7 +363,7 @@ def test_ctrl_c_during_the_pre_check_prints_the_resume_line_and_resume_finishes(
     manager = subprocess.Popen([sys.executable, "-m", "rnnbench", "run", "--backend", "hangs", "--backend", "numpy",
                                 "--task", "airline", "--cell", "rnn", "--mode", "throughput", "--profile", "smoke",
                                 "--threads", "1", "--timeout", "8", "--results-dir", str(results)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=hears_ctrl_c)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(results.glob("*/environment.json")):
         time.sleep(0.2)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from terminal import hears_ctrl_c
 
 from rnnbench.manager.options import RunOptions
 from rnnbench.manager.runner import run
@@ -60,7 +61,8 @@ def test_sigint_keeps_finished_records_and_resume_runs_the_rest(misbehaving, tmp
                       'modes = ["throughput"]\nprofile = "smoke"\nthreads = 1\ntimeout_s = 6.0\ncheck = false\n')
     command = [sys.executable, "-m", "rnnbench", "run", "--config", str(config), "--results-dir",
                str(tmp_path / "results")]
-    manager = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    manager = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=hears_ctrl_c)
     _wait_for_records_dir = tmp_path / "results"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(_wait_for_records_dir.glob(f"*/{RECORDS_FILE}")):
