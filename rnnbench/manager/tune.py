@@ -32,10 +32,10 @@ from rnnbench.errors import UsageError
 from rnnbench.manager import rundir
 from rnnbench.manager.case import Case
 from rnnbench.manager.options import RunOptions, case_timeout_s
-from rnnbench.manager.precheck import Verdict, check_pairs
+from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_worker, scratch_dir
-from rnnbench.manager.runner import add_peak_fraction, measured_shapes, plan
+from rnnbench.manager.runner import add_peak_fraction, checked_target, measured_shapes, plan
 from rnnbench.manager.tuned import TUNED_FILE, Settings
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.compare import compare_samples
@@ -83,6 +83,11 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
     with rundir.lock(run_dir):
         rundir.ensure_environment(run_dir, options.threads)
         passed = _checked(run_dir, registry, cases, options, timeout_s, console)
+        verdicts = read_verdicts(run_dir)  # none with --no-check
+
+        def conformance(case: Case) -> dict[str, Any] | None:  # the verdict of the implementation it runs
+            verdict = verdicts.get(precheck_key(*checked_target(case, registry)))
+            return None if verdict is None else verdict.to_dict()
         writer, environment = RecordWriter(run_dir), read_environment(run_dir)
         machine, peak = str(environment.get("machine", "")), environment.get("matmul_peak_gflops") or {}
         with scratch_dir() as scratch:
@@ -93,7 +98,7 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
                     break
                 measure = _measurer(Path(scratch), timeout_s)
                 tuned = _search(case, candidates(registry, case, passed), measure)
-                _side_by_side(tuned, measure, writer, (run_id, machine), timeout_s, peak)
+                _side_by_side(tuned, measure, writer, (run_id, machine), timeout_s, peak, conformance)
                 found.append(tuned)
                 write_json_file(run_dir / TUNED_FILE, {"cases": [t.to_dict() for t in found]})
                 console.print(_line(tuned), markup=False)
@@ -163,7 +168,7 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
 
 
 def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: tuple[str, str], timeout_s: float,
-                  peak: dict[str, float]) -> None:
+                  peak: dict[str, float], conformance: Callable[[Case], dict[str, Any] | None]) -> None:
     """Default, tuned, tuned, default (ABBA), each in a fresh process with the full protocol; compared pooled.
 
     Consecutive worker processes on a shared VM differ by more than the knobs do (the same settings
@@ -181,6 +186,8 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
         record["tuning"] = {"role": role, "settings": tuned.best.to_dict() if role == "tuned" else None,
                             "label": tuned.best.label() if role == "tuned" else "default"}
         add_peak_fraction(record, peak)
+        if (verdict := conformance(case)) is not None:
+            record["conformance"] = verdict
         writer.append(record)
         samples[role] += list((((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or [])
     if samples["default"] and samples["tuned"]:

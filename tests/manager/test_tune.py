@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from rnnbench.manager.options import RunOptions, expand
+from rnnbench.manager.precheck import CHECK_FILE
 from rnnbench.manager.tune import ETA, tune
 from rnnbench.manager.tuned import TUNED_FILE, load_tuned
 from rnnbench.plugins.registry import Registry
@@ -23,7 +24,8 @@ OPTIONS = dict(backends=("two_ways",), tasks=("airline",), cells=("gru",), profi
 @pytest.fixture
 def tuned_run(install_fake_plugin, tmp_path: Path) -> Path:
     install_fake_plugin("two", "two_ways")
-    return tune(RunOptions(**OPTIONS), tmp_path, registry=Registry(), console=Console(file=None, quiet=True))  # type: ignore[arg-type]
+    options = RunOptions(**{**OPTIONS, "check": True})  # type: ignore[arg-type]
+    return tune(options, tmp_path, registry=Registry(), console=Console(file=None, quiet=True))
 
 
 @pytest.mark.slow
@@ -45,6 +47,9 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
     assert records["tuned"]["config"]["implementation"] == found["best"]["implementation"]
     assert records["tuned"]["config"]["threads"] == found["best"]["threads"]
     assert records["tuned"]["case_id"] != records["default"]["case_id"]
+    verdicts = json.loads((tuned_run / CHECK_FILE).read_text())
+    for record in records.values():  # each carries the check of the implementation it ran
+        assert record["conformance"] == verdicts[f"two_ways/cpu/{record['implementation']['name']}"]
     markdown = markdown_report(tuned_run)
     assert "two\\_ways\\[tuned: " in markdown  # the tuned contender beside the default, in one table
 
