@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 
 
 def hears_ctrl_c() -> None:
@@ -13,3 +15,13 @@ def hears_ctrl_c() -> None:
     or fail by how the suite was launched.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def ctrl_c_raises() -> Iterator[None]:
+    """In this process: SIGINT raises KeyboardInterrupt, as at a terminal, whatever the suite inherited."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 import pytest
 from paths import PLUGIN_DIR
+from terminal import ctrl_c_raises
 
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
@@ -182,8 +183,9 @@ def test_ctrl_c_cancels_ray_tasks_keeps_records_and_resume_finishes(cluster, reg
     options = RunOptions(backends=("numpy", "hangs"), cells=("rnn", "gru"), timeout_s=20.0, executor="ray",
                          ray_address=cluster, ray_share_nodes=True, **SMALL)
     hanging: list[psutil.Process] = []
-    watcher = _interrupt_when(lambda: hanging.extend(_hanging_workers(count=2)) or hanging)
-    with pytest.raises(Interrupted, match=r"finish the rest with: rnnbench run --resume ") as interrupted:
+    with ctrl_c_raises(), pytest.raises(Interrupted, match=r"finish the rest with: rnnbench run --resume ") as \
+            interrupted:
+        watcher = _interrupt_when(lambda: hanging.extend(_hanging_workers(count=2)) or hanging)
         run(options, tmp_path, registry=registry_with_faults, quiet=True)
     watcher.join()
     [run_dir] = list(tmp_path.iterdir())
