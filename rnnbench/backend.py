@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from rnnbench.errors import PluginError, UsageError
+from rnnbench.spec import GPU_ONLY_PRECISIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,7 +108,6 @@ class ParitySettings:
 
     threads: int  # CPU threads every framework may use (intra-op); CPU affinity is set by the core
     flush_denormals: bool = False  # True: flush float denormals to zero ("tuned"); False: framework default
-    tf32: bool = False  # allow TensorFloat-32 matmuls on GPUs that have them; off keeps float32 exact
 
     def __post_init__(self) -> None:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
@@ -227,12 +227,16 @@ class Backend(ABC):
     dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
     _implementation: str | None = None  # set by use_implementation on the instance; None: the default
 
-    def check_precision(self, spec: ModelSpec) -> None:
-        """UsageError unless ``spec``'s precision is one this backend computes (a plain float32 model
-        handed a mixed-precision spec would otherwise compute float32 and be reported as mixed)."""
+    def check_precision(self, spec: ModelSpec, device: str = "cpu") -> None:
+        """UsageError unless this backend computes ``spec``'s precision on ``device`` (a plain float32 model
+        handed a mixed-precision spec would otherwise compute float32 and be reported as mixed; TF32 on a
+        CPU, which has no such matmul, would be float32 labelled tf32)."""
         if spec.precision not in self.dtypes:
             raise UsageError(f"Backend {self.name!r} does not compute {spec.precision}. "
                              f"Accepted: {', '.join(self.dtypes)}")
+        if spec.precision in GPU_ONLY_PRECISIONS and not device.startswith("gpu"):
+            raise UsageError(f"Precision {spec.precision!r} runs on GPUs only, not on {device!r}. "
+                             "Accepted: a gpu:N device, or float32 on the CPU")
 
     def available(self) -> Availability:
         """Ok when every required module can be found; nothing is imported."""
@@ -309,7 +313,7 @@ class Backend(ABC):
     def checked_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
         """``implementation_for``, checked to run on ``device`` (and ``spec``'s precision): what ``build`` uses."""
         if spec is not None:
-            self.check_precision(spec)
+            self.check_precision(spec, device)
         name = self.implementation_for(device, spec)
         if not self.implementation(name).runs_on(device):
             here = [i.name for i in self.implementations() if i.runs_on(device)]

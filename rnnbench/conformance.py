@@ -29,15 +29,17 @@ from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec, precision_fiel
 
 # Largest accepted relative error, and the magnitude below which entries are
 # compared absolutely (the "absolute floor"), per dtype.
-# Mixed precision against the float32 reference, each array as a whole (its L2 error over its L2
-# norm): bfloat16 keeps 8 significant bits, so every element is off by up to 2^-9 and one near zero can be
-# off by all of itself. Measured over every case of every CPU implementation of torch, tensorflow and jax
+# Reduced precisions against the float32 reference, each array as a whole (its L2 error over its L2 norm).
+# bfloat16 keeps 8 significant bits, so every element is off by up to 2^-9 and one near zero can be off by
+# all of itself. Measured over every case of every CPU implementation of torch, tensorflow and jax
 # (2026-12-01): output <= 0.008, loss <= 0.0033, gradients <= 0.015, an SGD step <= 0.0018; the tolerance
-# is about 3x the worst. A wrong gate, bias or layer is off by O(1).
-MIXED_TOLERANCE = {"mixed_bfloat16": 5e-2}
-MIXED_FLOOR = {"mixed_bfloat16": 5e-2}
-TOLERANCE = {"float64": 1e-6, "float32": 1e-4, **MIXED_TOLERANCE}
-FLOOR = {"float64": 1e-3, "float32": 1e-2, **MIXED_FLOOR}
+# is about 3x the worst. TF32 rounds only the matmuls' inputs, to 11 significant bits (2^-11 each, 4x finer
+# than bfloat16) and accumulates in float32, so its tolerance is bfloat16's over 5. A wrong gate, bias or
+# layer is off by O(1).
+NORMWISE_TOLERANCE = {"mixed_bfloat16": 5e-2, "tf32": 1e-2}
+NORMWISE_FLOOR = {"mixed_bfloat16": 5e-2, "tf32": 1e-2}
+TOLERANCE = {"float64": 1e-6, "float32": 1e-4, **NORMWISE_TOLERANCE}
+FLOOR = {"float64": 1e-3, "float32": 1e-2, **NORMWISE_FLOOR}
 FD_STEP = 1e-3  # five-point central-difference step for the float64 gradient check
 
 # One optimiser of each kind, with clipping low enough to be active.
@@ -46,10 +48,10 @@ OPTIMIZERS = (
     OptimizerSpec("rmsprop", lr=1e-2, rho=0.9, eps=1e-8, clip_norm=0.5),
     OptimizerSpec("sgd", lr=0.1, momentum=0.9, clip_norm=0.5),
 )
-# Mixed precision steps with SGD only: Adam and RMSprop divide each gradient entry by its own scale, so
-# the bfloat16 rounding of an entry near zero flips a whole lr-sized update. Their update rules are the
-# float32 code path, checked in float32; the mixed step checks that the float32 master weights take it.
-MIXED_OPTIMIZERS = (OPTIMIZERS[2],)
+# Reduced precisions step with SGD only: Adam and RMSprop divide each gradient entry by its own scale, so
+# the rounding of an entry near zero flips a whole lr-sized update. Their update rules are the float32 code
+# path, checked in float32; the reduced step checks that the float32 master weights take it.
+REDUCED_OPTIMIZERS = (OPTIMIZERS[2],)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def compare(case: Case, quantity: str, got: dict[str, np.ndarray], want: dict[st
         if a.shape != b.shape:
             return Comparison(case.label, quantity, np.inf, np.inf, f"{name}: shape {a.shape} != {b.shape}", tol, floor)
         diff = np.abs(a - b)
-        if case.dtype in MIXED_TOLERANCE:  # the array as a whole: its L2 error over its L2 norm
+        if case.dtype in NORMWISE_TOLERANCE:  # the array as a whole: its L2 error over its L2 norm
             rel = np.atleast_1d(np.linalg.norm(diff) / max(float(np.linalg.norm(b)), floor))
         else:
             rel = diff / np.maximum(np.abs(b), floor)
@@ -274,7 +276,7 @@ def _case_comparisons(backend: Backend, reference: Backend, case: Case, spec: Mo
                       seed: int) -> Iterator[Comparison]:
     x, y = batch(spec, seed)
     params = init_params(spec, seed)
-    exact = replace(spec, autocast=None)  # mixed precision is held to the float32 reference, within its tolerance
+    exact = spec.full_precision()  # reduced precisions are held to the float32 reference, within their tolerance
     want = reference.build(exact, params, OPTIMIZERS[0])
     got = backend.build(spec, params, OPTIMIZERS[0], device=device)
     yield compare(case, "output", {"output": got.predict(x)}, {"output": want.predict(x)})
@@ -282,7 +284,7 @@ def _case_comparisons(backend: Backend, reference: Backend, case: Case, spec: Mo
     want_loss, want_grads = want.loss_and_grads(x, y)
     yield compare(case, "loss", {"loss": np.asarray(got_loss)}, {"loss": np.asarray(want_loss)})
     yield compare(case, "grad", got_grads, want_grads)
-    for optimizer in OPTIMIZERS if spec.autocast is None else MIXED_OPTIMIZERS:
+    for optimizer in OPTIMIZERS if spec.precision == spec.dtype else REDUCED_OPTIMIZERS:
         yield compare(case, f"{optimizer.name} step", *_after_step(backend, reference, spec, params,
                                                                   optimizer, device, x, y))
 
@@ -294,7 +296,7 @@ def _after_step(backend: Backend, reference: Backend, spec: ModelSpec, params: P
     Two steps, not one, so the optimiser state (moments, momentum) is used too.
     """
     got = backend.build(spec, params, optimizer, device=device)
-    want = reference.build(replace(spec, autocast=None), params, optimizer)
+    want = reference.build(spec.full_precision(), params, optimizer)
     for model in (got, want):
         model.train_step(x, y)
         model.train_step(x, y)

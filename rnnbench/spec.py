@@ -7,8 +7,9 @@ out, so no framework default ever decides a result.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rnnbench.errors import SpecError
 
@@ -22,10 +23,14 @@ CELLS: tuple[Cell, ...] = ("rnn", "lstm", "gru")
 HEADS: tuple[Head, ...] = ("lm", "classify", "regress")
 DTYPES: tuple[Dtype, ...] = ("float32", "float64")
 AUTOCASTS: tuple[Autocast, ...] = ("bfloat16",)  # float16 needs loss scaling, not built yet
-# The precision axis of a run (its --dtype): a dtype that every value has, or mixed precision, named as
-# Keras names its policies: float32 parameters, optimiser state and loss, matmuls and cells in bfloat16.
-PRECISIONS: dict[str, tuple[Dtype, Autocast | None]] = {
-    "float32": ("float32", None), "float64": ("float64", None), "mixed_bfloat16": ("float32", "bfloat16")}
+# The precision axis of a run (its --dtype), each name with the ModelSpec fields it sets: a dtype that
+# every value has; mixed precision, named as Keras names its policies (float32 parameters, optimiser
+# state and loss, matmuls and cells in bfloat16); or "tf32", float32 whose matmuls a GPU may run in
+# TensorFloat-32 (a 10-bit mantissa, as torch and TensorFlow allow and cuDNN defaults to).
+PRECISIONS: dict[str, dict[str, Any]] = {
+    "float32": {"dtype": "float32"}, "float64": {"dtype": "float64"},
+    "mixed_bfloat16": {"dtype": "float32", "autocast": "bfloat16"}, "tf32": {"dtype": "float32", "tf32": True}}
+GPU_ONLY_PRECISIONS = ("tf32",)  # a CPU has no TensorFloat-32 matmul: there it would be plain float32
 OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "rmsprop", "sgd")
 
 # Gate blocks stacked in the rows of w_ih / w_hh (PyTorch/cuDNN order).
@@ -73,6 +78,9 @@ class ModelSpec:
     # Mixed precision: the layers compute in this 16-bit type (autocast) while parameters, optimiser
     # state, inputs, outputs and the loss stay float32; None computes in ``dtype``.
     autocast: Autocast | None = None
+    # TensorFloat-32: float32 matmuls (and cuDNN's RNN) may round their inputs to a 10-bit mantissa on
+    # GPUs that have it; off computes float32 as float32. Only with dtype float32 and no autocast.
+    tf32: bool = False
 
     def __post_init__(self) -> None:
         _require_choice("cell", self.cell, CELLS)
@@ -83,6 +91,9 @@ class ModelSpec:
             if self.dtype != "float32":
                 raise SpecError(f"autocast={self.autocast!r} needs dtype 'float32', got {self.dtype!r}. "
                                 f"Accepted: mixed precision over float32 parameters")
+        if self.tf32 is not False and (self.tf32 is not True or self.dtype != "float32" or self.autocast):
+            raise SpecError(f"tf32={self.tf32!r} with dtype={self.dtype!r}, autocast={self.autocast!r} is not "
+                            "valid. Accepted: tf32 True or False, True only for float32 without autocast")
         for field in ("hidden_size", "output_size", "num_layers"):
             _require_positive_int(field, getattr(self, field))
         self._check_input()
@@ -108,8 +119,14 @@ class ModelSpec:
 
     @property
     def precision(self) -> str:
-        """The name on the precision axis: the dtype, or "mixed_bfloat16" / "mixed_float16"."""
+        """The name on the precision axis: the dtype, "mixed_bfloat16", or "tf32"."""
+        if self.tf32:
+            return "tf32"
         return self.dtype if self.autocast is None else f"mixed_{self.autocast}"
+
+    def full_precision(self) -> ModelSpec:
+        """This network computed wholly in its dtype (no autocast, no TF32): what the reference computes."""
+        return dataclasses.replace(self, autocast=None, tf32=False)
 
     @property
     def embedded(self) -> bool:
@@ -128,11 +145,10 @@ class ModelSpec:
         return int(self.embedding_dim if self.embedded else self.input_features)  # type: ignore[arg-type]
 
 
-def precision_fields(precision: str) -> dict[str, str | None]:
-    """The ModelSpec fields (dtype, autocast) of a name on the precision axis."""
+def precision_fields(precision: str) -> dict[str, Any]:
+    """The ModelSpec fields (dtype, autocast, tf32) of a name on the precision axis, every one given."""
     _require_choice("dtype", precision, tuple(PRECISIONS))
-    dtype, autocast = PRECISIONS[precision]
-    return {"dtype": dtype, "autocast": autocast}
+    return {"autocast": None, "tf32": False, **PRECISIONS[precision]}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from rnnbench.conformance import (
-    MIXED_TOLERANCE,
+    NORMWISE_TOLERANCE,
     OPTIMIZERS,
     TOLERANCE,
     batch,
@@ -87,9 +87,26 @@ def test_mixed_bfloat16_computes_in_bfloat16_within_its_tolerance_of_the_float32
     report = run_check(all_plugins, name, ("mixed_bfloat16",), shapes=MIXED_SHAPES)
     assert report.ok, [c for c in report.comparisons if not c.ok]
     assert {c.quantity for c in report.comparisons} == {"output", "loss", "grad", "sgd step"}
-    assert {c.tolerance for c in report.comparisons} == {MIXED_TOLERANCE["mixed_bfloat16"]}
+    assert {c.tolerance for c in report.comparisons} == {NORMWISE_TOLERANCE["mixed_bfloat16"]}
     # bfloat16 really ran: a float32 computation would sit within float32's 1e-4 of the reference
     assert max(c.max_rel for c in report.comparisons if c.quantity == "output") > TOLERANCE["float32"]
+
+
+def _first_gpu(backend) -> str | None:
+    return next((d for d in backend.devices() if d.startswith("gpu")), None) if backend.available().ok else None
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ("torch", "tensorflow", "jax"))
+def test_tf32_on_a_gpu_is_within_its_tolerance_of_the_float32_reference(all_plugins, name):
+    backend = all_plugins.backend(name)
+    device = _first_gpu(backend)
+    if device is None:
+        pytest.skip(f"{name} sees no GPU here (tf32 runs on GPUs only)")
+    report = run_check(all_plugins, name, ("tf32",), device=device, shapes=MIXED_SHAPES)
+    assert report.ok, [c for c in report.comparisons if not c.ok]
+    assert {c.quantity for c in report.comparisons} == {"output", "loss", "grad", "sgd step"}
+    assert {c.tolerance for c in report.comparisons} == {NORMWISE_TOLERANCE["tf32"]}
 
 
 def test_a_backend_without_mixed_precision_refuses_it_rather_than_compute_float32(all_plugins):

@@ -33,11 +33,26 @@ def test_valid_specs_describe_their_inputs():
                          "Accepted: output_size == vocab_size"),
     ({"input_features": 3}, "input is not valid: give either vocab_size and embedding_dim"),
     ({"embedding_dim": None}, "input is not valid"),
+    ({"tf32": True, "dtype": "float64"}, "tf32=True with dtype='float64', autocast=None is not valid. Accepted: "
+                                         "tf32 True or False, True only for float32 without autocast"),
+    ({"tf32": True, "autocast": "bfloat16"}, "True only for float32 without autocast"),
+    ({"tf32": 1}, "tf32=1 with dtype='float32'"),
 ])
 def test_model_spec_rules(overrides, message):
     with pytest.raises(SpecError) as info:
         lm(**overrides)
     assert message in str(info.value)
+
+
+def test_each_precision_names_its_fields_and_the_reference_computes_the_full_precision():
+    from rnnbench.spec import PRECISIONS, precision_fields
+
+    for name in PRECISIONS:
+        spec = lm(**precision_fields(name))
+        assert spec.precision == name
+        assert spec.full_precision().precision == spec.dtype  # no autocast, no TF32
+        assert spec.full_precision().cell == spec.cell and spec.full_precision().dtype == spec.dtype
+    assert precision_fields("tf32") == {"dtype": "float32", "autocast": None, "tf32": True}
 
 
 def test_spec_errors_are_usage_errors_and_value_errors():

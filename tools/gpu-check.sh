@@ -4,10 +4,12 @@
 #   bash tools/gpu-check.sh [RESULTS_DIR]      (default: results-gpu)
 #
 # 1. the conformance check of every implementation of torch, jax and tensorflow that runs on gpu:0
-#    (cuDNN-fused layers included), in float32, against the NumPy reference on the CPU;
+#    (cuDNN-fused layers included), in float32, against the NumPy reference on the CPU, and of each
+#    backend's default in tf32 (TensorFloat-32 matmuls, within the tolerance stated for it);
 # 2. a short GPU matrix: every GPU implementation of each backend, the three tasks and cells,
 #    throughput and memory (device-memory peaks), the smoke profile (a few minutes on one GPU);
-# 3. the HTML report of that run, beside it (RESULTS_DIR/report.html).
+#    then the LSTM cases again in tf32, so the report shows what TF32 buys beside float32;
+# 3. the HTML report of each run, beside it (RESULTS_DIR/report.html, RESULTS_DIR/report-tf32.html).
 #
 # Without a GPU it prints one line and exits 0, so CI and laptops can run it. A backend whose GPU build
 # is not installed (tensorflow is CPU-only in this project's constraints) is skipped with its reason.
@@ -54,6 +56,8 @@ for backend in $gpu_backends; do
     backend_flags+=(--backend "$backend")
     echo "== rnnbench check --backend $backend --device gpu:0 --implementation all --dtype float32"
     rnnbench check --backend "$backend" --device gpu:0 --implementation all --dtype float32 || status=1
+    echo "== rnnbench check --backend $backend --device gpu:0 --dtype tf32"
+    rnnbench check --backend "$backend" --device gpu:0 --dtype tf32 || status=1
 done
 
 echo "== rnnbench run: the GPU matrix (smoke profile, throughput and memory, every GPU implementation)"
@@ -62,4 +66,13 @@ rnnbench run "${backend_flags[@]}" --device gpu --implementation all --profile s
 latest=$(ls -d "$RESULTS"/*/ | sort | tail -n 1)
 rnnbench report "$latest" -o "$RESULTS/report.html"
 rnnbench report "$latest" --format markdown | sed -n '1,/^## /p'
+
+echo "== rnnbench run: the LSTM cases in tf32 (TensorFloat-32 matmuls; reported apart from float32)"
+rnnbench run "${backend_flags[@]}" --device gpu --cell lstm --dtype tf32 --profile smoke \
+    --mode throughput --results-dir "$RESULTS" || status=1
+latest_tf32=$(ls -d "$RESULTS"/*/ | sort | tail -n 1)
+if [ "$latest_tf32" != "$latest" ]; then
+    rnnbench report "$latest_tf32" -o "$RESULTS/report-tf32.html"
+    rnnbench report "$latest_tf32" --format markdown | sed -n '1,/^## /p'
+fi
 exit $status

@@ -66,7 +66,7 @@ class JaxBackend(Backend):
     framework = "jax"
     install_hint = 'pip install "rnnbench[jax]"'
     # mixed_bfloat16: the parameters cast to bfloat16 inside the jitted loss (net.forward's ``compute``)
-    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64", "mixed_bfloat16")
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64", "mixed_bfloat16", "tf32")  # tf32: GPUs only
 
     def __init__(self) -> None:
         self._settings: dict[str, str] = {}
@@ -138,7 +138,8 @@ class JaxBackend(Backend):
             "input_projection": ("hoisted: one matmul for all steps before the scan" if loop.hoist
                                  else "per step, inside the scanned cell"),
             "jax_enable_x64": str(jax.config.jax_enable_x64),
-            "matmul_precision": "highest (true float32 products; no TF32 on GPUs)",
+            "matmul_precision": ("tensorfloat32 (TF32 products on GPUs that have them)" if spec.tf32
+                                 else "highest (true float32 products; no TF32 on GPUs)"),
             "donation": "params and optimiser state donated to the jitted train step",
             "scan_unroll": str(loop.unroll),
             "autocast": "none" if spec.autocast is None else

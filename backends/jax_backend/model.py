@@ -32,20 +32,26 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation,
     """(loss_and_grads, train_step, predict), each one jax.jit."""
 
     compute = None if spec.autocast is None else jnp.dtype(spec.autocast)  # mixed precision: bfloat16
+    precision = jax_net.matmul_precision(spec.tf32)  # every matmul traced below, and its transposes
 
     def loss(tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
         return jax_net.loss(spec.cell, spec.head, loop, tree, x, y, compute)
 
+    def loss_and_grads(tree: Tree, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Tree]:
+        with jax.default_matmul_precision(precision):  # the forward's matmuls and the backward's
+            return jax.value_and_grad(loss)(tree, x, y)
+
     def step(tree: Tree, opt_state: optax.OptState, x: jax.Array,
              y: jax.Array) -> tuple[Tree, optax.OptState, jax.Array]:
-        value, grads = jax.value_and_grad(loss)(tree, x, y)
+        value, grads = loss_and_grads(tree, x, y)
         updates, opt_state = tx.update(grads, opt_state, tree)
         return optax.apply_updates(tree, updates), opt_state, value
 
     def predict(tree: Tree, x: jax.Array) -> jax.Array:
-        return jax_net.predict(spec.cell, spec.head, loop, tree, x, compute)
+        with jax.default_matmul_precision(precision):
+            return jax_net.predict(spec.cell, spec.head, loop, tree, x, compute)
 
-    return (jax.jit(jax.value_and_grad(loss)),
+    return (jax.jit(loss_and_grads),
             jax.jit(step, donate_argnums=(0, 1)),  # params and optimiser state are updated in place
             jax.jit(predict))
 

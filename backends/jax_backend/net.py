@@ -34,10 +34,18 @@ from jax import lax
 
 from .layout import Tree
 
-# True float32 products on every device: XLA:GPU's default precision may use
-# TF32 (10-bit mantissa) for float32 matmuls, which would not compute the
-# reference function within the float32 tolerance. On the CPU it is a no-op.
-PRECISION = lax.Precision.HIGHEST
+
+def matmul_precision(tf32: bool) -> str:
+    """The ``jax.default_matmul_precision`` each jitted function traces under.
+
+    True float32 products on every device unless ``tf32``: XLA:GPU's default
+    precision may use TF32 (10-bit mantissa) for float32 matmuls, which would
+    not compute the reference function within the float32 tolerance; the
+    "tf32" precision asks for exactly that. On the CPU both are float32.
+    ``_mm`` leaves its precision to this setting, so one switch covers every
+    matmul of the forward pass and, through their transposes, of the gradient.
+    """
+    return "tensorfloat32" if tf32 else "highest"
 
 
 
@@ -55,8 +63,8 @@ Project = Callable[[jax.Array], jax.Array]  # a step's scanned input -> x_t @ W_
 
 
 def _mm(a: jax.Array, w: jax.Array) -> jax.Array:
-    """``a @ w`` over the last axis of ``a`` at full precision."""
-    return jnp.matmul(a, w, precision=PRECISION)
+    """``a @ w`` over the last axis of ``a`` at the traced ``matmul_precision``."""
+    return jnp.matmul(a, w)
 
 
 def _identity(v: jax.Array) -> jax.Array:

@@ -49,7 +49,8 @@ class TensorflowBackend(Backend):
     requires = ("tensorflow", "keras")
     framework = "tensorflow"
     install_hint = 'pip install "rnnbench[tensorflow]"'
-    dtypes = ("float32", "float64", "mixed_bfloat16")  # mixed: Keras' "mixed_bfloat16" dtype policy
+    # mixed: Keras' "mixed_bfloat16" dtype policy; tf32: TensorFloat-32 on GPUs only
+    dtypes = ("float32", "float64", "mixed_bfloat16", "tf32")
 
     def versions(self) -> dict[str, str]:
         """The installed TensorFlow distribution (tensorflow, tensorflow-cpu, ...) and Keras."""
@@ -101,7 +102,7 @@ class TensorflowBackend(Backend):
         if device not in accepted:
             raise UsageError(f"device {device!r} is not available to tensorflow. Accepted: {', '.join(accepted)}")
         implementation = self.checked_implementation(device, spec)
-        settings = runtime.model_settings(device)  # GPU memory growth: before Keras starts the GPUs
+        settings = runtime.model_settings(device, spec.tf32)  # GPU memory growth: before Keras starts the GPUs
         from .model import TensorflowModel
 
         return TensorflowModel(spec, params, optimizer, device, implementation, settings)

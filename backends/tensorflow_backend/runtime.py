@@ -23,15 +23,15 @@ def gpu_names() -> list[str]:
     return [f"gpu:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
 
 
-def prepare_gpus() -> dict[str, str]:
-    """Memory growth on every GPU, and float32 matmuls in full float32 (no TF32).
+def prepare_gpus(tf32: bool = False) -> dict[str, str]:
+    """Memory growth on every GPU, and float32 matmuls in full float32 (TF32 only for the "tf32" precision).
 
     Growth lets each GPU's allocator take memory on demand, so its peak counter
     reflects real use; it must be set before TF initialises the GPUs, and what
     is in force is reported either way. TensorFlow runs float32 matmuls and
     cuDNN RNNs in TensorFloat-32 on Ampere and later by default (about 3
     decimal digits); that is a different function from the float32 reference,
-    so it is switched off.
+    so it is switched off unless ``tf32`` asks for it (a process-wide switch: one model per worker).
     """
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
@@ -43,8 +43,8 @@ def prepare_gpus() -> dict[str, str]:
         except RuntimeError:  # GPUs already initialised: the setting can no longer change
             pass
         growth.append(f"{gpu.name}={tf.config.experimental.get_memory_growth(gpu)}")
-    tf.config.experimental.enable_tensor_float_32_execution(False)
-    return {"gpu_memory_growth": ", ".join(growth), "tf32": "off"}
+    tf.config.experimental.enable_tensor_float_32_execution(tf32)
+    return {"gpu_memory_growth": ", ".join(growth), "tf32": "on" if tf32 else "off"}
 
 
 def set_threads(threads: int) -> tuple[int, int]:
@@ -87,7 +87,7 @@ def configure(settings: ParitySettings) -> dict[str, str]:
     return applied
 
 
-def model_settings(device: str) -> dict[str, str]:
+def model_settings(device: str, tf32: bool = False) -> dict[str, str]:
     """What a model on ``device`` runs with: thread pools (0 = one per core), denormals, GPU settings."""
     threading = tf.config.threading
     settings = {
@@ -95,4 +95,4 @@ def model_settings(device: str) -> dict[str, str]:
         "inter_op_threads": str(threading.get_inter_op_parallelism_threads()),
         "denormals": DENORMALS_CPU if device == "cpu" else DENORMALS_GPU,
     }
-    return settings | prepare_gpus()
+    return settings | prepare_gpus(tf32)

@@ -66,7 +66,7 @@ class TorchBackend(Backend):
     requires = ("torch",)
     framework = "torch"
     install_hint = 'pip install "rnnbench[torch]"'
-    dtypes = ("float32", "float64", "mixed_bfloat16")
+    dtypes = ("float32", "float64", "mixed_bfloat16", "tf32")  # tf32: on CUDA devices only
 
     def devices(self) -> list[str]:
         from . import runtime as torch_runtime

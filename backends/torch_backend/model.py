@@ -61,7 +61,7 @@ class TorchModel(Model):
         self._reset_optimizer()
         self.fp32_precision = "n/a on the CPU"
         if device.type == "cuda":
-            self.fp32_precision = runtime.strict_float32()  # the float32 the reference computes, not TF32
+            self.fp32_precision = runtime.float32_matmuls(spec.tf32)  # float32 as the reference has it, or TF32
             torch.cuda.reset_peak_memory_stats(device)  # peak counts from the built model on
 
     def _reset_optimizer(self) -> None:

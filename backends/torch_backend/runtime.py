@@ -48,22 +48,24 @@ def resolve_device(device: str) -> torch.device:
     return torch.device("cpu") if kind == "cpu" else torch.device("cuda", index)
 
 
-def strict_float32() -> str:
-    """Turn TF32 off for cuDNN RNNs and matmuls; return the setting as a string.
+def float32_matmuls(tf32: bool) -> str:
+    """TF32 off (float32 as float32) or on for cuDNN RNNs and CUDA matmuls; return the setting as a string.
 
     torch's own default lets cuDNN RNNs run float32 in TF32 on Ampere and
     later (a 10-bit mantissa), which breaks conformance at 1e-4; rnnbench
     compares float32 as float32, so every backend must make this choice the
-    same way. Only the new fp32_precision API is used where it exists:
-    mixing it with the legacy allow_tf32 flags makes torch raise.
+    same way, and turns TF32 on only for the "tf32" precision. Only the new
+    fp32_precision API is used where it exists: mixing it with the legacy
+    allow_tf32 flags makes torch raise.
     """
+    mode = "tf32" if tf32 else "ieee"
     if hasattr(torch.backends.cudnn, "rnn") and hasattr(torch.backends.cuda.matmul, "fp32_precision"):
-        torch.backends.cudnn.rnn.fp32_precision = "ieee"  # type: ignore[attr-defined]
-        torch.backends.cuda.matmul.fp32_precision = "ieee"
-        return "ieee (TF32 off for cuDNN RNN and CUDA matmul)"
-    torch.backends.cudnn.allow_tf32 = False  # torch < 2.9: the legacy flags
-    torch.backends.cuda.matmul.allow_tf32 = False
-    return "ieee (allow_tf32=False for cuDNN and CUDA matmul)"
+        torch.backends.cudnn.rnn.fp32_precision = mode  # type: ignore[attr-defined]
+        torch.backends.cuda.matmul.fp32_precision = mode
+        return f"{mode} (TF32 {'on' if tf32 else 'off'} for cuDNN RNN and CUDA matmul)"
+    torch.backends.cudnn.allow_tf32 = tf32  # torch < 2.9: the legacy flags
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    return f"{mode} (allow_tf32={tf32} for cuDNN and CUDA matmul)"
 
 
 def configure(settings: ParitySettings) -> dict[str, str]:
@@ -82,7 +84,7 @@ def configure(settings: ParitySettings) -> dict[str, str]:
         "interop_threads": str(torch.get_num_interop_threads()),
         "flush_denormals": str(settings.flush_denormals and supported),
         "denormals": denormals,
-        "fp32_precision": strict_float32(),
+        "fp32_precision": float32_matmuls(False),  # each build sets its spec's own (tf32 or not)
         "compile": "eager (no torch.compile)",
         "fused_kernel": "oneDNN for nn.LSTM float32 on CPU; none for nn.GRU/nn.RNN or float64 on CPU; "
                         "cuDNN for all cells on CUDA",

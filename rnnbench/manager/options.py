@@ -22,7 +22,7 @@ from rnnbench.kit import parse_device
 from rnnbench.manager.case import MODES, Case
 from rnnbench.manager.tuned import apply_tuned, load_tuned
 from rnnbench.plugins.registry import Registry
-from rnnbench.spec import CELLS, PRECISIONS
+from rnnbench.spec import CELLS, GPU_ONLY_PRECISIONS, PRECISIONS
 from rnnbench.worker.parity import usable_cpus
 
 if sys.version_info >= (3, 11):
@@ -115,6 +115,9 @@ class RunOptions:
                                      f"(cuda:N is read as gpu:N)") from None
         _choice("profile", self.profile, tuple(PROFILES))
         _choice("dtype", self.dtype, DTYPES)
+        if self.dtype in GPU_ONLY_PRECISIONS and set(self.devices) == {"cpu"}:
+            raise UsageError(f"dtype={self.dtype!r} runs on GPUs only and the devices are: cpu. "
+                             f"Accepted: --device gpu, gpu:N or all with {self.dtype}, or float32 on the CPU")
         _choice("executor", self.executor, ("local", "ray"))
         for mode in self.modes:
             _choice("mode", mode, MODES)
@@ -151,7 +154,7 @@ class RunOptions:
         return dataclasses.asdict(self)
 
 
-DTYPES = tuple(PRECISIONS)  # float32, float64, mixed_bfloat16
+DTYPES = tuple(PRECISIONS)  # float32, float64, mixed_bfloat16, tf32
 NAME_LISTS = ("backends", "tasks", "cells", "devices", "modes", "implementations")
 SWEEPS = ("batch_sizes", "seq_lens", "hidden_sizes", "num_layers")
 
@@ -271,7 +274,9 @@ def _names(chosen: tuple[str, ...], existing: list[str], kind: str) -> list[str]
     return list(dict.fromkeys(chosen))
 
 
-def _devices(backend_devices: list[str], chosen: tuple[str, ...]) -> list[str]:
+def _devices(backend_devices: list[str], chosen: tuple[str, ...], precision: str = "float32") -> list[str]:
+    if precision in GPU_ONLY_PRECISIONS:  # "all" with tf32: the GPUs; the CPU has no TF32 matmul
+        backend_devices = [d for d in backend_devices if d != "cpu"]
     gpus = [d for d in backend_devices if d != "cpu"]
     picked: list[str] = []
     for want in chosen:
@@ -284,20 +289,23 @@ def _devices(backend_devices: list[str], chosen: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(picked))
 
 
-def check_devices(chosen: tuple[str, ...], devices: dict[str, list[str]]) -> None:
-    """UsageError, listing every backend's devices, when a chosen device exists on no selected backend."""
+def check_devices(chosen: tuple[str, ...], devices: dict[str, list[str]], precision: str = "float32") -> None:
+    """UsageError, listing every backend's devices, when a chosen device exists on no selected backend
+    (for a GPU-only precision, when no selected backend has a GPU for "all")."""
     for want in chosen:
-        found = any(_devices(names, (want,)) for names in devices.values())
-        if not found and want != "all":
+        found = any(_devices(names, (want,), precision) for names in devices.values())
+        if not found and (want != "all" or precision in GPU_ONLY_PRECISIONS):
             listing = "; ".join(f"{backend}: {', '.join(names)}" for backend, names in devices.items())
-            what = "a GPU" if want == "gpu" else f"device {want!r}"
+            what = "a GPU" if want in ("gpu", "all") else f"device {want!r}"
+            if precision in GPU_ONLY_PRECISIONS:
+                what = f"{what} to run {precision} on (it runs on GPUs only)"
             raise UsageError(f"No selected backend has {what} here. Available: {listing}")
 
 
 def expand(options: RunOptions, registry: Registry, backends: list[str],
            devices: dict[str, list[str]]) -> list[Case]:
     """The ordered cases: rounds, then tasks, cells, shapes and modes, with backends innermost."""
-    check_devices(options.devices, {backend: devices[backend] for backend in backends})
+    check_devices(options.devices, {backend: devices[backend] for backend in backends}, options.dtype)
     tasks = _names(options.tasks, registry.task_names(), "task")
     cells = _names(options.cells, list(CELLS), "cell")
     profile = PROFILES[options.profile]
@@ -308,7 +316,7 @@ def expand(options: RunOptions, registry: Registry, backends: list[str],
     for repeat, task, cell, shape, seed, mode in itertools.product(range(options.rounds), tasks, cells, shapes,
                                                                     options.seeds, options.modes):
         for backend in backends:
-            for device in _devices(devices[backend], options.devices):
+            for device in _devices(devices[backend], options.devices, options.dtype):
                 for implementation in chosen[backend, device]:
                     cases.append(dataclasses.replace(
                         _case(options, profile, backend, task, cell, device, mode, shape, repeat, seed),

@@ -9,6 +9,7 @@ compiles three XLA programs.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -140,6 +141,31 @@ def test_forward_matches_numpy_reference_on_converted_weights(backend: JaxBacken
     assert got_loss == pytest.approx(want_loss, rel=1e-10)
     for name in want_grads:
         np.testing.assert_allclose(got_grads[name], want_grads[name], rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(("tf32", "wanted"), [(False, "HIGHEST"), (True, "HIGH")])
+def test_every_matmul_of_the_train_step_runs_at_the_precision_of_the_spec(tf32: bool, wanted: str) -> None:
+    # XLA:GPU's default precision would run float32 dots in TF32; float32 pins HIGHEST on each dot of the
+    # forward and backward pass, and the tf32 precision asks for TensorFloat-32 (lax.Precision.HIGH) on each.
+    from rnnbench.backends.jax_backend.model import _jitted
+    from rnnbench.backends.jax_backend.net import Loop
+
+    spec = replace(LM, tf32=tf32)
+    tx = make_optimizer(ADAM)
+    tree = to_tree(spec, init_params(spec, 0))
+    _, step, predict = _jitted(spec, tx, Loop(hoist=False))
+    x, y = _batch(spec)
+    lowered = step.lower(tree, tx.init(tree), x.astype(np.int32), y.astype(np.int32)).as_text()
+    precisions = re.findall(r"dot_general .*precision = \[(\w+), \1\]", lowered)
+    assert len(precisions) >= 3 * LM.num_layers  # input, recurrent and head matmuls, and their transposes
+    assert set(precisions) == {wanted}
+    assert set(re.findall(r"precision = \[(\w+),", predict.lower(tree, x.astype(np.int32)).as_text())) == {wanted}
+
+
+def test_tf32_is_refused_on_the_cpu_rather_than_computed_as_float32(backend: JaxBackend) -> None:
+    spec = replace(LM, tf32=True)
+    with pytest.raises(UsageError, match=r"^Precision 'tf32' runs on GPUs only, not on 'cpu'\. Accepted: "):
+        backend.build(spec, init_params(spec, 0), ADAM)
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -7,6 +7,8 @@ is the canonical function (the gate orders). Shapes are tiny.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -306,6 +308,20 @@ def test_gpu_model_matches_the_reference(backend: TorchBackend, cell: str, dtype
     model.train_step(x, y)
     reference.train_step(x, y)
     assert_close(model.get_params(), reference.get_params(), dtype)
+
+
+def test_tf32_is_switched_on_for_the_tf32_precision_only_and_refused_on_the_cpu(backend: TorchBackend) -> None:
+    from rnnbench.backends.torch_backend.runtime import float32_matmuls
+
+    try:
+        assert float32_matmuls(True).startswith("tf32 (TF32 on")
+        assert torch.backends.cuda.matmul.fp32_precision == torch.backends.cudnn.rnn.fp32_precision == "tf32"
+    finally:
+        assert float32_matmuls(False).startswith("ieee (TF32 off")
+    assert torch.backends.cuda.matmul.fp32_precision == torch.backends.cudnn.rnn.fp32_precision == "ieee"
+    spec = replace(make_spec("lstm"), tf32=True)
+    with pytest.raises(UsageError, match=r"^Precision 'tf32' runs on GPUs only, not on 'cpu'"):
+        backend.build(spec, init_params(spec, 0), ADAM)
 
 
 @pytest.mark.gpu

@@ -52,6 +52,23 @@ def test_bad_option_value_is_a_usage_error():
     assert "'float16' is not one of 'float64', 'float32', 'both'" in done.stderr
 
 
+def test_tf32_without_a_gpu_is_one_line_and_exit_2_before_anything_is_written(tmp_path):
+    results = tmp_path / "results"
+    for argv, wanted in [
+        (("run", "--dtype", "tf32", "--results-dir", str(results)),
+         "dtype='tf32' runs on GPUs only and the devices are: cpu. Accepted: "),
+        (("run", "--dtype", "tf32", "--device", "all", "--results-dir", str(results)),
+         "No selected backend has a GPU to run tf32 on (it runs on GPUs only) here. Available: "),
+        (("check", "--backend", "jax", "--dtype", "tf32"),
+         "Precision 'tf32' runs on GPUs only, not on 'cpu'. Accepted: a gpu:N device, or float32 on the CPU"),
+    ]:
+        done = run(*argv)
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert line.startswith("rnnbench: error: " + wanted), line
+    assert not results.exists()
+
+
 def test_check_prints_json_and_exits_0_for_a_conforming_plugin_backend():
     done = run("check", "--backend", "torchloop", "--dtype", "float64", "--json")
     assert done.returncode == 0, done.stderr

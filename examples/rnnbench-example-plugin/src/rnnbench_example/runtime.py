@@ -33,10 +33,10 @@ def configure(settings: ParitySettings) -> dict[str, str]:
     torch.set_num_threads(settings.threads)
     torch.set_flush_denormal(settings.flush_denormals)
     if torch.cuda.is_available() and hasattr(torch.backends.cuda.matmul, "fp32_precision"):
-        torch.backends.cuda.matmul.fp32_precision = "tf32" if settings.tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"  # the plugin computes float32 and float64 only
     return {"threads": f"torch.set_num_threads({torch.get_num_threads()})",
             "flush_denormals": f"torch.set_flush_denormal({settings.flush_denormals})",
-            "tf32": str(settings.tf32)}
+            "tf32": "off"}
 
 
 def synchronize(device: torch.device) -> None:
