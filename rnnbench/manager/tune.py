@@ -7,11 +7,13 @@ its framework's working mechanism: flushing denormals, and the thread
 count (all usable cores, or one). Successive halving (Jamieson and
 Talwalkar; the search of Hyperband's inner loop) screens all candidates with
 a short protocol in fresh worker processes, keeps the fastest third, looks
-again more closely, and ends with one. Then the default configuration and
-the winner are measured side by side, alternating (ABBA), each in a fresh
-process with the profile's full protocol, and both records are written to a run
-folder the reports render ("torch" beside "torch[tuned: loop]") with the
-speedup and its significance (the project's own test, ``report.compare``).
+again more closely, and ends with one. Unless the winner is the default's
+own configuration, the default and the winner are then measured side by
+side, alternating in ABBA blocks, five fresh processes a side with the
+profile's full protocol each, and every record is written to a run folder
+the reports render ("torch" beside "torch[tuned: loop]") with the speedup
+and its significance over the processes' medians (the project's own test,
+``report.compare``).
 ``tuned.json`` in that folder holds the winners; ``rnnbench run --tuned
 RUN_DIR`` reuses them.
 """
@@ -19,6 +21,7 @@ RUN_DIR`` reuses them.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from rnnbench.errors import UsageError
@@ -38,12 +42,18 @@ from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_w
 from rnnbench.manager.runner import add_peak_fraction, checked_target, measured_shapes, plan
 from rnnbench.manager.tuned import TUNED_FILE, Settings
 from rnnbench.plugins.registry import Registry
-from rnnbench.report.compare import compare_samples
+from rnnbench.report.compare import MIN_SAMPLES, compare_repeats
 from rnnbench.results.store import RecordWriter, read_environment, write_json_file
 
 ETA = 3  # each rung keeps the fastest 1/ETA of its candidates
 RUNGS = ((1, 3), (2, 8))  # (warm-up calls, timed samples) of each screening rung: cheap, then closer
-FINAL_STEPS = 10  # samples a side at least in the side-by-side measurement: enough for the test to decide
+FINAL_STEPS = 10  # timed calls of each side-by-side process at least
+# Processes a side in the side-by-side measurement. The process is the unit of the test: calls within one
+# process share its memory layout and core placement, and consecutive processes on a shared VM differ by
+# more than the knobs do (the same settings came out 1.25x "faster", significant, when the calls of two
+# processes a side were pooled as if independent). Five a side is the fewest for which the test can decide.
+FINAL_PROCESSES = MIN_SAMPLES
+DEFAULT_WON = "the default's own settings won"
 
 
 @dataclass
@@ -98,7 +108,11 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
                     break
                 measure = _measurer(Path(scratch), timeout_s)
                 tuned = _search(case, candidates(registry, case, passed), measure)
-                _side_by_side(tuned, measure, writer, (run_id, machine), timeout_s, peak, conformance)
+                if checked_target(tuned.best.apply(case), registry) == checked_target(case, registry) and (
+                        tuned.best.flush_denormals, tuned.best.threads) == (case.flush_denormals, case.threads):
+                    tuned.speedup, tuned.verdict = 1.0, DEFAULT_WON  # the same configuration: nothing to compare
+                else:
+                    _side_by_side(tuned, measure, writer, (run_id, machine), timeout_s, peak, conformance)
                 found.append(tuned)
                 write_json_file(run_dir / TUNED_FILE, {"cases": [t.to_dict() for t in found]})
                 console.print(_line(tuned), markup=False)
@@ -167,18 +181,29 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
     return Tuned(case=case, best=alive[0] if alive else default, rungs=rungs)
 
 
+def alternating(per_side: int) -> list[tuple[str, int]]:
+    """(role, repeat) in ABBA blocks, "default" first, until each side has ``per_side`` processes."""
+    order: list[tuple[str, int]] = []
+    counts = {"default": 0, "tuned": 0}
+    for role in itertools.cycle(("default", "tuned", "tuned", "default")):
+        if min(counts.values()) >= per_side:
+            return order
+        if counts[role] < per_side:
+            order.append((role, counts[role]))
+            counts[role] += 1
+    raise AssertionError("unreachable")
+
+
 def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: tuple[str, str], timeout_s: float,
                   peak: dict[str, float], conformance: Callable[[Case], dict[str, Any] | None]) -> None:
-    """Default, tuned, tuned, default (ABBA), each in a fresh process with the full protocol; compared pooled.
+    """Default and tuned in ABBA blocks, FINAL_PROCESSES fresh processes a side with the full protocol each;
+    compared on each process's median (``compare_repeats``), so the test's unit is the process.
 
-    Consecutive worker processes on a shared VM differ by more than the knobs do (the same settings
-    measured twice in a row came out 1.41x apart on this 2-core VM): the ABBA order cancels a drift
-    in time, and each side's calls of its two processes are pooled for the test.
+    The ABBA order cancels a drift in time; the processes a side carry the variation between processes.
     """
-    samples: dict[str, list[float]] = {"default": [], "tuned": []}
+    samples: dict[str, list[np.ndarray]] = {"default": [], "tuned": []}
     base = dataclasses.replace(tuned.case, steps=max(tuned.case.steps, FINAL_STEPS))
-    order = [("default", 0), ("tuned", 0), ("tuned", 1), ("default", 1)]
-    for role, repeat in order:
+    for role, repeat in alternating(FINAL_PROCESSES):
         case = dataclasses.replace(base if role == "default" else tuned.best.apply(base), repeat=repeat)
         started = now_iso()
         outcome = measure(case)
@@ -189,12 +214,11 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
         if (verdict := conformance(case)) is not None:
             record["conformance"] = verdict
         writer.append(record)
-        samples[role] += list((((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or [])
+        calls = (((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or []
+        if calls:
+            samples[role].append(np.asarray(calls, dtype=float))
     if samples["default"] and samples["tuned"]:
-        import numpy as np
-
-        result = compare_samples(tuned.case.case_key, "train", np.asarray(samples["default"]),
-                                 np.asarray(samples["tuned"]))
+        result = compare_repeats(tuned.case.case_key, "train", samples["default"], samples["tuned"])
         tuned.speedup = 1 / result.ratio
         tuned.low = None if result.ci_high is None else 1 / result.ci_high
         tuned.high = None if result.ci_low is None else 1 / result.ci_low
@@ -204,6 +228,8 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
 def _line(tuned: Tuned) -> str:
     c = tuned.case
     where = f"{c.backend} {c.task} {c.cell} {c.device}"
+    if tuned.verdict == DEFAULT_WON:
+        return f"tune {where}: {DEFAULT_WON} ({tuned.best.label()}); nothing to compare"
     if tuned.speedup is None:
         return f"tune {where}: best {tuned.best.label()}; not compared ({tuned.verdict})"
     interval = "" if tuned.low is None else f" [{tuned.low:.2f}, {tuned.high:.2f}]"

@@ -6,16 +6,19 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
+from scipy.stats import mannwhitneyu
 
 from rnnbench.manager.options import RunOptions, expand
 from rnnbench.manager.precheck import CHECK_FILE
-from rnnbench.manager.tune import ETA, tune
-from rnnbench.manager.tuned import TUNED_FILE, load_tuned
+from rnnbench.manager.process import run_worker, scratch_dir
+from rnnbench.manager.tune import DEFAULT_WON, ETA, FINAL_PROCESSES, Tuned, _side_by_side, alternating, tune
+from rnnbench.manager.tuned import TUNED_FILE, Settings, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.text import markdown_report
-from rnnbench.results.store import read_records
+from rnnbench.results.store import RecordWriter, read_records
 from rnnbench.worker.parity import usable_cpus
 
 OPTIONS = dict(backends=("two_ways",), tasks=("airline",), cells=("gru",), profile="smoke", check=False)
@@ -38,10 +41,13 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
     timed = [c for c in found["rungs"][-1] if c["train_step_s"] is not None]
     fastest = min(timed, key=lambda c: c["train_step_s"])["settings"]
     assert found["best"] == fastest  # the winner is the fastest of the last rung
+    if found["verdict"] == DEFAULT_WON:  # "plain" with the default's knobs: the default's own configuration
+        assert (found["best"]["implementation"], found["best"]["flush_denormals"]) == ("plain", False)
+        assert found["speedup"] == 1.0 and read_records(tuned_run) == []  # nothing measured against itself
+        return
     assert found["speedup"] > 0 and found["verdict"] in ("faster", "slower", "not significant")
-
     roles = [r["tuning"]["role"] for r in read_records(tuned_run)]
-    assert roles == ["default", "tuned", "tuned", "default"]  # ABBA: a drift in time cancels
+    assert roles == [role for role, _ in alternating(FINAL_PROCESSES)]
     records = {r["tuning"]["role"]: r for r in read_records(tuned_run)}
     assert records["default"]["config"]["implementation"] is None
     assert records["tuned"]["config"]["implementation"] == found["best"]["implementation"]
@@ -52,6 +58,32 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
         assert record["conformance"] == verdicts[f"two_ways/cpu/{record['implementation']['name']}"]
     markdown = markdown_report(tuned_run)
     assert "two\\_ways\\[tuned: " in markdown  # the tuned contender beside the default, in one table
+
+
+def test_the_side_by_side_alternates_in_abba_blocks_until_each_side_has_its_processes() -> None:
+    assert alternating(5) == [("default", 0), ("tuned", 0), ("tuned", 1), ("default", 1), ("default", 2),
+                              ("tuned", 2), ("tuned", 3), ("default", 3), ("default", 4), ("tuned", 4)]
+
+
+@pytest.mark.slow
+def test_the_side_by_side_tests_the_processes_medians_not_their_pooled_calls(install_fake_plugin,
+                                                                               tmp_path: Path) -> None:
+    install_fake_plugin("two", "two_ways")
+    [case] = expand(RunOptions(**OPTIONS, modes=("throughput",)), Registry(), ["two_ways"],  # type: ignore[arg-type]
+                    {"two_ways": ["cpu"]})
+    tuned = Tuned(case=case, best=Settings("also", True, 1), rungs=[])
+    with scratch_dir() as scratch:
+        _side_by_side(tuned, lambda c: run_worker(c, 120.0, Path(scratch)), RecordWriter(tmp_path),
+                      ("run", "machine"), 120.0, {}, lambda c: None)
+    records = list(read_records(tmp_path))
+    assert [(r["tuning"]["role"], r["config"]["repeat"]) for r in records] == alternating(FINAL_PROCESSES)
+    assert len({r["case_id"] for r in records}) == 2 * FINAL_PROCESSES and all(r["status"] == "ok" for r in records)
+    medians = {role: [float(np.median(r["throughput"]["train"]["samples_s"])) for r in records
+                      if r["tuning"]["role"] == role] for role in ("default", "tuned")}
+    # the test's figures are those of the processes' medians, five a side
+    assert tuned.speedup == pytest.approx(np.median(medians["default"]) / np.median(medians["tuned"]))
+    assert tuned.p_value == pytest.approx(mannwhitneyu(medians["tuned"], medians["default"]).pvalue)
+    assert tuned.low is not None and tuned.low <= tuned.speedup <= tuned.high
 
 
 @pytest.mark.slow
