@@ -38,7 +38,7 @@ from rnnbench.results.store import (
     read_environment,
     write_machine_environment,
 )
-from rnnbench.spec import ModelSpec
+from rnnbench.spec import GPU_ONLY_PRECISIONS, ModelSpec
 
 
 class Interrupted(RnnbenchError):
@@ -62,7 +62,9 @@ def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[st
          ) -> tuple[list[Case], dict[str, Availability]]:
     """The cases of ``options`` and the backends skipped as unavailable (with why); ``probe`` finds GPUs."""
     backends, skipped = registry.select_backends(list(options.backends))
-    backends, skipped = _computing(options.dtype, backends, skipped, named="all" not in options.backends)
+    named = "all" not in options.backends
+    backends, skipped = _computing(options.dtype, backends, skipped, named)
+    backends, skipped = _implementing(options.implementations, backends, skipped, named)
     if not backends:
         raise UsageError("No backend is available to run. Accepted: an installed backend (see rnnbench plugins)")
     names = [b.name for b in backends]
@@ -83,6 +85,29 @@ def _computing(precision: str, backends: list[Backend], skipped: dict[str, Avail
     for backend in lacking:
         skipped[backend.name] = Availability(False, f"it does not compute {precision} "
                                                     f"(only {', '.join(backend.dtypes)})")
+    return [b for b in backends if b not in lacking], skipped
+
+
+def _implementing(names: tuple[str, ...], backends: list[Backend], skipped: dict[str, Availability], named: bool
+                  ) -> tuple[list[Backend], dict[str, Availability]]:
+    """The backends that offer one of the implementations named; with ``all`` the others are skipped with why,
+    named ones refused. A name no selected backend offers is left to ``expand``, which refuses it."""
+    wanted = [n for n in names if n not in ("default", "all")]
+    known = {i.name for b in backends for i in b.implementations()}
+    if len(wanted) < len(names) or not set(wanted) & known:
+        return backends, skipped
+
+    def offered(backend: Backend) -> list[str]:
+        return [i.name for i in backend.implementations()]
+    lacking = [b for b in backends if not set(wanted) & set(offered(b))]
+    asked = " or ".join(repr(n) for n in wanted)
+    if lacking and named:
+        raise UsageError(f"Backend {lacking[0].name!r} has no implementation {asked}. Accepted for it: "
+                         f"--implementation default, all or {', '.join(offered(lacking[0]))}, or --backend all "
+                         "(skips the backends without it)")
+    for backend in lacking:
+        skipped[backend.name] = Availability(False, f"it has no implementation {asked} "
+                                                    f"(only {', '.join(offered(backend))})")
     return [b for b in backends if b not in lacking], skipped
 
 
@@ -184,13 +209,15 @@ def _spec(case: Case, registry: Registry) -> ModelSpec:
 def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, writer: RecordWriter) -> None:
     """A "skipped" record, with why, for each case of a backend that cannot run here (once: resume keeps them).
 
-    Its device is nominal ("cpu"): an unavailable backend cannot be asked for its devices.
+    Its device is nominal ("cpu", "gpu:0" for a GPU-only precision) and so is its implementation (the
+    default): an unavailable backend cannot be asked for its devices, nor have the one named.
     """
     skipped = report.skipped_backends
     if not skipped:
         return
-    once = dataclasses.replace(options, devices=("cpu",), rounds=1)
-    cases = expand(once, registry, list(skipped), {name: ["cpu"] for name in skipped})
+    nominal = "gpu:0" if options.dtype in GPU_ONLY_PRECISIONS else "cpu"
+    once = dataclasses.replace(options, devices=(nominal,), rounds=1, implementations=("default",))
+    cases = expand(once, registry, list(skipped), {name: [nominal] for name in skipped})
     done, machine = finished_case_ids(report.run_dir), read_environment(report.run_dir).get("machine", "")
     for case in cases:
         if case.case_id not in done:

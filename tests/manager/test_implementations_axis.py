@@ -39,6 +39,25 @@ def test_default_all_and_a_name_pick_implementations_per_backend(install_fake_pl
         _cases(registry, ("nosuch",))
 
 
+def test_a_backend_without_the_implementation_named_is_refused_when_named_and_skipped_with_why_in_all(
+        install_fake_plugin, tmp_path: Path) -> None:
+    install_fake_plugin("two", "two_ways")
+    registry = Registry()
+    with pytest.raises(UsageError, match=r"^Backend 'numpy' has no implementation 'also'\. Accepted for it: "
+                                         r"--implementation default, all or reference, or --backend all "):
+        run(RunOptions(backends=("numpy", "two_ways"), implementations=("also",), **SMALL),  # type: ignore[arg-type]
+            tmp_path / "results", registry=registry, quiet=True)
+    assert not (tmp_path / "results").exists()  # refused before anything was written
+    report = run(RunOptions(backends=("all",), implementations=("also",), check=False, **SMALL),  # type: ignore[arg-type]
+                 tmp_path / "results", registry=registry, quiet=True)
+    assert {c.backend for c in report.cases} == {"two_ways"}
+    assert report.skipped_backends["numpy"].message("numpy") == (
+        "Backend 'numpy' is not available: it has no implementation 'also' (only reference)")
+    records = {r["backend"]: r for r in read_records(report.run_dir)}
+    assert records["two_ways"]["status"] == "ok" and records["two_ways"]["config"]["implementation"] == "also"
+    assert records["numpy"]["status"] == "skipped" and "no implementation 'also'" in records["numpy"]["error"]
+
+
 def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(install_fake_plugin,
                                                                            tmp_path: Path) -> None:
     install_fake_plugin("two", "two_ways")
