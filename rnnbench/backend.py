@@ -250,6 +250,11 @@ class Backend(ABC):
         """Devices this backend can place a model on, "cpu" first, then "gpu:0", "gpu:1", ..."""
         return ["cpu"]
 
+    def flushes_denormals(self, device: str) -> bool:
+        """Whether ``ParitySettings.flush_denormals`` changes what runs on ``device``: False where the
+        framework has no switch or always flushes, so `tune` does not search a knob that is not there."""
+        return True
+
     def configure(self, settings: ParitySettings) -> dict[str, str]:
         """Apply ``settings`` through the framework's own working mechanism.
 

@@ -84,6 +84,9 @@ class JaxBackend(Backend):
     def devices(self) -> list[str]:
         return ["cpu"] + [f"gpu:{i}" for i in range(len(runtime.gpus(runtime.import_jax())))]
 
+    def flushes_denormals(self, device: str) -> bool:
+        return device.startswith("gpu")  # XLA:CPU always flushes; XLA:GPU through --xla_gpu_ftz
+
     def configure(self, settings: ParitySettings) -> dict[str, str]:
         ftz_gpu = runtime.request_gpu_ftz(settings.flush_denormals)
         runtime.import_jax()

@@ -32,6 +32,9 @@ class NumpyBackend(Backend):
     framework = "numpy"
     install_hint = 'pip install "rnnbench"'
 
+    def flushes_denormals(self, device: str) -> bool:
+        return False  # NumPy has no switch: denormals are kept
+
     def configure(self, settings: ParitySettings) -> dict[str, str]:
         return runtime.configure(settings)
 

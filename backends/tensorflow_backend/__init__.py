@@ -64,6 +64,9 @@ class TensorflowBackend(Backend):
 
         return ["cpu", *runtime.gpu_names()]
 
+    def flushes_denormals(self, device: str) -> bool:
+        return False  # the CPU's op threads always flush (FTZ/DAZ); GPU kernels as compiled
+
     def configure(self, settings: ParitySettings) -> dict[str, str]:
         from . import runtime
 

@@ -73,6 +73,9 @@ class TorchBackend(Backend):
 
         return torch_runtime.available_devices()
 
+    def flushes_denormals(self, device: str) -> bool:
+        return device == "cpu"  # torch.set_flush_denormal sets the CPU's FTZ/DAZ; CUDA kernels as compiled
+
     def configure(self, settings: ParitySettings) -> dict[str, str]:
         from . import runtime as torch_runtime
 

@@ -120,12 +120,14 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
 
 
 def candidates(registry: Registry, case: Case, passed: set[str]) -> list[Settings]:
-    """Every implementation on the device that passed the check, x denormals kept/flushed, x all cores or one."""
+    """Every implementation on the device that passed the check, x denormals kept/flushed where the backend
+    has that switch there (``Backend.flushes_denormals``), x all cores or one."""
     backend = registry.backend(case.backend)
     names = [i.name for i in backend.implementations() if i.runs_on(case.device)
              and precheck_key(case.backend, case.device, i.name) in passed]
+    flushes = (False, True) if backend.flushes_denormals(case.device) else (case.flush_denormals,)
     threads = sorted({case.threads, 1}, reverse=True)
-    return [Settings(name, flush, count) for name in names for flush in (False, True) for count in threads]
+    return [Settings(name, flush, count) for name in names for flush in flushes for count in threads]
 
 
 def _checked(run_dir: Path, registry: Registry, cases: list[Case], options: RunOptions, timeout_s: float,

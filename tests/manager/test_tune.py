@@ -14,7 +14,7 @@ from scipy.stats import mannwhitneyu
 from rnnbench.manager.options import RunOptions, expand
 from rnnbench.manager.precheck import CHECK_FILE
 from rnnbench.manager.process import run_worker, scratch_dir
-from rnnbench.manager.tune import DEFAULT_WON, ETA, FINAL_PROCESSES, Tuned, _side_by_side, alternating, tune
+from rnnbench.manager.tune import DEFAULT_WON, ETA, FINAL_PROCESSES, Tuned, _side_by_side, alternating, candidates, tune
 from rnnbench.manager.tuned import TUNED_FILE, Settings, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.text import markdown_report
@@ -36,7 +36,7 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
     [found] = json.loads((tuned_run / TUNED_FILE).read_text())["cases"]
     cores = len(usable_cpus())
     first = len(found["rungs"][0])
-    assert first == 2 * 2 * (2 if cores > 1 else 1)  # implementations x denormals x (all cores, one)
+    assert first == 2 * (2 if cores > 1 else 1)  # implementations x (all cores, one): numpy has no ftz switch
     assert [len(rung) for rung in found["rungs"]][1:] in ([], [-(-first // ETA)])
     timed = [c for c in found["rungs"][-1] if c["train_step_s"] is not None]
     fastest = min(timed, key=lambda c: c["train_step_s"])["settings"]
@@ -58,6 +58,22 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
         assert record["conformance"] == verdicts[f"two_ways/cpu/{record['implementation']['name']}"]
     markdown = markdown_report(tuned_run)
     assert "two\\_ways\\[tuned: " in markdown  # the tuned contender beside the default, in one table
+
+
+def test_denormal_flushing_is_searched_only_where_the_backend_has_the_switch() -> None:
+    registry = Registry()
+    for name, flushes in (("numpy", False), ("torch", True), ("tensorflow", False), ("jax", False)):
+        backend = registry.backend(name)
+        if not backend.available().ok:
+            continue
+        [case] = expand(RunOptions(**{**OPTIONS, "backends": (name,)}, modes=("throughput",)),  # type: ignore[arg-type]
+                        registry, [name], {name: ["cpu"]})
+        passed = {f"{name}/cpu/{i.name}" for i in backend.implementations()}
+        found = candidates(registry, case, passed)
+        assert {s.flush_denormals for s in found} == ({False, True} if flushes else {False}), name
+        assert {s.implementation for s in found} == {i.name for i in backend.implementations() if i.runs_on("cpu")}
+    assert registry.backend("jax").flushes_denormals("gpu:0") and not registry.backend("torch").flushes_denormals(
+        "gpu:0")  # XLA:GPU has --xla_gpu_ftz; CUDA kernels keep what they were compiled with
 
 
 def test_the_side_by_side_alternates_in_abba_blocks_until_each_side_has_its_processes() -> None:
