@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import ResultsWriteError
+from rnnbench.files import write_atomic
 from rnnbench.results import pytest_benchmark as benchjson
 from rnnbench.results.schema import LOST, ResultsError, migrate, validate
 
@@ -138,13 +139,10 @@ def write_environment(run_dir: Path, environment: dict[str, Any]) -> None:
 
 
 def write_json_file(path: Path, document: dict[str, Any]) -> None:
-    """``document`` as ``path``, whole or not at all (a temporary file in the same folder, then a rename)."""
-    temp = path.with_name(f".{path.name}.tmp")
+    """``document`` as ``path``, whole or not at all (``files.write_atomic``); ResultsWriteError in one line."""
     try:
-        temp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temp, path)
+        write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise ResultsWriteError(f"could not write {path}: {exc.strerror or exc}") from None
 
 

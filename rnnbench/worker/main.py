@@ -46,7 +46,6 @@ import math
 import os
 import resource
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnbench import files
 from rnnbench.backend import Backend, ParitySettings
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
@@ -308,24 +308,7 @@ def run_files(pairs: list[tuple[str, str]], started: float) -> None:
 
 def write_atomic(path: str, doc: Document) -> None:
     """Write ``doc`` so that OUT_JSON either does not exist or holds the whole document."""
-    target = Path(path)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would hide the result from other users
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(doc, out, allow_nan=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
+    files.write_atomic(Path(path), json.dumps(doc, allow_nan=False))
 
 
 def main(argv: list[str]) -> int:
