@@ -21,6 +21,7 @@ met by an untrained network that outputs about zero.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,9 +75,16 @@ def _adam(lr: float) -> OptimizerSpec:
     return OptimizerSpec("adam", lr=lr, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=1.0)
 
 
-STEPS_PER_EPOCH = 8521 // 32  # training windows at look-back 96, horizon 24, in batches of 32
-# Full: 5 epochs. There is no early stopping; the torch LSTM's test MSE was best after 4-5 epochs
-# (0.663) and rose to 0.723 by epoch 10 as it overfitted the 12 training months.
+def train_windows(lookback: int, horizon: int) -> int:
+    """Windows in the 12 training months (``Dataset_ETT_hour``'s split): every start whose targets fit."""
+    return MAX_LOOKBACK - lookback - horizon + 1
+
+
+STEPS_PER_EPOCH = train_windows(96, 24) // 32  # 266 at the default look-back and horizon, batches of 32
+# Full: 5 epochs of the config's own windows (``recipe``). There is no early stopping; the torch LSTM's
+# test MSE was best after 4-5 epochs (0.663) and rose to 0.723 by epoch 10 as it overfitted the 12
+# training months.
+FULL_EPOCHS = 5
 # Quick: the same steps for every backend (the equal-step comparison), a few seconds on the slowest here.
 QUICK_STEPS = 100
 RECIPES: dict[str, Recipe] = {
@@ -87,7 +95,7 @@ RECIPES: dict[str, Recipe] = {
                     budget=Budget(max_steps=QUICK_STEPS, max_seconds=None, eval_every=QUICK_STEPS,
                                   loss_every_step=True)),
     "full": Recipe(hidden_size=64, num_layers=1, batch_size=32, eval_batch_size=256, optimizer=_adam(1e-3),
-                   budget=Budget(max_steps=5 * STEPS_PER_EPOCH, max_seconds=1800.0,
+                   budget=Budget(max_steps=FULL_EPOCHS * STEPS_PER_EPOCH, max_seconds=1800.0,
                                  eval_every=STEPS_PER_EPOCH)),
 }
 
@@ -135,7 +143,13 @@ class ForecastingTask(Task):
     config: ForecastConfig
 
     def recipe(self) -> Recipe:
-        return RECIPES[self.config.profile]
+        """The profile's recipe; the full budget in epochs of this look-back's and horizon's windows."""
+        recipe = RECIPES[self.config.profile]
+        if self.config.profile != "full":
+            return recipe
+        epoch = train_windows(self.config.lookback, self.config.horizon) // recipe.batch_size
+        return dataclasses.replace(recipe, budget=dataclasses.replace(
+            recipe.budget, max_steps=FULL_EPOCHS * epoch, eval_every=epoch))
 
     def model_spec(self, cell: Cell) -> ModelSpec:
         r, c = self.recipe(), self.config

@@ -275,6 +275,19 @@ def test_forecasting_target_is_persistence_as_the_literature_reports_it(task_reg
     assert other.model_spec("gru").output_size == 7 * 12 and other.eval_arrays()[0].shape[1] == 48
 
 
+@pytest.mark.parametrize(("lookback", "horizon"), [(96, 24), (336, 168)])
+def test_the_full_forecasting_budget_is_five_epochs_of_the_configs_own_windows(task_registry: Registry,
+                                                                                data_dir: str, lookback: int,
+                                                                                horizon: int) -> None:
+    task = task_registry.task("forecasting").with_options(profile="full", data_dir=data_dir, lookback=lookback,
+                                                         horizon=horizon)
+    windows = len(task.data().train.x)  # counted on the real split
+    budget = task.budget()
+    assert budget.eval_every == windows // task.recipe().batch_size
+    assert budget.max_steps == 5 * budget.eval_every
+    assert budget.max_seconds == 1800.0 and task.recipe().hidden_size == 64  # the rest of the recipe as it was
+
+
 def test_airline_windows_and_rmse_in_passengers(task_registry: Registry, data_dir: str) -> None:
     from rnnbench.data import load_airline
 
