@@ -117,7 +117,24 @@ def _megabytes(key: str, label: str) -> Column:
 
 
 def columns(table: pd.DataFrame, task: TaskInfo) -> list[Column]:
-    """Backend and cell first, then speed, memory, accuracy and provenance; run/machine/device when they vary."""
+    """Backend and cell first, then speed, memory, accuracy and provenance; run/machine/device when they vary.
+
+    A measurement no row has (throughput in an accuracy-only run, device memory on the CPU) is left out
+    rather than shown as a column of dashes; identity and provenance columns always show.
+    """
+    shown = _all_columns(table, task)
+    if table.empty:
+        return shown
+    return [c for c in shown if c.key not in MEASUREMENTS or any(c.text(row) != DASH for _, row in table.iterrows())]
+
+
+# The columns that hold measurements, each present only where some row measured it.
+MEASUREMENTS = frozenset({"train_sps", "train_ratio", "infer_sps", "infer_ratio", "train_first_step_s",
+                          "infer_first_step_s", "memory_peak_mb", "device_peak_mb", "metric", "time_to_target_s",
+                          "train_steps", "equivalence_gap"})
+
+
+def _all_columns(table: pd.DataFrame, task: TaskInfo) -> list[Column]:
     varying = [Column(k, label, _text(k), _value(k)) for k, label in (
         ("run_id", "run"), ("machine", "machine"), ("device", "device"), ("dtype", "dtype"))
         if table[k].nunique(dropna=False) > 1]

@@ -120,7 +120,21 @@ def test_table_row_shows_the_records_numbers(page, records, backend, cell):
     assert row["time to target"][0] == f"not reached (test_rmse <= {target['value']:.4g})"
     assert row["kernel path"][0] == speed["runtime"]["kernel_path"]
     assert row["shape"][0] == "B8 T12 H8 L1"
-    assert (row["conformance"][0], row["status"][0], row["device peak MB"][0]) == ("not checked", "ok", "-")
+    assert (row["conformance"][0], row["status"][0]) == ("not checked", "ok")
+    assert "device peak MB" not in row  # a CPU run has no device memory: no column of dashes
+
+
+def test_a_measurement_no_row_has_is_left_out_rather_than_a_column_of_dashes(tmp_path):
+    run = tmp_path / "accuracy-only"
+    shutil.copytree(RUN, run)
+    lines = (run / "records.jsonl").read_text().splitlines()
+    (run / "records.jsonl").write_text("".join(f"{line}\n" for line in lines if json.loads(line)["mode"] == "accuracy"))
+    markdown = markdown_report(run)
+    header = next(line for line in markdown.splitlines() if line.startswith("| backend"))
+    assert "time to target" in header and "test\\_rmse" in header and "steps trained" in header
+    for measured in ("samples/s", "vs fastest", "first training step", "peak host MB", "device peak MB"):
+        assert measured not in header, measured
+    assert "samples/s" in markdown_report(RUN)  # the full run keeps them
 
 
 def test_best_value_and_ratio_to_the_fastest_per_cell(page, records):
