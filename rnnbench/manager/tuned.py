@@ -13,6 +13,7 @@ from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import read_json_file
 
 TUNED_FILE = "tuned.json"
+FASTER = "faster"  # the verdict of report.compare that `run --tuned` acts on
 # What a tuned configuration is for: the same backend, task, cell, device, dtype and shape.
 MATCH = ("backend", "task", "cell", "device", "dtype", "batch_size", "seq_len", "hidden_size", "num_layers")
 
@@ -53,8 +54,10 @@ def load_tuned(path: Path) -> list[dict[str, Any]]:
 
 
 def apply_tuned(cases: list[Case], tuned: list[dict[str, Any]]) -> list[Case]:
-    """Each case with the settings tune found for its backend, task, cell, device, dtype and shape; others unchanged."""
-    best = {tuple(t.get(k) for k in MATCH): t["best"] for t in tuned}
+    """Each case with the settings tune found for its backend, task, cell, device, dtype and shape, where
+    the side by side found them significantly faster than the default; others unchanged (a winner of the
+    search that was slower, or not told apart, is not a tuned configuration)."""
+    best = {tuple(t.get(k) for k in MATCH): t["best"] for t in tuned if t.get("verdict") == FASTER}
     applied = []
     for case in cases:
         found = best.get(tuple(getattr(case, k) for k in MATCH))

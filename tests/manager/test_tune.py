@@ -108,10 +108,25 @@ def test_run_tuned_applies_the_settings_found_to_the_matching_cases(tuned_run: P
     options = RunOptions(**{**OPTIONS, "cells": ("gru", "rnn")}, modes=("throughput",),  # type: ignore[arg-type]
                          tuned=str(tuned_run))
     cases = {c.cell: c for c in expand(options, Registry(), ["two_ways"], {"two_ways": ["cpu"]})}
-    best = found["best"]
+    best = found["best"] if found["verdict"] == "faster" else {"implementation": None, "flush_denormals": False,
+                                                               "threads": cases["rnn"].threads}
     assert (cases["gru"].implementation, cases["gru"].flush_denormals, cases["gru"].threads) == (
         best["implementation"], best["flush_denormals"], best["threads"])
     assert cases["rnn"].implementation is None  # not tuned: as it was
+
+
+@pytest.mark.parametrize(("verdict", "applied"), [("faster", True), ("not significant", False), ("slower", False),
+                                                  (DEFAULT_WON, False)])
+def test_run_tuned_applies_only_a_significant_win(install_fake_plugin, tmp_path: Path, verdict: str,
+                                                  applied: bool) -> None:
+    install_fake_plugin("two", "two_ways")
+    [case] = expand(RunOptions(**OPTIONS, modes=("throughput",)), Registry(), ["two_ways"],  # type: ignore[arg-type]
+                    {"two_ways": ["cpu"]})
+    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, verdict=verdict)
+    (tmp_path / TUNED_FILE).write_text(json.dumps({"cases": [found.to_dict()]}))
+    options = RunOptions(**OPTIONS, modes=("throughput",), tuned=str(tmp_path))  # type: ignore[arg-type]
+    [ran] = expand(options, Registry(), ["two_ways"], {"two_ways": ["cpu"]})
+    assert (ran.implementation, ran.threads) == (("also", 1) if applied else (None, case.threads))
 
 
 def test_a_spent_budget_leaves_the_rest_untuned(install_fake_plugin, tmp_path: Path) -> None:
