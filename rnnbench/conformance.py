@@ -36,8 +36,8 @@ from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec, precision_fiel
 # is about 3x the worst. TF32 rounds only the matmuls' inputs, to 11 significant bits (2^-11 each, 4x finer
 # than bfloat16) and accumulates in float32, so its tolerance is bfloat16's over 5. A wrong gate, bias or
 # layer is off by O(1).
-NORMWISE_TOLERANCE = {"mixed_bfloat16": 5e-2, "tf32": 1e-2}
-NORMWISE_FLOOR = {"mixed_bfloat16": 5e-2, "tf32": 1e-2}
+NORMWISE_TOLERANCE = {"mixed_bfloat16": 5e-2, "mixed_float16": 5e-2, "tf32": 1e-2}
+NORMWISE_FLOOR = {"mixed_bfloat16": 5e-2, "mixed_float16": 5e-2, "tf32": 1e-2}
 TOLERANCE = {"float64": 1e-6, "float32": 1e-4, **NORMWISE_TOLERANCE}
 FLOOR = {"float64": 1e-3, "float32": 1e-2, **NORMWISE_FLOOR}
 FD_STEP = 1e-3  # five-point central-difference step for the float64 gradient check

@@ -16,21 +16,43 @@ from rnnbench.errors import SpecError
 Cell = Literal["rnn", "lstm", "gru"]
 Head = Literal["lm", "classify", "regress"]
 Dtype = Literal["float32", "float64"]
-Autocast = Literal["bfloat16"]
+Autocast = Literal["bfloat16", "float16"]
 OptimizerName = Literal["adam", "rmsprop", "sgd"]
 
 CELLS: tuple[Cell, ...] = ("rnn", "lstm", "gru")
 HEADS: tuple[Head, ...] = ("lm", "classify", "regress")
 DTYPES: tuple[Dtype, ...] = ("float32", "float64")
-AUTOCASTS: tuple[Autocast, ...] = ("bfloat16",)  # float16 needs loss scaling, not built yet
+AUTOCASTS: tuple[Autocast, ...] = ("bfloat16", "float16")  # float16 trains with LOSS_SCALING
 # The precision axis of a run (its --dtype), each name with the ModelSpec fields it sets: a dtype that
 # every value has; mixed precision, named as Keras names its policies (float32 parameters, optimiser
 # state and loss, matmuls and cells in bfloat16); or "tf32", float32 whose matmuls a GPU may run in
 # TensorFloat-32 (a 10-bit mantissa, as torch and TensorFlow allow and cuDNN defaults to).
 PRECISIONS: dict[str, dict[str, Any]] = {
     "float32": {"dtype": "float32"}, "float64": {"dtype": "float64"},
-    "mixed_bfloat16": {"dtype": "float32", "autocast": "bfloat16"}, "tf32": {"dtype": "float32", "tf32": True}}
+    "mixed_bfloat16": {"dtype": "float32", "autocast": "bfloat16"},
+    "mixed_float16": {"dtype": "float32", "autocast": "float16"}, "tf32": {"dtype": "float32", "tf32": True}}
 GPU_ONLY_PRECISIONS = ("tf32",)  # a CPU has no TensorFloat-32 matmul: there it would be plain float32
+
+
+@dataclass(frozen=True)
+class LossScaling:
+    """Dynamic loss scaling, the rule of every float16 autocast model (torch's GradScaler and Keras'
+    LossScaleOptimizer, with the same constants written out): float16 keeps 5 exponent bits, so small
+    gradients underflow to zero unless the loss is multiplied first.
+
+    Each step backpropagates ``loss * scale`` and divides the gradients by ``scale``. When any gradient is
+    inf or NaN the step is skipped (parameters, optimiser state and its step count unchanged) and the
+    scale is multiplied by ``backoff``; after ``interval`` finite steps in a row it is multiplied by
+    ``growth``. Clipping sees the unscaled gradients.
+    """
+
+    initial: float = 2.0 ** 15
+    growth: float = 2.0
+    backoff: float = 0.5
+    interval: int = 2000
+
+
+LOSS_SCALING = LossScaling()
 OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "rmsprop", "sgd")
 
 # Gate blocks stacked in the rows of w_ih / w_hh (PyTorch/cuDNN order).

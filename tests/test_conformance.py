@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from rnnbench.conformance import (
@@ -20,6 +21,7 @@ from rnnbench.errors import UsageError
 from rnnbench.params import init_params
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
+from rnnbench.spec import ModelSpec, OptimizerSpec
 
 # CI installs every framework, so none of these is skipped there.
 CHECKED = ("torch", "tensorflow", "jax", "torchloop")
@@ -79,17 +81,52 @@ def test_last_loss_is_the_loss_of_the_step_just_taken(all_plugins, name):
 MIXED_SHAPES = {("rnn", "lm", 2), ("lstm", "regress", 1), ("gru", "classify", 1)}
 
 
+@pytest.mark.parametrize("precision", ("mixed_bfloat16", "mixed_float16"))
 @pytest.mark.parametrize("name", ("torch", "tensorflow", "jax"))
-def test_mixed_bfloat16_computes_in_bfloat16_within_its_tolerance_of_the_float32_reference(all_plugins, name):
+def test_mixed_precision_computes_in_16_bits_within_its_tolerance_of_the_float32_reference(all_plugins, name,
+                                                                                            precision):
     backend = all_plugins.backend(name)
     if not backend.available().ok:
         pytest.skip(backend.available().message(name))
-    report = run_check(all_plugins, name, ("mixed_bfloat16",), shapes=MIXED_SHAPES)
+    report = run_check(all_plugins, name, (precision,), shapes=MIXED_SHAPES)
     assert report.ok, [c for c in report.comparisons if not c.ok]
     assert {c.quantity for c in report.comparisons} == {"output", "loss", "grad", "sgd step"}
-    assert {c.tolerance for c in report.comparisons} == {NORMWISE_TOLERANCE["mixed_bfloat16"]}
-    # bfloat16 really ran: a float32 computation would sit within float32's 1e-4 of the reference
+    assert {c.tolerance for c in report.comparisons} == {NORMWISE_TOLERANCE[precision]}
+    # 16 bits really ran: a float32 computation would sit within float32's 1e-4 of the reference
     assert max(c.max_rel for c in report.comparisons if c.quantity == "output") > TOLERANCE["float32"]
+
+
+# A regression whose targets are far off: the first gradients of loss * 2^15 overflow float16.
+FAR = ModelSpec("lstm", hidden_size=5, head="regress", output_size=2, input_features=3, autocast="float16")
+TINY_SGD = OptimizerSpec("sgd", lr=1e-7, momentum=0.0, clip_norm=None)
+
+
+def _steps_skipped(backend, steps: int = 14) -> list[bool]:
+    """For each train step of FAR: True when the parameters stayed as they were (the step was skipped)."""
+    x = np.random.default_rng(0).standard_normal((4, 6, 3)).astype(np.float32)  # (B, T, F)
+    y = np.full((4, 2), 3e3, np.float32)  # (B, O): d loss / d out about 1.5e3, x 2^15 is past float16's 65504
+    model = backend.build(FAR, init_params(FAR, 0), TINY_SGD)
+    skipped, before = [], model.get_params()
+    for _ in range(steps):
+        model.train_step(x, y)
+        after = model.get_params()
+        skipped.append(all(np.array_equal(after[k], before[k]) for k in before))
+        before = after
+    return skipped
+
+
+def test_float16_skips_the_overflowing_steps_and_backs_off_the_scale_the_same_way_in_every_framework(all_plugins):
+    found = {}
+    for name in ("torch", "tensorflow", "jax"):
+        backend = all_plugins.backend(name)
+        if backend.available().ok:
+            found[name] = _steps_skipped(backend)
+    if not found:
+        pytest.skip("no framework with float16 autocast is installed")
+    for name, skipped in found.items():
+        first = skipped.index(False)  # the scale halves on each overflow until the gradients fit
+        assert first >= 1 and skipped[:first] == [True] * first and not any(skipped[first:]), (name, skipped)
+    assert len({tuple(s) for s in found.values()}) == 1, found  # one rule: the same steps skipped everywhere
 
 
 def _first_gpu(backend) -> str | None:

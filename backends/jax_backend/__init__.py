@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rnnbench import hookimpl
 from rnnbench.backend import Backend, Implementation, ParitySettings, RuntimeInfo, device_kind, installed_versions
 from rnnbench.errors import UsageError
+from rnnbench.spec import LOSS_SCALING
 
 from . import runtime
 
@@ -66,7 +67,8 @@ class JaxBackend(Backend):
     framework = "jax"
     install_hint = 'pip install "rnnbench[jax]"'
     # mixed_bfloat16: the parameters cast to bfloat16 inside the jitted loss (net.forward's ``compute``)
-    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64", "mixed_bfloat16", "tf32")  # tf32: GPUs only
+    dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64", "mixed_bfloat16", "mixed_float16",
+                                         "tf32")  # tf32: GPUs only
 
     def __init__(self) -> None:
         self._settings: dict[str, str] = {}
@@ -147,6 +149,9 @@ class JaxBackend(Backend):
             "scan_unroll": str(loop.unroll),
             "autocast": "none" if spec.autocast is None else
                         f"parameters cast to {spec.autocast} in the jitted loss, float32 tree and optimiser",
+            "loss_scaling": "none" if spec.autocast != "float16" else (
+                f"dynamic in the jitted step (init {LOSS_SCALING.initial:g}, x{LOSS_SCALING.growth:g} every "
+                f"{LOSS_SCALING.interval} finite steps, x{LOSS_SCALING.backoff:g} and the step skipped on inf/NaN)"),
         }
         return RuntimeInfo(f"jax jit + lax.scan ({projection}), {platform}{kind}", settings)
 

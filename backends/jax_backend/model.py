@@ -21,6 +21,7 @@ from rnnbench.params import Params
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import net as jax_net
+from . import scaling
 from .layout import Tree, from_tree, to_tree
 from .optim import make_optimizer
 
@@ -31,19 +32,25 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation,
             loop: jax_net.Loop) -> tuple[Callable[..., Any], ...]:
     """(loss_and_grads, train_step, predict), each one jax.jit."""
 
-    compute = None if spec.autocast is None else jnp.dtype(spec.autocast)  # mixed precision: bfloat16
+    compute = None if spec.autocast is None else jnp.dtype(spec.autocast)  # mixed precision: bfloat16, float16
     precision = jax_net.matmul_precision(spec.tf32)  # every matmul traced below, and its transposes
 
     def loss(tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
         return jax_net.loss(spec.cell, spec.head, loop, tree, x, y, compute)
 
-    def loss_and_grads(tree: Tree, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Tree]:
+    def loss_and_grads(tree: Tree, opt_state: optax.OptState, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Tree]:
         with jax.default_matmul_precision(precision):  # the forward's matmuls and the backward's
+            if spec.autocast == "float16":  # opt_state is (optax's, the loss scale's)
+                return scaling.scaled_value_and_grad(loss, opt_state[1].scale)(tree, x, y)
             return jax.value_and_grad(loss)(tree, x, y)
 
     def step(tree: Tree, opt_state: optax.OptState, x: jax.Array,
              y: jax.Array) -> tuple[Tree, optax.OptState, jax.Array]:
-        value, grads = loss_and_grads(tree, x, y)
+        value, grads = loss_and_grads(tree, opt_state, x, y)
+        if spec.autocast == "float16":
+            inner, scale_state = opt_state
+            tree, inner, scale_state = scaling.step(tx, tree, inner, scale_state, grads)
+            return tree, (inner, scale_state), value
         updates, opt_state = tx.update(grads, opt_state, tree)
         return optax.apply_updates(tree, updates), opt_state, value
 
@@ -83,7 +90,7 @@ class JaxModel(Model):
         return None if self._last_loss is None else float(self._last_loss)
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
-        loss, grads = self._loss_and_grads(self._tree, *self._inputs(x, y))
+        loss, grads = self._loss_and_grads(self._tree, self._opt_state, *self._inputs(x, y))
         return float(loss), from_tree(self.spec, grads)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -95,7 +102,10 @@ class JaxModel(Model):
     def set_params(self, params: Params) -> None:
         self._tree = jax.device_put(to_tree(self.spec, params), self.device)
         # device_put again: optax's zeros_like/counters may land on the default device.
-        self._opt_state = jax.device_put(self._tx.init(self._tree), self.device)
+        state = self._tx.init(self._tree)
+        if self.spec.autocast == "float16":  # a fresh model: a fresh loss scale beside the optimiser's state
+            state = (state, scaling.initial_state())
+        self._opt_state = jax.device_put(state, self.device)
 
     def synchronize(self) -> None:
         jax.block_until_ready((self._tree, self._opt_state))

@@ -49,8 +49,8 @@ class TensorflowBackend(Backend):
     requires = ("tensorflow", "keras")
     framework = "tensorflow"
     install_hint = 'pip install "rnnbench[tensorflow]"'
-    # mixed: Keras' "mixed_bfloat16" dtype policy; tf32: TensorFloat-32 on GPUs only
-    dtypes = ("float32", "float64", "mixed_bfloat16", "tf32")
+    # mixed: Keras' "mixed_bfloat16" / "mixed_float16" dtype policies; tf32: TensorFloat-32 on GPUs only
+    dtypes = ("float32", "float64", "mixed_bfloat16", "mixed_float16", "tf32")
 
     def versions(self) -> dict[str, str]:
         """The installed TensorFlow distribution (tensorflow, tensorflow-cpu, ...) and Keras."""

@@ -37,7 +37,7 @@ from rnnbench.backend import MemoryStats, Model, RuntimeInfo  # noqa: E402
 from rnnbench.errors import RnnbenchError  # noqa: E402
 from rnnbench.kit import model_inputs  # noqa: E402
 from rnnbench.params import Params, check_params, copy_params  # noqa: E402
-from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
+from rnnbench.spec import LOSS_SCALING, ModelSpec, OptimizerSpec  # noqa: E402
 
 from .hoisted import HoistedRecurrent  # noqa: E402
 from .layout import from_keras, single_bias, to_keras  # noqa: E402
@@ -51,8 +51,8 @@ if keras.backend.backend() != "tensorflow":
 
 
 def layer_dtype(spec: ModelSpec) -> str:
-    """Each layer's Keras dtype policy: the spec's dtype, or "mixed_bfloat16" (float32 variables, the
-    layer's computation in bfloat16: Keras' mixed precision)."""
+    """Each layer's Keras dtype policy: the spec's dtype, or "mixed_bfloat16" / "mixed_float16" (float32
+    variables, the layer's computation in the 16-bit type: Keras' mixed precision)."""
     return spec.precision
 
 
@@ -121,6 +121,10 @@ class TensorflowModel(Model):
             self._pairs = self._bias_pairs()
             trained, self._grad_index = self._trained_variables()
             self._optimizer = TorchRuleOptimizer(optimizer, trained)
+            # float16 only: the loss scale and the finite steps since it last changed (rnnbench.spec.LOSS_SCALING)
+            self._scaled = spec.autocast == "float16"
+            self._scale = tf.Variable(LOSS_SCALING.initial, dtype=tf.float32, trainable=False, name="loss_scale")
+            self._finite_steps = tf.Variable(0, dtype=tf.int32, trainable=False, name="finite_steps")
         self.set_params(params)
         self._last_loss: tf.Tensor | None = None
         # The timed paths (train_step, predict) get XLA when jit_compile says so. loss_and_grads
@@ -161,20 +165,38 @@ class TensorflowModel(Model):
 
     def _train_body(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.device(self._tf_device):
-            with tf.GradientTape() as tape:
-                loss = self._loss(x, y)
-            grads = tape.gradient(loss, self._variables)
-            self._optimizer.apply([grads[i] for i in self._grad_index])  # a single bias's gradient twice
-            for i, (b_ih, b_hh) in self._pairs.items():
-                self._variables[i].assign(b_ih + b_hh)  # (G*H,)
+            loss, grads = self._gradients(x, y)
+            if not self._scaled:
+                self._apply(grads)
+                return loss
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            tf.cond(finite, lambda: self._apply(grads) or tf.constant(True), lambda: tf.constant(False))
+            counted = tf.where(finite, self._finite_steps + 1, 0)
+            grow = counted >= LOSS_SCALING.interval
+            self._scale.assign(tf.where(finite, tf.where(grow, self._scale * LOSS_SCALING.growth, self._scale),
+                                        self._scale * LOSS_SCALING.backoff))
+            self._finite_steps.assign(tf.where(grow, 0, counted))
             return loss
+
+    def _gradients(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """The loss and every variable's dense gradient; for float16 through the scaled loss, divided back."""
+        with tf.GradientTape() as tape:
+            loss = self._loss(x, y)
+            scaled = loss * tf.cast(self._scale, loss.dtype) if self._scaled else loss
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, self._variables)]  # IndexedSlices: dense
+        if self._scaled:
+            grads = [g / tf.cast(self._scale, g.dtype) for g in grads]
+        return loss, grads
+
+    def _apply(self, grads: list[tf.Tensor]) -> None:
+        """One optimiser step, then each single Keras bias as the sum of its pair."""
+        self._optimizer.apply([grads[i] for i in self._grad_index])  # a single bias's gradient twice
+        for i, (b_ih, b_hh) in self._pairs.items():
+            self._variables[i].assign(b_ih + b_hh)  # (G*H,)
 
     def _loss_and_grads_body(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         with tf.device(self._tf_device):
-            with tf.GradientTape() as tape:
-                loss = self._loss(x, y)
-            grads = tape.gradient(loss, self._variables)
-            return loss, [tf.convert_to_tensor(g) for g in grads]  # embedding IndexedSlices -> dense
+            return self._gradients(x, y)
 
     def _predict_body(self, x: tf.Tensor) -> tf.Tensor:
         with tf.device(self._tf_device):
@@ -225,6 +247,8 @@ class TensorflowModel(Model):
             b_ih.assign(params[f"l{k}.b_ih"])
             b_hh.assign(params[f"l{k}.b_hh"])
         self._optimizer.reset()
+        self._scale.assign(LOSS_SCALING.initial)  # a fresh model: a fresh loss scale, as a fresh optimiser
+        self._finite_steps.assign(0)
 
     def synchronize(self) -> None:
         # Waits for every queued op on every device (TF >= 2.13); on the CPU the call already blocked.
@@ -241,6 +265,10 @@ class TensorflowModel(Model):
         settings = dict(self._settings, implementation=self.implementation, device=self.device,
                         jit_compile=str(self.jit_compile), cudnn=str(self._cudnn), keras=keras.__version__,
                         dtype_policy=layer_dtype(self.spec))
+        if self._scaled:
+            settings["loss_scaling"] = (f"dynamic in the compiled step (init {LOSS_SCALING.initial:g}, "
+                                        f"x{LOSS_SCALING.growth:g} every {LOSS_SCALING.interval} finite steps, "
+                                        f"x{LOSS_SCALING.backoff:g} and the step skipped on inf/NaN)")
         if self.implementation == "hoisted":
             settings["input_projection"] = "hoisted: one matmul for all steps before the loop"
             path = f"hoisted {self.spec.cell} layer (Keras weights) in tf.function, input projection before " \

@@ -24,7 +24,8 @@ import shutil
 from typing import TYPE_CHECKING
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, Implementation, Model, ParitySettings
+from rnnbench.backend import Backend, Implementation, Model, ParitySettings, device_kind
+from rnnbench.errors import UsageError
 
 if TYPE_CHECKING:
     from rnnbench.params import Params
@@ -66,7 +67,7 @@ class TorchBackend(Backend):
     requires = ("torch",)
     framework = "torch"
     install_hint = 'pip install "rnnbench[torch]"'
-    dtypes = ("float32", "float64", "mixed_bfloat16", "tf32")  # tf32: on CUDA devices only
+    dtypes = ("float32", "float64", "mixed_bfloat16", "mixed_float16", "tf32")  # tf32: on CUDA devices only
 
     def devices(self) -> list[str]:
         from . import runtime as torch_runtime
@@ -84,12 +85,31 @@ class TorchBackend(Backend):
     def implementations(self) -> tuple[Implementation, ...]:
         return (FUSED, LOOP, compiled_implementation())
 
+    def default_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
+        if spec is not None and _no_fused_kernel(device, spec):
+            return LOOP.name
+        return super().default_implementation(device, spec)
+
+    def default_rule(self, device: str) -> str:
+        if device_kind(device) == "cpu":
+            return "fused, but loop for a float16 lstm (oneDNN has no float16 LSTM on the CPU)"
+        return super().default_rule(device)
+
     def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
         from . import runtime as torch_runtime
         from .model import TorchModel
 
         torch_device = torch_runtime.resolve_device(device)
-        return TorchModel(spec, params, optimizer, torch_device, self.checked_implementation(device, spec))
+        implementation = self.checked_implementation(device, spec)
+        if implementation == FUSED.name and _no_fused_kernel(device, spec):
+            raise UsageError("Implementation 'fused' of backend 'torch' has no float16 LSTM on the CPU (oneDNN "
+                             "cannot create it). Accepted: loop or compiled there, or fused on a GPU (cuDNN)")
+        return TorchModel(spec, params, optimizer, torch_device, implementation)
+
+
+def _no_fused_kernel(device: str, spec: ModelSpec) -> bool:
+    """oneDNN, torch's CPU kernel for nn.LSTM, refuses float16 (checked: torch 2.13, AMD EPYC)."""
+    return device_kind(device) == "cpu" and spec.autocast == "float16" and spec.cell == "lstm"
 
 
 @hookimpl

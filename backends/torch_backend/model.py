@@ -23,7 +23,7 @@ import torch
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
 from rnnbench.kit import model_inputs
 from rnnbench.params import Params, check_params
-from rnnbench.spec import ModelSpec, OptimizerSpec
+from rnnbench.spec import LOSS_SCALING, ModelSpec, OptimizerSpec
 
 from . import runtime
 from .layout import canonical_grads, canonical_params, load_canonical
@@ -56,6 +56,7 @@ class TorchModel(Model):
         # Mixed precision: torch.autocast runs the layers' matmuls (and oneDNN's LSTM) in bfloat16 over the
         # float32 parameters; outputs are cast back to float32 before the loss, as PyTorch's AMP recipe does.
         self.autocast = None if spec.autocast is None else getattr(torch, spec.autocast)
+        self.scaler: torch.amp.GradScaler | None = None  # float16 only: dynamic loss scaling (_reset_optimizer)
         self._last_loss: torch.Tensor | None = None  # 0-d, on the device; read by last_loss()
         self._kernel: str | None = None
         self._reset_optimizer()
@@ -68,6 +69,10 @@ class TorchModel(Model):
         params = list(self.net.parameters())
         self.optimizer, self.optimizer_impl = make_optimizer(params, self.opt_spec)
         self.clip = make_clipper(params, self.opt_spec.clip_norm)
+        if self.spec.autocast == "float16":  # a fresh model: a fresh scale, as a fresh optimiser
+            self.scaler = torch.amp.GradScaler(
+                self.device.type, init_scale=LOSS_SCALING.initial, growth_factor=LOSS_SCALING.growth,
+                backoff_factor=LOSS_SCALING.backoff, growth_interval=LOSS_SCALING.interval)
 
     # ---- data --------------------------------------------------------------
 
@@ -95,10 +100,18 @@ class TorchModel(Model):
         x_t, y_t = self._x(x), self._y(y, x)
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_fn(self._run(x_t), y_t)  # 0-d
-        loss.backward()
-        if self.clip is not None:
-            self.clip()
-        self.optimizer.step()
+        if self.scaler is None:
+            loss.backward()
+            if self.clip is not None:
+                self.clip()
+            self.optimizer.step()
+        else:  # PyTorch's AMP recipe: backward of the scaled loss, unscale, clip, step unless inf/NaN, update
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            if self.clip is not None:
+                self.clip()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         self._last_loss = loss.detach()
 
     def last_loss(self) -> float | None:
@@ -107,8 +120,9 @@ class TorchModel(Model):
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_fn(self._run(self._x(x)), self._y(y, x))  # 0-d
-        loss.backward()
-        grads = canonical_grads(self.net, self.spec)
+        scale = 1.0 if self.scaler is None else float(self.scaler.get_scale())
+        (loss * scale).backward()  # float16: the gradients training takes, scaled and divided back
+        grads = {name: value / scale for name, value in canonical_grads(self.net, self.spec).items()}
         self.optimizer.zero_grad(set_to_none=True)
         return float(loss.item()), grads
 
@@ -153,6 +167,11 @@ class TorchModel(Model):
             "device": str(self.device),
             "autocast": "none" if self.autocast is None else f"torch.autocast({self.device.type}, {self.autocast})",
         })
+        if self.scaler is not None:
+            rule = LOSS_SCALING
+            settings["loss_scaling"] = (f"torch.amp.GradScaler(init_scale={rule.initial:g}, x{rule.growth:g} every "
+                                        f"{rule.interval} finite steps, x{rule.backoff:g} and the step skipped on "
+                                        "inf/NaN)")
         if self.device.type == "cuda":
             settings["fp32_precision"] = self.fp32_precision
             cudnn = torch.backends.cudnn

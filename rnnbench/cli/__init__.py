@@ -18,7 +18,7 @@ from rnnbench.cli.report import compare_command, publish_command, report_command
 from rnnbench.errors import RnnbenchError, UsageError
 from rnnbench.spec import PRECISIONS
 
-DTYPE_CHOICES = ("float64", "float32", "both", "mixed_bfloat16", "tf32")  # both: float64 and float32
+DTYPE_CHOICES = ("float64", "float32", "both", "mixed_bfloat16", "mixed_float16", "tf32")  # both: 64 and 32
 
 
 def _console() -> Console:
@@ -62,7 +62,7 @@ cli.add_command(publish_command)
 @click.option("--backend", "backends", multiple=True, required=True,
               help="Backend to check (repeatable), or 'all' for every available one.")
 @click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="both", show_default=True,
-              help="Precision(s) to compare in; mixed_bfloat16 and tf32 (GPUs only) against the float32 "
+              help="Precision(s) to compare in; mixed_bfloat16, mixed_float16 and tf32 (GPUs only) against the float32 "
                    "reference (the reference's own check is always float64).")
 @click.option("--device", default="cpu", show_default=True, help="Device of the checked backend: cpu or gpu:N.")
 @click.option("--implementation", metavar="NAME|all",
@@ -122,8 +122,9 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_
               help="Seed of weights and batch order (repeatable: a sweep; full reports time to target over "
                    "the seeds) [default: 0].")
 @click.option("--dtype", type=click.Choice(list(PRECISIONS)),
-              help="float32, float64, mixed_bfloat16 (float32 parameters, bfloat16 compute), or tf32 (float32 "
-                   "with TensorFloat-32 matmuls; GPUs only) [default: float32].")
+              help="float32, float64, mixed_bfloat16 (float32 parameters, bfloat16 compute), mixed_float16 "
+                   "(the same in float16, with dynamic loss scaling), or tf32 (float32 with TensorFloat-32 "
+                   "matmuls; GPUs only) [default: float32].")
 @click.option("--batch-size", multiple=True, type=int, help="Override the batch size (repeatable: a sweep).")
 @click.option("--seq-len", multiple=True, type=int, help="Override the sequence length (repeatable).")
 @click.option("--hidden-size", multiple=True, type=int, help="Override the hidden size (repeatable).")

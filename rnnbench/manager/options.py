@@ -154,7 +154,7 @@ class RunOptions:
         return dataclasses.asdict(self)
 
 
-DTYPES = tuple(PRECISIONS)  # float32, float64, mixed_bfloat16, tf32
+DTYPES = tuple(PRECISIONS)  # float32, float64, mixed_bfloat16, mixed_float16, tf32
 NAME_LISTS = ("backends", "tasks", "cells", "devices", "modes", "implementations")
 SWEEPS = ("batch_sizes", "seq_lens", "hidden_sizes", "num_layers")
 
