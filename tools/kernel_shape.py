@@ -1,6 +1,6 @@
 """The LSTM kernel shape against the machine: each implementation's training step as a share of the SGEMM peak.
 
-    python tools/kernel_shape.py [--backend NAME ...] [--threads N]
+    python tools/kernel_shape.py [--backend NAME ...] [--threads N] [--rounds N]
 
 The shape of issue 15: one LSTM layer, input width = hidden size = 512,
 batch 64, 50 steps, a regression head; one training step (forward,
@@ -8,8 +8,10 @@ backward, Adam update) timed with the run's protocol (blocks-v1) on the
 same pre-drawn weights and batch for every backend. GFLOP/s counts the
 cell's and head's matmul FLOPs (``rnnbench.flops``); the peak is NumPy's
 float32 ``A @ B`` on the same threads (``rnnbench.manager.machine``),
-measured right before. Each backend runs in a process of its own, so no
-framework's thread pool sits beside another's.
+measured right before each round. Each backend runs in a process of its own,
+so no framework's thread pool sits beside another's, in an order that
+alternates from round to round; the share printed is the median over the
+rounds, with its range, since one round on a shared VM moves by 10 points.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", action="append", default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each with its own peak [default: 3]")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child: measure this backend, print JSON
     args = parser.parse_args()
     from rnnbench.worker.parity import usable_cpus
@@ -72,18 +75,32 @@ def main() -> int:
         return 0
     from rnnbench.manager.machine import matmul_peak_gflops
 
-    peak = matmul_peak_gflops(threads)["best"]
-    print(f"SGEMM peak (numpy float32 A @ B, {threads} threads): {peak:.1f} GFLOP/s")
-    for name in args.backend or ["numpy", "torch", "tensorflow", "jax"]:
-        done = subprocess.run([sys.executable, __file__, "--one", name, "--threads", str(threads)],
-                              capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
-        if done.returncode != 0:
-            print(f"{name}: failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
-            continue
-        for row in json.loads(done.stdout.strip().splitlines()[-1]):
-            print(f"{row['backend']:<11} {row['implementation']:<9} {float(row['step_s']) * 1e3:8.1f} ms/step "
-                  f"{float(row['gflops']):7.1f} GFLOP/s {float(row['gflops']) / peak:6.0%} of peak  "
-                  f"({row['kernel_path']})")
+    names = args.backend or ["numpy", "torch", "tensorflow", "jax"]
+    shares: dict[tuple[str, str], list[float]] = {}
+    steps: dict[tuple[str, str], list[float]] = {}
+    paths: dict[tuple[str, str], str] = {}
+    peaks = []
+    for round_ in range(args.rounds):
+        peak = matmul_peak_gflops(threads)["best"]  # each round's share is of the peak measured just before it
+        peaks.append(peak)
+        for name in names if round_ % 2 == 0 else names[::-1]:  # alternating, so a drift hits every backend
+            done = subprocess.run([sys.executable, __file__, "--one", name, "--threads", str(threads)],
+                                  capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+            if done.returncode != 0:
+                print(f"{name}: failed: {(done.stderr.strip().splitlines() or ['no output'])[-1]}")
+                continue
+            for row in json.loads(done.stdout.strip().splitlines()[-1]):
+                key = (str(row["backend"]), str(row["implementation"]))
+                shares.setdefault(key, []).append(float(row["gflops"]) / peak)
+                steps.setdefault(key, []).append(float(row["step_s"]))
+                paths[key] = str(row["kernel_path"])
+    print(f"SGEMM peak (numpy float32 A @ B, {threads} threads), per round: "
+          + ", ".join(f"{p:.1f}" for p in peaks) + " GFLOP/s")
+    print(f"{'backend':<11} {'impl':<9} {'ms/step':>8}  share of peak: median [min, max] over {args.rounds} rounds")
+    for key in sorted(shares, key=lambda k: (names.index(k[0]), k[1])):
+        share = np.asarray(shares[key])
+        print(f"{key[0]:<11} {key[1]:<9} {np.median(steps[key]) * 1e3:8.1f}  {np.median(share):4.0%} "
+              f"[{share.min():.0%}, {share.max():.0%}]  ({paths[key]})")
     return 0
 
 
