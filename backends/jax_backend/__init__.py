@@ -131,6 +131,8 @@ class JaxBackend(Backend):
         return JaxModel(spec, params, optimizer, jax_device, loop, info)
 
     def _runtime_info(self, jax: Any, device: Any, implementation: str, loop: Loop, spec: ModelSpec) -> RuntimeInfo:
+        from .model import donates
+
         platform = "XLA GPU" if device.platform == "gpu" else f"XLA {device.platform.upper()}"
         kind = f" ({device.device_kind})" if device.platform != "cpu" else ""
         projection = "input projection hoisted" if loop.hoist else "input projection per step"
@@ -145,7 +147,8 @@ class JaxBackend(Backend):
             "jax_enable_x64": str(jax.config.jax_enable_x64),
             "matmul_precision": ("tensorfloat32 (TF32 products on GPUs that have them)" if spec.tf32
                                  else "highest (true float32 products; no TF32 on GPUs)"),
-            "donation": "params and optimiser state donated to the jitted train step",
+            "donation": ("params and optimiser state donated to the jitted train step" if donates(device.platform)
+                         else "none on the CPU (XLA:CPU's step was slower with it)"),
             "scan_unroll": str(loop.unroll),
             "autocast": "none" if spec.autocast is None else
                         f"parameters cast to {spec.autocast} in the jitted loss, float32 tree and optimiser",
