@@ -4,7 +4,7 @@
 
 The shape of issue 15: one LSTM layer, input width = hidden size = 512,
 batch 64, 50 steps, a regression head; one training step (forward,
-backward, Adam update) timed with the run's protocol (blocks-v1) on the
+backward, Adam update) timed with the run's protocol (blocks-v2) on the
 same pre-drawn weights and batch for every backend. GFLOP/s counts the
 cell's and head's matmul FLOPs (``rnnbench.flops``); the peak is NumPy's
 float32 ``A @ B`` on the same threads (``rnnbench.manager.machine``),

@@ -134,13 +134,15 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_
 @click.option("--stop-at-target", is_flag=True, default=None,
               help="Accuracy: stop training at the first evaluation that meets the task's target "
                    "(time to train) [default: train the whole budget].")
-@click.option("--rounds", type=int, help="Repeat the matrix, interleaved [default: 1].")
+@click.option("--rounds", type=int,
+              help="Fresh processes per throughput case, one a round, each round in a random order (the unit "
+                   "of every speed test) [default: the profile's: smoke 1, quick 5, full 10].")
 @click.option("--timeout", "timeout_s", type=float,
               help="Seconds per case [default: 600, or 1.5x the longest training budget + 300 (full: 3000)].")
 @click.option("--memory-limit-mb", type=int, help="Address-space limit of each worker.")
 @click.option("--check/--no-check", default=None,
               help="Check each backend and device against the NumPy reference before the cases [default: check].")
-@click.option("--steps", type=int, help="Timed calls per throughput case [default: the profile's].")
+@click.option("--steps", type=int, help="Timed samples per throughput case and process [default: the profile's].")
 @click.option("--warmup", type=int, help="Warm-up calls per throughput case [default: the profile's].")
 @click.option("--executor", type=click.Choice(["local", "ray"]),
               help="Run cases here, one at a time, or as tasks on a Ray cluster [default: local].")
@@ -157,7 +159,7 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def run_command(config_path: Path | None, results_dir: Path, resume: Path | None, quiet: bool,
                 **given: object) -> None:
-    """Run the benchmark matrix: throughput, memory and accuracy, one fresh worker per case."""
+    """Run the benchmark matrix: throughput in several fresh processes per case, memory and accuracy once."""
     from rnnbench.manager.options import RunOptions, load_config
     from rnnbench.manager.runner import run
 
@@ -174,6 +176,34 @@ def run_command(config_path: Path | None, results_dir: Path, resume: Path | None
     with terminate_as_interrupt():
         report = run(options, results_dir, console=console, quiet=quiet, resume=resume)
     _print_summary(report.run_dir, console)
+
+
+@cli.command("noise")
+@click.option("--backend", multiple=True, help="Backend (repeatable) or 'all' [default: all].")
+@click.option("--task", multiple=True, help="Task (repeatable) [default: forecasting].")
+@click.option("--cell", multiple=True, help="rnn, lstm, gru (repeatable) or 'all' [default: lstm].")
+@click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
+@click.option("--rounds", type=int, help="Processes a side of the A/A comparison [default: the profile's].")
+@click.option("--threads", type=int, help="CPU threads for every framework [default: all usable cores].")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress display.")
+def noise_command(results_dir: Path, quiet: bool, **given: object) -> None:
+    """An A/A run on this machine: a few cases in twice the rounds, the first half compared with the second.
+    Prints the protocol's false-positive rate here and the smallest difference it resolves (80% power);
+    noise.json in the run folder, which later verdicts on this machine quote."""
+    from rnnbench.manager.noise import DEFAULT_CELLS, DEFAULT_TASKS, noise
+    from rnnbench.manager.options import RunOptions
+
+    options = RunOptions(tasks=DEFAULT_TASKS, cells=DEFAULT_CELLS).with_config(_given_options(given))
+    console = _console()
+    with terminate_as_interrupt():
+        report, summary = noise(options, results_dir, console=console, quiet=quiet)
+    for case in summary["cases"]:
+        verdict = "significant" if case["significant"] else "not significant" if case["p_value"] is not None \
+            else "not tested"
+        console.print(f"{case['case_key']} {case['kind']}: A/A ratio {case['ratio']:.3f} ({verdict}); resolves "
+                      f"{100 * (case['minimum_detectable_ratio'] - 1):.0f}% at 80% power", markup=False)
+    console.print(f"noise: {report.run_dir / 'noise.json'}", markup=False)
 
 
 @cli.command("tune")

@@ -74,11 +74,10 @@ def compare_command(base: Path, new: Path, fail_percent: float | None, as_json: 
     """Compare step times of NEW against BASE, case by case, saying "not significant" unless they differ.
 
     BASE and NEW are run folders (or folders of runs, pooled). For each
-    throughput case in both: median step time NEW/BASE with a bootstrap 95%
-    interval, and a Mann-Whitney U test. When both sides have two or more
-    repeats of a case (rounds, or pooled runs), each repeat's median is one
-    value; otherwise every call is. Under 5 values a side the verdict is
-    "too few samples", which --fail-on-regression ignores.
+    throughput case in both, each worker process is one value (its median
+    step time): the ratio NEW/BASE with a 95% interval and Welch's t-test on
+    the logs. Under 3 processes a side (--rounds) there is no test, which
+    --fail-on-regression ignores.
     """
     from rnnbench.report.compare import RegressionError, compare_runs
     from rnnbench.report.console import compare_table, notes

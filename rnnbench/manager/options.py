@@ -2,8 +2,8 @@
 
 ``RunOptions`` holds every choice of a run; ``load_config`` reads the same
 keys from ``--config FILE`` or the ``[tool.rnnbench]`` table of a
-pyproject.toml; ``expand`` turns options into the ordered list of cases,
-interleaved so consecutive cases belong to different backends.
+pyproject.toml; ``expand`` turns options into the list of cases (the schedule
+orders them: rnnbench.manager.schedule).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ else:  # pragma: no cover - Python 3.10
 class ProfileSettings:
     """What a run profile fixes besides the task profile of the same name."""
 
-    warmup: int  # throughput calls before timing
-    steps: int  # timed throughput calls per case
+    warmup: int  # throughput calls before timing (the first timed apart; the rest calibrate the blocks)
+    steps: int  # timed samples per case and process
+    rounds: int  # processes per throughput case, one a round (the statistical unit: docs/measurement.md)
     memory_steps: int  # training steps sampled in the memory pass
     accuracy_seconds: float | None  # training time cap of the accuracy pass; None: the task's budget
     eval_batches: int | None  # evaluation batches cap of the accuracy pass; None: the task's
@@ -45,10 +46,13 @@ class ProfileSettings:
 # smoke: CI seconds; quick: the default, the whole matrix in minutes on 2 cores; full: paper quality.
 # Accuracy in smoke and quick trains the task's fixed step count on every backend (the equal-step
 # comparison); no time cap, which would give faster backends more steps.
+# Rounds: smoke's one process a case is never tested ("one process: not tested"); quick's five give the
+# test its fewest useful values within the default run's 10 minutes; full's ten resolve smaller differences.
 PROFILES: dict[str, ProfileSettings] = {
-    "smoke": ProfileSettings(warmup=1, steps=3, memory_steps=2, accuracy_seconds=None, eval_batches=None),
-    "quick": ProfileSettings(warmup=2, steps=10, memory_steps=3, accuracy_seconds=None, eval_batches=4),
-    "full": ProfileSettings(warmup=5, steps=50, memory_steps=10, accuracy_seconds=None, eval_batches=None),
+    "smoke": ProfileSettings(warmup=1, steps=3, rounds=1, memory_steps=2, accuracy_seconds=None, eval_batches=None),
+    "quick": ProfileSettings(warmup=2, steps=5, rounds=5, memory_steps=3, accuracy_seconds=None, eval_batches=4),
+    "full": ProfileSettings(warmup=5, steps=20, rounds=10, memory_steps=10, accuracy_seconds=None,
+                            eval_batches=None),
 }
 
 
@@ -77,7 +81,10 @@ class RunOptions:
     # accuracy: stop training at the first whole evaluation that meets the task's target (MLPerf's
     # time-to-train), instead of training the whole budget; time to target is the same either way
     stop_at_target: bool = False
-    rounds: int = 1  # the whole matrix this many times, interleaved
+    # Processes per throughput case, one a round, each round in a fresh random order (rnnbench.manager.schedule);
+    # None: the profile's. Memory and accuracy run once.
+    rounds: int | None = None
+    order_seed: int | None = None  # the seed of that random order; None: drawn when the run starts, kept in run.json
     timeout_s: float | None = None  # per case; None: case_timeout_s (600 s, longer for a long training budget)
     memory_limit_mb: int | None = None
     steps: int | None = None  # override the profile's timed steps
@@ -131,7 +138,10 @@ class RunOptions:
             _integer("threads", self.threads, 1, cpus, f"1 to {cpus}, the cores this machine lets rnnbench use")
         else:
             _integer("threads", self.threads, 1)
-        _integer("rounds", self.rounds, 1)
+        if self.rounds is not None:
+            _integer("rounds", self.rounds, 1, MAX_ROUNDS)
+        if self.order_seed is not None:
+            _integer("order_seed", self.order_seed, 0, 2**32 - 1)
         if self.timeout_s is not None:
             _positive_number("timeout_s", self.timeout_s)
         for name in ("steps", "warmup", "memory_limit_mb"):
@@ -152,6 +162,14 @@ class RunOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+MAX_ROUNDS = 1000  # a thousand processes per case is days of a default matrix; more is a typo
+
+
+def rounds_of(options: RunOptions) -> int:
+    """The processes each throughput case runs in: the option, else the profile's."""
+    return PROFILES[options.profile].rounds if options.rounds is None else options.rounds
 
 
 DTYPES = tuple(PRECISIONS)  # float32, float64, mixed_bfloat16, mixed_float16, tf32
@@ -304,7 +322,11 @@ def check_devices(chosen: tuple[str, ...], devices: dict[str, list[str]], precis
 
 def expand(options: RunOptions, registry: Registry, backends: list[str],
            devices: dict[str, list[str]]) -> list[Case]:
-    """The ordered cases: rounds, then tasks, cells, shapes and modes, with backends innermost."""
+    """The cases: rounds, then tasks, cells, shapes and modes, with backends innermost.
+
+    The order here is only the matrix's; ``rnnbench.manager.schedule`` decides which cases share a
+    process and runs each round in a fresh random order.
+    """
     check_devices(options.devices, {backend: devices[backend] for backend in backends}, options.dtype)
     tasks = _names(options.tasks, registry.task_names(), "task")
     cells = _names(options.cells, list(CELLS), "cell")
@@ -313,8 +335,10 @@ def expand(options: RunOptions, registry: Registry, backends: list[str],
                                     options.num_layers))
     chosen = _implementations(options.implementations, registry, backends, devices)
     cases = []
-    for repeat, task, cell, shape, seed, mode in itertools.product(range(options.rounds), tasks, cells, shapes,
+    for repeat, task, cell, shape, seed, mode in itertools.product(range(rounds_of(options)), tasks, cells, shapes,
                                                                     options.seeds, options.modes):
+        if repeat > 0 and mode != "throughput":  # memory and accuracy are measured once
+            continue
         for backend in backends:
             for device in _devices(devices[backend], options.devices, options.dtype):
                 for implementation in chosen[backend, device]:

@@ -223,7 +223,7 @@ def run_worker(case: Case, timeout_s: float, scratch: Path) -> WorkerOutcome:
 
 
 def run_workers(cases: list[Case], timeout_s: float, scratch: Path) -> list[WorkerOutcome | None]:
-    """Run ``cases`` (that differ only in mode) one after another in one fresh worker process.
+    """Run ``cases`` (one process's, ``rnnbench.manager.schedule``) one after another in one fresh worker process.
 
     Each case has ``timeout_s`` of its own: the clock restarts when a document
     appears. The outcome of each case that left a document, and of the one

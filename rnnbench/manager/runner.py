@@ -30,6 +30,7 @@ from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.probe import devices_in_subprocess
 from rnnbench.manager.process import build_record, build_record_of, now_iso, remove_stale_scratch
 from rnnbench.manager.progress import Reporter, reporter
+from rnnbench.manager.schedule import draw_seed, schedule
 from rnnbench.plugins.registry import Registry
 from rnnbench.results.store import (
     RUN_FILE,
@@ -126,6 +127,8 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
     else:
         saved = rundir.read_run_file(resume)
         options, run_id = load_run_options(resume, saved), rundir.run_id_of(resume, saved)
+    if options.order_seed is None:  # drawn now, so run.json keeps it and a resume runs the same order
+        options = dataclasses.replace(options, order_seed=draw_seed())
     with make_executor(options.executor, options.ray_address, run_id, options.ray_share_nodes) as executor:
         cases, skipped = plan(options, registry, executor.devices)
         executor.check(cases)
@@ -226,6 +229,12 @@ def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, 
                                           started_at=now_iso(), duration_s=0.0))
 
 
+def _order_seed(options: RunOptions) -> int:
+    """The seed of the run's random order, which ``run`` drew (or read from run.json) before anything ran."""
+    assert options.order_seed is not None
+    return options.order_seed
+
+
 def _timeout(options: RunOptions) -> float:
     """The per-case timeout, which ``run`` resolved (case_timeout_s) before anything ran."""
     assert options.timeout_s is not None
@@ -249,7 +258,8 @@ def _run_cases(report: RunReport, options: RunOptions, registry: Registry, execu
     progress.begin(len(report.cases), len(report.cases) - len(todo))
     try:
         # closing(): Ctrl-C while a record is written still stops the executor's running cases.
-        with closing(executor.run(todo, _timeout(options), progress.start)) as results:
+        processes = schedule(todo, _order_seed(options))
+        with closing(executor.run(processes, _timeout(options), progress.start)) as results:
             for result in results:
                 report.records.append(save(result))
                 progress.finish(result.case, report.records[-1])

@@ -42,7 +42,7 @@ from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_w
 from rnnbench.manager.runner import add_peak_fraction, checked_target, measured_shapes, plan
 from rnnbench.manager.tuned import TUNED_FILE, Settings
 from rnnbench.plugins.registry import Registry
-from rnnbench.report.compare import MIN_SAMPLES, compare_repeats
+from rnnbench.report.significance import process_test
 from rnnbench.results.store import RecordWriter, read_environment, write_json_file
 
 ETA = 3  # each rung keeps the fastest 1/ETA of its candidates
@@ -51,8 +51,8 @@ FINAL_STEPS = 10  # timed calls of each side-by-side process at least
 # Processes a side in the side-by-side measurement. The process is the unit of the test: calls within one
 # process share its memory layout and core placement, and consecutive processes on a shared VM differ by
 # more than the knobs do (the same settings came out 1.25x "faster", significant, when the calls of two
-# processes a side were pooled as if independent). Five a side is the fewest for which the test can decide.
-FINAL_PROCESSES = MIN_SAMPLES
+# processes a side were pooled as if independent). Five a side, as the quick profile's rounds.
+FINAL_PROCESSES = 5
 DEFAULT_WON = "the default's own settings won"
 
 
@@ -199,11 +199,12 @@ def alternating(per_side: int) -> list[tuple[str, int]]:
 def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: tuple[str, str], timeout_s: float,
                   peak: dict[str, float], conformance: Callable[[Case], dict[str, Any] | None]) -> None:
     """Default and tuned in ABBA blocks, FINAL_PROCESSES fresh processes a side with the full protocol each;
-    compared on each process's median (``compare_repeats``), so the test's unit is the process.
+    compared on each process's median, paired by block (``rnnbench.report.significance``), so the test's
+    unit is the process.
 
     The ABBA order cancels a drift in time; the processes a side carry the variation between processes.
     """
-    samples: dict[str, list[np.ndarray]] = {"default": [], "tuned": []}
+    medians: dict[str, dict[int, float]] = {"default": {}, "tuned": {}}
     base = dataclasses.replace(tuned.case, steps=max(tuned.case.steps, FINAL_STEPS))
     for role, repeat in alternating(FINAL_PROCESSES):
         case = dataclasses.replace(base if role == "default" else tuned.best.apply(base), repeat=repeat)
@@ -218,12 +219,12 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
         writer.append(record)
         calls = (((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or []
         if calls:
-            samples[role].append(np.asarray(calls, dtype=float))
-    if samples["default"] and samples["tuned"]:
-        result = compare_repeats(tuned.case.case_key, "train", samples["default"], samples["tuned"])
+            medians[role][repeat] = float(np.median(calls))
+    if medians["default"] and medians["tuned"]:
+        result = process_test(medians["default"], medians["tuned"], paired=True)
         tuned.speedup = 1 / result.ratio
-        tuned.low = None if result.ci_high is None else 1 / result.ci_high
-        tuned.high = None if result.ci_low is None else 1 / result.ci_low
+        tuned.low = None if result.high is None else 1 / result.high
+        tuned.high = None if result.low is None else 1 / result.low
         tuned.p_value, tuned.verdict = result.p_value, result.verdict
 
 

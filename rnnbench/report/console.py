@@ -6,27 +6,41 @@ from rich.markup import escape
 from rich.table import Table
 
 from rnnbench.report.columns import seconds
-from rnnbench.report.compare import ALPHA, MIN_SAMPLES, NOT_COMPARABLE, TOO_FEW, CompareResult, Comparison
+from rnnbench.report.compare import (
+    ALPHA,
+    MIN_PROCESSES,
+    NOT_COMPARABLE,
+    ONE_PROCESS,
+    TOO_FEW,
+    CompareResult,
+    Comparison,
+)
 
-STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW: "yellow", NOT_COMPARABLE: "magenta"}
+STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW: "yellow", ONE_PROCESS: "yellow",
+          NOT_COMPARABLE: "magenta"}
 
 
 def compare_table(result: CompareResult, base: str, new: str) -> Table:
-    table = Table(title=escape(f"step time {new} / {base}: ratio of medians [95% bootstrap interval], "
-                               f"Mann-Whitney U p-value; significant when p < {ALPHA} and the interval excludes 1; "
-                               f"values: per-repeat medians when both sides have 2+ repeats, else calls; "
-                               f"a verdict needs {MIN_SAMPLES} values a side"))
-    for column in ("case", "kind", "values", "base median", "new median", "new/base [95% CI]", "change", "p",
+    table = Table(title=escape(f"step time {new} / {base}: one value per worker process (its median); ratio of "
+                               f"geometric means [95% t interval], Welch's t-test on the logs (paired by round "
+                               f"within one run); significant when p < {ALPHA}; a test needs {MIN_PROCESSES} "
+                               "processes a side"))
+    for column in ("case", "kind", "processes", "base median", "new median", "new/base [95% CI]", "change", "p",
                    "verdict"):
-        table.add_column(column, justify="left" if column in ("case", "kind", "values", "verdict") else "right",
+        table.add_column(column, justify="left" if column in ("case", "kind", "processes", "verdict") else "right",
                          overflow="fold")
     for c in result.comparisons:
         style = STYLES[c.verdict]
         table.add_row(escape(c.case_id), c.kind, f"{c.n_base}/{c.n_new} {c.basis}", seconds(c.base_median_s),
                       seconds(c.new_median_s), _ratio(c), f"{c.change_percent:+.1f}%",
                       "-" if c.p_value is None else f"{c.p_value:.3g}",
-                      f"[{style}]{escape(c.verdict + (f': {c.reason}' if c.reason else ''))}[/{style}]")
+                      f"[{style}]{escape(_verdict_text(c))}[/{style}]")
     return table
+
+
+def _verdict_text(c: Comparison) -> str:
+    """The verdict, why there is none, and how the two measurements differed."""
+    return c.verdict + "".join(f"; {note}" for note in (c.reason, c.differences) if note)
 
 
 def _ratio(c: Comparison) -> str:
@@ -40,9 +54,12 @@ def notes(result: CompareResult) -> list[str]:
              for case in cases]
     lines += [f"not compared (no successful timing in both): {case}" for case in result.not_ok]
     if refused := sum(c.verdict == NOT_COMPARABLE for c in result.comparisons):
-        lines.append(f"{refused} comparisons are {NOT_COMPARABLE}: the two sides differ in machine, framework "
-                     "versions, threads or workload (see each case's verdict); no verdict was given for them")
-    if few := sum(c.verdict == TOO_FEW for c in result.comparisons):
-        lines.append(f"{few} comparisons have {TOO_FEW} (under {MIN_SAMPLES} values a side): no verdict, "
-                     "and --fail-on-regression does not count them")
+        lines.append(f"{refused} comparisons are {NOT_COMPARABLE}: the two sides differ in machine or workload "
+                     "(see each case's verdict); no verdict was given for them")
+    if few := sum(c.verdict in (TOO_FEW, ONE_PROCESS) for c in result.comparisons):
+        lines.append(f"{few} comparisons are not tested (under {MIN_PROCESSES} processes a side: run with "
+                     "--rounds 3 or more): no verdict, and --fail-on-regression does not count them")
+    if named := sum(c.differences is not None for c in result.comparisons):
+        lines.append(f"{named} comparisons measured differently on the two sides (protocol, framework versions "
+                     "or threads, named beside each verdict): the ratio includes that difference")
     return lines

@@ -1,60 +1,146 @@
-"""Is a change in step time real? A Mann-Whitney U test and a bootstrap interval of the ratio of medians.
+"""Is a difference in step time real? A t-test on the logarithms of the processes' medians.
 
-Timing samples are skewed and carry outliers, so the test is on ranks, not
-means: ``scipy.stats.mannwhitneyu``, two-sided, method "auto" (the exact
-null distribution when one sample has at most 8 values and there are no
-ties, else the normal approximation with tie and continuity corrections).
-The interval is ``scipy.stats.bootstrap``'s percentile interval of
-median(new) / median(base), each side resampled independently, seeded.
+The unit of the test is the worker process, not the call. Calls of one
+process share its state (memory layout, core placement, the machine's mood
+while it ran), so they are not independent samples of a case's speed: on a
+2-core VM two fresh processes of one case differed by up to 2.2x while the
+calls inside each spread by 7% (``docs/measurement.md``), and tests over
+pooled calls called 32 of 48 differences between two identical runs
+significant. Each process contributes one value, the median of its samples.
+
+Step times are positive and their spread grows with their size, so the test
+works on logarithms: a ratio becomes a difference, and the interval of the
+mean difference, exponentiated, is an interval of the ratio of geometric
+means (Kalibera and Jones, "Rigorous benchmarking in reasonable time").
+
+- Paired, where both sides ran in the same rounds of one run (the verdict's
+  backends): the log ratio of each shared round, a one-sample t-test and
+  its t interval. Pairing removes what a round shares (a slow spell of the
+  machine falls on both sides of the pair).
+- Unpaired otherwise (``rnnbench compare`` of two runs): Welch's t-test on
+  the log medians and Welch's interval.
+
+p < ALPHA exactly when the interval excludes 1, so "significant" has one
+meaning. One process on either side gives no test ("one process: not
+tested"), and fewer than ``MIN_PROCESSES`` "too few processes": neither is
+ever a speed-up or a slowdown.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from rnnbench.results.stats import CONFIDENCE, RESAMPLES
+from rnnbench.results.stats import CONFIDENCE
 
-EXACT_MAX = 8  # scipy's "auto": the exact distribution when the smaller sample has at most this many values
-
-
-@dataclass(frozen=True)
-class MannWhitney:
-    u: float  # U of the first sample: pairs (x, y) with x > y, ties counting one half
-    p_value: float  # two-sided
-    method: str  # "exact" or "normal"
+ALPHA = 1.0 - CONFIDENCE  # 0.05: a test at the level of the reports' 95% intervals
+MIN_PROCESSES = 3  # values per side (pairs, when paired) below which a t interval means nothing
+ONE_PROCESS = "one process: not tested"
+TOO_FEW = "too few processes"
+NOT_SIGNIFICANT = "not significant"
+PAIRED, UNPAIRED = "paired rounds", "processes"
 
 
-def mann_whitney_u(x: np.ndarray, y: np.ndarray) -> MannWhitney:
-    """Two-sided Mann-Whitney U test of ``x`` against ``y`` (each at least one value)."""
+@dataclass(frozen=True, kw_only=True)
+class ProcessTest:
+    """NEW against BASE over processes: the ratio of step times (above 1: NEW is slower) and the verdict."""
+
+    ratio: float  # geometric mean of the ratios (paired) or ratio of geometric means (unpaired)
+    low: float | None  # 95% interval of the ratio; None without a test
+    high: float | None
+    p_value: float | None  # two-sided; None without a test
+    n_base: int  # processes on each side (pairs, when paired)
+    n_new: int
+    basis: str  # PAIRED or UNPAIRED
+    verdict: str  # "faster", "slower", "not significant", ONE_PROCESS or TOO_FEW
+
+    @property
+    def tested(self) -> bool:
+        return self.p_value is not None
+
+
+def process_test(base: Mapping[object, float], new: Mapping[object, float], paired: bool = False
+                   ) -> ProcessTest:
+    """Test the per-process median step times of two sides, keyed by their round.
+
+    ``paired``: the sides ran in the same rounds of one run, so the rounds both have are paired.
+    """
+    base_values, new_values = _positive(base.values()), _positive(new.values())
+    shared = sorted(set(base) & set(new), key=str)
+    if paired and len(shared) >= MIN_PROCESSES:
+        logs = np.log([new[r] for r in shared]) - np.log([base[r] for r in shared])
+        return _paired(logs)
+    ratio = float(np.exp(np.mean(np.log(new_values)) - np.mean(np.log(base_values))))
+    n_base, n_new = base_values.size, new_values.size
+    if min(n_base, n_new) < MIN_PROCESSES:
+        verdict = ONE_PROCESS if min(n_base, n_new) == 1 else TOO_FEW
+        return ProcessTest(ratio=ratio, low=None, high=None, p_value=None, n_base=n_base, n_new=n_new,
+                           basis=UNPAIRED, verdict=verdict)
+    return _welch(np.log(base_values), np.log(new_values))
+
+
+def _positive(values: object) -> np.ndarray:
+    array = np.asarray(list(values), dtype=np.float64)  # type: ignore[call-overload]
+    if array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"a side of a test needs step times > 0; got {array.tolist()!r:.80}")
+    return array
+
+
+def _paired(logs: np.ndarray) -> ProcessTest:
+    """One-sample t-test of the per-round log ratios against 0."""
+    n = logs.size
+    mean, error = float(np.mean(logs)), float(np.std(logs, ddof=1) / math.sqrt(n))
+    return _verdict(mean, error, n - 1, n, n, PAIRED)
+
+
+def _welch(base: np.ndarray, new: np.ndarray) -> ProcessTest:
+    """Welch's t-test of the mean log step times, with the Welch-Satterthwaite degrees of freedom."""
+    vb, vn = np.var(base, ddof=1) / base.size, np.var(new, ddof=1) / new.size
+    error = float(math.sqrt(vb + vn))
+    df = float((vb + vn) ** 2 / (vb**2 / (base.size - 1) + vn**2 / (new.size - 1))) if error > 0 else math.inf
+    return _verdict(float(np.mean(new) - np.mean(base)), error, df, base.size, new.size, UNPAIRED)
+
+
+def _verdict(mean: float, error: float, df: float, n_base: int, n_new: int, basis: str) -> ProcessTest:
+    """The ratio exp(mean), its t interval and the two-sided p-value of mean / error."""
     from scipy import stats
 
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    if x.size == 0 or y.size == 0:
-        raise ValueError(f"Mann-Whitney U needs values in both samples; got {x.size} and {y.size}")
-    both = np.concatenate([x, y])
-    ties = np.unique(both).size < both.size
-    method = "exact" if min(x.size, y.size) <= EXACT_MAX and not ties else "normal"
-    if np.all(both == both[0]):  # every value equal: no evidence of any difference (scipy's variance is 0)
-        return MannWhitney(x.size * y.size / 2.0, 1.0, method)
-    result = stats.mannwhitneyu(x, y, alternative="two-sided", method="exact" if method == "exact" else "asymptotic")
-    return MannWhitney(float(result.statistic), float(result.pvalue), method)
+    if error == 0:  # every value the same: the difference is exact (a fake clock), or there is none
+        p_value, low, high = (1.0 if mean == 0 else 0.0), mean, mean
+    else:
+        p_value = float(2 * stats.t.sf(abs(mean) / error, df))
+        half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * error
+        low, high = mean - half, mean + half
+    verdict = NOT_SIGNIFICANT
+    if p_value < ALPHA:
+        verdict = "slower" if mean > 0 else "faster"
+    return ProcessTest(ratio=math.exp(mean), low=math.exp(low), high=math.exp(high), p_value=p_value,
+                       n_base=n_base, n_new=n_new, basis=basis, verdict=verdict)
 
 
-def ratio_interval(base: np.ndarray, new: np.ndarray, confidence: float = CONFIDENCE,
-                   resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(new) / median(base), resampling each independently."""
+def minimum_detectable_ratio(log_sd: float, processes: int, power: float = 0.8, paired: bool = False) -> float:
+    """The smallest ratio of step times that ``processes`` a side find significant with probability ``power``.
+
+    For a two-sided t-test at ALPHA of two sides with between-process spread ``log_sd`` (the
+    standard deviation of log medians): (t_{1-alpha/2} + t_{power}) x the standard error of the
+    mean difference (paired: ``log_sd`` is the spread of the per-round log ratios).
+    """
     from scipy import stats
 
-    def ratio(b: np.ndarray, n: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.median(n, axis=axis) / np.median(b, axis=axis)
+    if processes < 2:
+        return math.inf
+    df = processes - 1 if paired else 2 * processes - 2
+    error = log_sd * math.sqrt((1 if paired else 2) / processes)
+    return math.exp((float(stats.t.ppf(1 - ALPHA / 2, df)) + float(stats.t.ppf(power, df))) * error)
 
-    base, new = np.asarray(base, dtype=np.float64), np.asarray(new, dtype=np.float64)
-    if np.ptp(base) == 0 and np.ptp(new) == 0:  # nothing to resample: the ratio is exact
-        value = float(ratio(base, new))
-        return value, value
-    result = stats.bootstrap((base, new), ratio, n_resamples=resamples, confidence_level=confidence,
-                             method="percentile", vectorized=True, paired=False,
-                             rng=np.random.default_rng(seed))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+def round_of(value: object) -> int:
+    """A record's round (``repeat``) as an int; records made before rounds count as round 0."""
+    return int(value) if isinstance(value, (int, float, np.integer)) and not pd_missing(value) else 0
+
+
+def pd_missing(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from rnnbench.conformance import REFERENCE_BACKEND
-from rnnbench.report.compare import TOO_FEW, compare_repeats
+from rnnbench.report.significance import ONE_PROCESS, TOO_FEW, process_test, round_of
 from rnnbench.report.model import ReportData, is_missing
+from rnnbench.report.noise import find_noise, noise_line
 from rnnbench.report.tables import GROUP, task_table, variant
 from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE
 from rnnbench.results.stats import CONFIDENCE, RESAMPLES
@@ -52,7 +54,8 @@ class Win:
     winner: str
     runner_up: str | None  # None: the only backend measured
     margin: float | None  # winner over runner-up: x times faster, or x times less memory
-    # "significant", "not significant", "too few samples", "one backend", "not tested"; time to target:
+    # "significant", "not significant", "too few processes", "one process: not tested", "one backend",
+    # "not tested" (no timings to test); time to target:
     # "one seed", "seed ranges apart", "seed ranges overlap"
     verdict: str
 
@@ -100,16 +103,16 @@ def verdict(data: ReportData) -> Verdict:
 # ---- per case -------------------------------------------------------------------------------------------
 
 
-def _samples(frame: pd.DataFrame) -> dict[tuple, list[np.ndarray]]:
-    """Per (task, *GROUP, backend, kind): the step-time samples of each ok throughput record (one per round)."""
+def _samples(frame: pd.DataFrame) -> dict[tuple, dict[int, float]]:
+    """Per (task, *GROUP, backend, kind): each ok throughput record's median step time by its round, one a process."""
     rows = frame[(frame["mode"] == "throughput") & (frame.status == "ok")]
-    found: dict[tuple, list[np.ndarray]] = {}
+    found: dict[tuple, dict[int, float]] = {}
     for _, row in rows.assign(variant=rows.record.map(variant)).iterrows():
         for kind in KINDS:
-            calls = row[f"{kind}_samples_s"]
-            if isinstance(calls, list) and calls:
+            median = row[f"{kind}_step_s"]
+            if not is_missing(median) and median > 0:
                 key = (row.task, *(row[k] for k in GROUP), row.backend, kind)
-                found.setdefault(key, []).append(np.asarray(calls, dtype=np.float64))
+                found.setdefault(key, {})[round_of(row["repeat"])] = float(median)
     return found
 
 
@@ -128,7 +131,7 @@ def _groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(_label(group.iloc[0], varies), group) for _, group in table.groupby(GROUP, dropna=False, sort=False)]
 
 
-def _wins(task: str, table: pd.DataFrame, samples: dict[tuple, list[np.ndarray]]) -> list[Win]:
+def _wins(task: str, table: pd.DataFrame, samples: dict[tuple, dict[int, float]]) -> list[Win]:
     found = []
     for label, group in _groups(table):
         for kind, measure in KINDS.items():
@@ -163,7 +166,7 @@ def _target_win(task: str, label: str, reached: pd.DataFrame) -> Win:
 
 
 def _speed_win(task: str, label: str, measure: str, kind: str, ranked: pd.DataFrame,
-               samples: dict[tuple, list[np.ndarray]]) -> Win:
+               samples: dict[tuple, dict[int, float]]) -> Win:
     first = ranked.iloc[0]
     if len(ranked) < 2:
         return Win(task=task, cell=str(first.cell), case=label, measure=measure, winner=str(first.backend),
@@ -172,9 +175,9 @@ def _speed_win(task: str, label: str, measure: str, kind: str, ranked: pd.DataFr
     key = (task, *(first[k] for k in GROUP[:-1]), first.cell)
     mine, theirs = samples.get((*key, first.backend, kind)), samples.get((*key, second.backend, kind))
     tested = "not tested"
-    if mine and theirs:  # runner-up step times against the winner's: "slower" is a significant win
-        outcome = compare_repeats(label, kind, mine, theirs).verdict
-        tested = {"slower": "significant", TOO_FEW: TOO_FEW}.get(outcome, "not significant")
+    if mine and theirs:  # the runner-up's processes against the winner's, paired by round: "slower" is a sure win
+        outcome = process_test(mine, theirs, paired=True).verdict
+        tested = {"slower": "significant", TOO_FEW: TOO_FEW, ONE_PROCESS: ONE_PROCESS}.get(outcome, "not significant")
     return Win(task=task, cell=str(first.cell), case=label, measure=measure, winner=str(first.backend),
                runner_up=str(second.backend), margin=float(first[f"{kind}_sps"] / second[f"{kind}_sps"]),
                verdict=tested)
@@ -310,15 +313,46 @@ def _caveats(data: ReportData, tables: dict[str, pd.DataFrame]) -> tuple[str, ..
         notes.append(f"{unstable} timings are unstable (spread above 10% of the median): the machine was busy; "
                      "their margins are less certain.")
     notes.extend(_equivalence_caveats(frame))
+    notes.extend(implausible_caveats(frame))
     if any((t.target_reached == 1).any() for t in tables.values() if "target_reached" in t):
         notes.append("Time to target rests on one seed: float32 runs from the same weights drift apart over "
                      "thousands of steps, so the step at which the target falls is partly luck; --seed 0 "
                      "--seed 1 --seed 2 gives the median and range over seeds.")
+    notes.extend(noise_caveats(data))
     rounds = frame.loc[frame["mode"] == "throughput", "repeat"].nunique()
     if rounds == 1:
-        notes.append("One round: significance rests on the calls of one process per case; --rounds 5 makes each "
-                     "round's median one value, as pyperf does.")
+        notes.append("One process per case: no speed difference is tested, since calls within one process are not "
+                     "independent (two processes of one case can differ far more than its calls); --rounds 3 or "
+                     "more (the quick profile's 5) gives each win a test over processes.")
     return tuple(notes)
+
+
+def noise_caveats(data: ReportData) -> list[str]:
+    """What the protocol resolves on each machine that timed something, from its newest A/A run (rnnbench noise)."""
+    timed = data.frame[data.frame["mode"] == "throughput"]
+    lines = []
+    for machine in sorted({str(m) for m in timed.machine.dropna()}):
+        found = next((n for d in data.run_dirs if (n := find_noise(Path(d), machine)) is not None), None)
+        lines.append(noise_line(found).replace("On this machine", f"On {machine}", 1) if found else
+                     f"No A/A run of {machine} beside these results: `rnnbench noise` measures which differences "
+                     "the protocol resolves there, and how often it calls identical cases different.")
+    return lines
+
+
+SHOWN_FLAGS = 12  # implausible timings named one by one in the caveats; the rest are counted
+
+
+def implausible_caveats(frame: pd.DataFrame) -> list[str]:
+    """One caveat per implausible timing (rnnbench.results.guards), named, the rest counted."""
+    if "implausible" not in frame:
+        return []
+    flagged = frame[frame.implausible.map(lambda f: isinstance(f, list) and bool(f))]
+    lines = [f"Implausible: {r.backend} {r.task} {r.cell} (round {round_of(r['repeat'])}): {'; '.join(r.implausible)}."
+             for _, r in flagged.iterrows()]
+    if len(lines) > SHOWN_FLAGS:
+        lines = lines[:SHOWN_FLAGS] + [f"{len(lines) - SHOWN_FLAGS} more implausible timings: see the "
+                                       "'implausible' column of load_results()."]
+    return lines
 
 
 def _equivalence_caveats(frame: pd.DataFrame) -> list[str]:

@@ -38,7 +38,7 @@ conformance_ok                  the run's conformance check of this backend and 
 {train,infer}_unstable          IQR over median above 10%
 {train,infer}_samples_s         every sample, seconds per call (a list)
 {train,infer}_calls_per_sample  calls timed together in each sample (the protocol's calibration)
-{train,infer}_protocol          how samples were taken: "blocks-v1" (calibrated blocks), "calls-v0"
+{train,infer}_protocol          how samples were taken: "blocks-v2" (calibrated on the warm-up), "blocks-v1", "calls-v0"
                                 (one call per sample, before blocks), "pytest-benchmark"
 memory_baseline_bytes           resident memory after setup
 memory_peak_bytes               peak resident memory above that baseline
@@ -51,6 +51,11 @@ equivalence_max_rel_gap         the largest relative gap between that curve and 
                                 same steps (same workload and seed); NaN for the reference and without curves
 equivalence_ok                  that gap within ``results.equivalence.EQUIVALENCE_TOLERANCE``: True, False or None
 curve                           the learning curve (a list of points)
+process                         the worker process that measured it (an id shared by the cases of one process)
+subnormal_grads                 share of subnormal values in the gradients at the end of a throughput process
+implausible                     what makes the row implausible, one line each (rnnbench.results.guards): an
+                                outlier process, a trend within the process, a cheaper cell that cost more,
+                                subnormal values; an empty list when nothing is
 record                          the whole record (a dict), for anything not flattened
 ==============================  ===========================================================
 """
@@ -64,6 +69,7 @@ from typing import Any
 import pandas as pd
 
 from rnnbench.results.equivalence import add_equivalence
+from rnnbench.results.guards import add_flags
 from rnnbench.results.schema import LOST
 from rnnbench.results.store import read_records, run_dirs
 
@@ -81,7 +87,7 @@ def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     rows = [_row(record) for run_dir in run_dirs(paths) for record in read_records(run_dir, skipped)]
-    return add_equivalence(_without_superseded(pd.DataFrame(rows)))
+    return add_flags(add_equivalence(_without_superseded(pd.DataFrame(rows))))
 
 
 def _without_superseded(frame: pd.DataFrame) -> pd.DataFrame:
@@ -112,6 +118,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         row.update(_throughput_columns(kind, ((record.get("throughput") or {}).get(kind)) or {}))
     row.update(_memory_columns(record.get("memory") or {}))
     row.update(_accuracy_columns(record.get("accuracy") or {}))
+    row["process"] = (record.get("process") or {}).get("id")
+    row["subnormal_grads"] = (record.get("subnormal") or {}).get("grads")
     row["record"] = record
     return row
 

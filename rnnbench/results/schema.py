@@ -5,15 +5,18 @@ reader) builds them through ``build_record``/``derived_fields`` and every
 reader validates them here after migrating, so the schema lives in one
 module that imports no other part of the results layer.
 
-A record (schema 3) is one case's measurement. Besides the case (``config``)
+A record (schema 4) is one case's measurement in one worker process. Besides the case (``config``)
 and what the worker measured (``throughput``, ``memory``, ``accuracy``,
 ``runtime``, ``versions``, ``spec``, ``optimizer``, ``batch``) it carries:
 
 - ``case_key``: the case without its round, written by whoever knew the
   case (never parsed back out of ``case_id``), so rounds and runs meet;
 - ``workload``: a fingerprint of what was computed (task, cell, spec,
-  optimizer, batch shape, data, profile, task options); two records with
-  different fingerprints measured different work and are not compared;
+  optimizer, batch shape, data, profile, seed, task options); two records
+  with different fingerprints measured different work and are not compared.
+  A spec or optimizer field at its default is left out of it, so a field
+  added to the contract later (``tf32: false``) leaves the fingerprints of
+  older records, which lack it, unchanged;
 - ``data``: "real" (the task's data) or "synthetic" (seeded random batches
   of the same shapes), as fed, not as asked;
 - ``headline``: the task's headline metric and its goal, so reports need no
@@ -22,6 +25,7 @@ and what the worker measured (``throughput``, ``memory``, ``accuracy``,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -30,8 +34,9 @@ from collections.abc import Callable
 from typing import Any
 
 from rnnbench.errors import RnnbenchError
+from rnnbench.spec import ModelSpec, OptimizerSpec
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # "lost": the machine that ran the case disappeared (a Ray node died); --resume runs it again.
 STATUSES = ("ok", "failed", "crashed", "timeout", "oom", "nan", "skipped", "lost")
 LOST = "lost"
@@ -43,7 +48,7 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
 DATA = ("real", "synthetic")
 # What makes two measurements the same work; a record's workload is the hash of these.
 WORKLOAD_FIELDS = ("task", "cell", "spec", "optimizer", "batch", "data")
-WORKLOAD_CONFIG = ("profile", "dtype", "task_options")
+WORKLOAD_CONFIG = ("profile", "dtype", "seed", "task_options")
 # The round suffix of a schema-2 case id, for migrating those records only.
 _LEGACY_ROUND = re.compile(r"(-t\d+-s-?\d+)-r\d+(?=/|$)")
 
@@ -86,7 +91,17 @@ def _v2_to_v3(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(record: dict[str, Any]) -> dict[str, Any]:
+    """Schema 4 fingerprints the workload without the spec and optimizer fields at their defaults, and with
+    the seed: schema 3's fingerprint changed whenever the contract gained a field, so no run compared with
+    an older one."""
+    record = dict(record)
+    record["workload"] = workload_fingerprint(record)
+    record["schema"] = 4
+    return record
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def _config(record: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +113,17 @@ def workload_fingerprint(record: dict[str, Any]) -> str:
     """16 hex digits of SHA-256 over what the record computed; equal fingerprints, equal work."""
     config = _config(record)
     what = {key: record.get(key) for key in WORKLOAD_FIELDS} | {key: config.get(key) for key in WORKLOAD_CONFIG}
+    what["spec"], what["optimizer"] = _without_defaults(what["spec"], ModelSpec), _without_defaults(
+        what["optimizer"], OptimizerSpec)
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _without_defaults(section: object, kind: type) -> object:
+    """A spec or optimizer section without the fields that hold their dataclass default."""
+    if not isinstance(section, dict):
+        return section
+    defaults = {f.name: f.default for f in dataclasses.fields(kind) if f.default is not dataclasses.MISSING}
+    return {key: value for key, value in section.items() if key not in defaults or value != defaults[key]}
 
 
 def build_record(*, run_id: str, case: dict[str, Any], case_id: str, case_key: str, status: str,
@@ -150,7 +175,8 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
 
 def _validate_sections(record: dict[str, Any]) -> None:
     """The measured sections: objects where present, samples as lists of finite numbers."""
-    for section in ("throughput", "memory", "accuracy", "runtime", "spec", "optimizer", "batch", "headline"):
+    for section in ("throughput", "memory", "accuracy", "runtime", "spec", "optimizer", "batch", "headline",
+                    "subnormal", "process"):
         value = record.get(section)
         if value is not None and not isinstance(value, dict):
             raise ResultsError(f"record section {section!r} is {value!r:.40}. Accepted: a JSON object or null")

@@ -22,15 +22,19 @@ The document (every key always present, ``None`` where not reached):
     items       {"samples_per_step": B, "tokens_per_step": B * T}
     flops       {"train_step": ..., "forward": ...} per call (rnnbench.flops)
     throughput, memory, accuracy    the mode's section (rnnbench.worker.modes); the others None
+    subnormal   throughput: {"params": share, "grads": share} of subnormal values at the end of the process
     worker_seconds      wall time of the worker, from reading the case to the document
 
-Several pairs are cases that differ only in mode, run one after another in
-this process on the setup of the first (``run_cases``): the manager sends
-a memory case with the throughput case of the same configuration, memory
-first, so memory is still measured from the process's first step and the
-throughput pass does not pay for a second interpreter, import and build.
-Each document is written the moment its case ends; ``process`` in it says
-which cases ran before it in the same process.
+Several pairs are cases run one after another in this process
+(``run_cases``): one process serves several cases of its backend, so the
+interpreter, the framework's import and its thread pools are paid once
+(rnnbench.manager.schedule decides which cases share a process, and in
+what order). A case that differs from the one before only in mode is
+measured on its setup (memory, then accuracy of the same configuration);
+any other case prepares its own. Each document is written the moment its
+case ends; ``process`` in it says which process ran it (``id``, the same
+for every case of the process), at which ``position``, and which cases ran
+before it.
 
 ``run_case`` does the same in-process, without the process-level steps
 (memory limit, CPU pinning, exit).
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import faulthandler
+import gc
 import itertools
 import json
 import math
@@ -48,6 +53,7 @@ import resource
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,7 +78,8 @@ Document = dict[str, Any]
 PREFETCH_BATCHES = 8  # batches fetched before timing and cycled through the calls
 MAX_ERROR_CHARS = 2000
 KEYS = ("status", "error", "traceback", "runtime", "versions", "spec", "optimizer", "batch", "items", "flops",
-        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds", "process", "implementation")
+        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds", "process", "implementation",
+        "subnormal")
 # Failures that mean "out of memory" although they are not MemoryError: torch's CPU
 # allocator (RuntimeError), TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED.
 OOM_TYPES = ("OutOfMemoryError", "ResourceExhaustedError")
@@ -95,34 +102,42 @@ def run_case(case: Case, registry: Registry | None = None, process_settings: dic
 
 def run_cases(cases: list[Case], registry: Registry | None = None, process_settings: dict[str, str] | None = None,
               started: float | None = None, written: Callable[[int, Document], None] | None = None) -> list[Document]:
-    """Cases that differ only in mode, in order, each measured on the setup (model, batches) of the first.
+    """Cases in order in this process; a case that differs from the one before only in mode uses its setup.
 
     ``written`` gets each document as its case ends. A case that fails
     leaves no setup behind: the next one prepares its own.
     """
     registry, docs, setup = registry or Registry(), [], None
+    process = uuid.uuid4().hex[:12]  # one id for every case this process serves
     for index, case in enumerate(cases):
         begun = started if index == 0 and started is not None else time.perf_counter()
         doc = empty_document()
         try:
-            if setup is None:
-                setup = prepare(case, registry, process_settings or {}, doc)
-            else:
+            if setup is not None and shares_setup(setup.case, case):
                 setup = carry_over(setup, case, doc, docs[-1])
+            else:
+                setup = None  # the previous case's model and batches go before the next case builds its own
+                gc.collect()
+                setup = prepare(case, registry, process_settings or {}, doc)
             record_mode(doc, MODES[case.mode](setup))
         except Exception as exc:  # every failure of the case becomes the document's status
             record_failure(doc, exc)
             setup = None
-        doc["process"] = {"after": [c.case_id for c in cases[:index]]}  # run after these, in this process
+        doc["process"] = {"id": process, "position": index, "after": [c.case_id for c in cases[:index]]}
         docs.append(finish(doc, begun))
         if written is not None:
             written(index, docs[-1])
     return docs
 
 
+def shares_setup(before: Case, case: Case) -> bool:
+    """Whether ``case`` can be measured on the setup of ``before``: only the mode differs, and not to accuracy."""
+    return dataclasses.replace(before, mode=case.mode) == case and case.mode != "accuracy"
+
+
 def carry_over(setup: Setup, case: Case, doc: Document, before: Document) -> Setup:
     """The previous case's setup for ``case`` (its mode is all that differs), the document filled as prepare does."""
-    if dataclasses.replace(setup.case, mode=case.mode) != case or case.mode == "accuracy":
+    if not shares_setup(setup.case, case):
         raise UsageError(f"case {case.case_id} cannot share a process with {setup.case.case_id}. Accepted: cases "
                          "that differ only in mode, not accuracy (it builds its own model)")
     doc.update(versions=before.get("versions"), runtime=before.get("runtime"),

@@ -14,7 +14,7 @@ import gc
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +109,32 @@ def throughput(setup: Setup) -> ModeResult:
         train |= {"first_step_s": setup.first_train_step_s, "first_call_of_this_pass_s": trained.first_step,
                   "first_step_of": "the memory pass before it in this process (the process's first training call)"}
     infer = timing_section(time_inference(setup), b, t, forward_flops(setup.spec, b, t))
-    return ModeResult("nan" if problem else "ok", problem, {"throughput": {"train": train, "infer": infer}})
+    subnormal = subnormal_fractions(setup.require_model(), setup.batches[0])
+    return ModeResult("nan" if problem else "ok", problem,
+                      {"throughput": {"train": train, "infer": infer}, "subnormal": subnormal})
+
+
+def subnormal_fractions(model: Model, batch: Batch) -> dict[str, float]:
+    """The share of subnormal values among the parameters and the gradients at the end of the timed steps.
+
+    Read from the canonical arrays after timing, so it costs nothing in the
+    timed region. Arithmetic on subnormals is many times slower on x86 unless
+    the framework flushes them (NumPy cannot), so a high share explains a
+    slow process that nothing else does.
+    """
+    _, grads = model.loss_and_grads(*batch)
+    return {"params": _subnormal_share(model.get_params().values()), "grads": _subnormal_share(grads.values())}
+
+
+def _subnormal_share(arrays: Iterable[np.ndarray]) -> float:
+    found = total = 0
+    for array in arrays:
+        values = np.abs(np.asarray(array))
+        if values.dtype.kind != "f":
+            continue
+        found += int(np.count_nonzero((values > 0) & (values < np.finfo(values.dtype).tiny)))
+        total += values.size
+    return found / total if total else 0.0
 
 
 def loss_check(model: Model, steps: int) -> tuple[float | None, str | None]:

@@ -1,10 +1,13 @@
 """The timing protocol, the same for every backend: calibrated blocks of calls, synchronised at block ends.
 
 The first call is timed on its own (it carries tracing, compilation and
-autotuning) and the remaining warm-up calls are discarded. Then the protocol
-calibrates: from the fastest of ``CALIBRATION_CALLS`` single calls it picks
+autotuning). The remaining warm-up calls are timed one by one and discarded,
+and the fastest of them calibrates the protocol: it picks
 ``calls_per_sample`` (k) so that one block of k calls lasts at least
-``min_block_s``. Each sample is one block: ``synchronize()``, k calls,
+``min_block_s`` (with one warm-up call, one more single call is timed for
+it). Before blocks-v2 three extra calls after the warm-up calibrated; the
+process is the statistical unit now (rnnbench.report.significance), and
+those calls bought nothing a process's median needs. Each sample is one block: ``synchronize()``, k calls,
 ``synchronize()``, and its time divided by k, so a sample is always seconds
 per call. A block of one sub-millisecond call would time the scheduler of a
 busy machine (one moment off the CPU costs more than the call), and a sync
@@ -26,10 +29,10 @@ from rnnbench.errors import UsageError
 
 Clock = Callable[[], float]
 
-PROTOCOL = "blocks-v1"  # recorded with every timing: how a sample was taken
+PROTOCOL = "blocks-v2"  # recorded with every timing: how a sample was taken (v1: three extra calibration calls)
 MIN_BLOCK_S = 0.025  # the shortest block: enough calls of a fast step that a stall is averaged out
 MAX_CALLS_PER_SAMPLE = 1000
-CALIBRATION_CALLS = 3  # single calls after the warm-up; the fastest sets the calls per sample
+CALIBRATION_CALLS = 3  # single calls that calibrate pytest-benchmark runs (rnnbench.testing.micro)
 
 
 @dataclass(frozen=True)
@@ -96,13 +99,14 @@ def timed_block(call: Callable[[], object], sync: Callable[[], None], clock: Clo
 
 def run_protocol(call: Callable[[], object], sync: Callable[[], None], protocol: TimingProtocol,
                  clock: Clock = time.perf_counter) -> Timings:
-    """Warm up, calibrate the calls per sample, then time ``protocol.steps`` blocks."""
+    """Warm up (the warm-up calls calibrate the calls per sample), then time ``protocol.steps`` blocks."""
     first = timed_block(call, sync, clock)
-    for _ in range(protocol.warmup - 1):
-        call()
     k = 1
     if protocol.min_block_s > 0:
-        fastest = min(timed_block(call, sync, clock) for _ in range(CALIBRATION_CALLS))
+        fastest = min(timed_block(call, sync, clock) for _ in range(max(protocol.warmup - 1, 1)))
         k = calls_per_sample(fastest, protocol.min_block_s)
+    else:
+        for _ in range(protocol.warmup - 1):
+            call()
     samples = [timed_block(call, sync, clock, k) / k for _ in range(protocol.steps)]
     return Timings(first, samples, k, protocol.min_block_s)

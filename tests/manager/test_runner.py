@@ -69,13 +69,13 @@ def test_sigint_keeps_finished_records_and_resume_runs_the_rest(misbehaving, tmp
         time.sleep(0.2)
     [records] = list(_wait_for_records_dir.glob(f"*/{RECORDS_FILE}"))
     _wait_for_records(records, 1)
-    manager.send_signal(signal.SIGINT)  # while the hanging case runs
+    manager.send_signal(signal.SIGINT)  # while a case runs: each hanging case takes 6 s, numpy's under a second
     out, err = manager.communicate(timeout=60)
     assert manager.returncode == 130, err
     run_dir = records.parent
     assert f"rnnbench run --resume {run_dir}" in err
-    first = list(read_records(run_dir))
-    assert [r["backend"] for r in first] == ["numpy"]
+    first = list(read_records(run_dir))  # the rounds run in a random order: numpy's process first, or hangs'
+    assert 1 <= len(first) < 4 and all(r["status"] == ("ok" if r["backend"] == "numpy" else "timeout") for r in first)
     resumed = subprocess.run([sys.executable, "-m", "rnnbench", "run", "--resume", str(run_dir), "--quiet"],
                              capture_output=True, text=True, timeout=300, env=os.environ)
     assert resumed.returncode == 0, resumed.stderr

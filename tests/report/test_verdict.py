@@ -46,8 +46,11 @@ def test_rounds_give_a_significance_for_each_win():
     found = verdict(load_report_data(ROUNDS))  # five rounds of numpy and torch LSTM
     [training] = [w for w in found.wins if w.measure == "training"]
     assert training.runner_up is not None and training.verdict in ("significant", "not significant")
-    assert not any("One round" in c for c in found.caveats)
-    assert any("One round" in c for c in verdict(load_report_data(RUN)).caveats)
+    assert not any("One process per case" in c for c in found.caveats)
+    one = verdict(load_report_data(RUN))
+    assert any("One process per case" in c for c in one.caveats)
+    assert {w.verdict for w in one.wins if w.measure in ("training", "inference") and w.runner_up} == {
+        "one process: not tested"}
 
 
 def test_a_sweep_is_one_case_per_point_and_failures_are_caveats():

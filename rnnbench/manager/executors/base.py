@@ -43,8 +43,13 @@ class Executor(Protocol):
         """Raise UsageError for a case that could never run here (before the run folder is made)."""
         ...
 
-    def run(self, cases: Sequence[Case], timeout_s: float, started: Callable[[Case], None]) -> Outcomes:
-        """Run ``cases`` (each killed after ``timeout_s``); call ``started`` as each begins; yield each as it ends.
+    def run(self, processes: Sequence[Sequence[Case]], timeout_s: float, started: Callable[[Case], None]
+            ) -> Outcomes:
+        """Run the cases (each killed after ``timeout_s``); call ``started`` as each begins; yield each as it ends.
+
+        ``processes`` are the cases grouped into worker processes, in the order to run them
+        (``rnnbench.manager.schedule``); an executor that gives every case a process of its own
+        (Ray's one task per case) runs them in that order.
 
         Closing the iterator early (Ctrl-C in the manager) stops every case still running.
         """

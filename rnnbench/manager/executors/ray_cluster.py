@@ -85,7 +85,9 @@ class RayExecutor:
         ray = self._connect()
         check_fits(cases, [node["Resources"] for node in ray.nodes() if node["Alive"]])
 
-    def run(self, cases: Sequence[Case], timeout_s: float, started: Callable[[Case], None]) -> Outcomes:
+    def run(self, processes: Sequence[Sequence[Case]], timeout_s: float, started: Callable[[Case], None]
+            ) -> Outcomes:
+        cases = [case for process in processes for case in process]  # one task, and so one process, per case
         ray = self._connect()
         book = start_book(ray)
         task = ray.remote(run_case)

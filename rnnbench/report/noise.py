@@ -1,0 +1,95 @@
+"""What the run protocol can and cannot tell apart on this machine: an A/A run's summary, saved and found again.
+
+``rnnbench noise`` runs a few throughput cases in twice the rounds of the
+protocol, one after another as two runs would be, and ``summarize_noise``
+compares the first half of the rounds with the second, case by case, with
+the test ``rnnbench compare`` uses between two runs. Every case is the same
+on both sides, so each "significant" is a false positive: their share is the
+protocol's false-positive rate on this machine (about 5% when the test is
+honest). From the spread of the processes it also gives, per case, the
+smallest difference the protocol resolves with 80% power
+(``minimum_detectable_ratio``); the verdict of a later run on the same
+machine quotes the median of those.
+
+The summary is ``noise.json`` in the A/A run's folder, beside its
+environment; ``find_noise`` finds the newest one for a machine among the
+folders beside a run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rnnbench.report.significance import ALPHA, minimum_detectable_ratio, process_test, round_of
+
+NOISE_FILE = "noise.json"
+POWER = 0.8
+KINDS = ("train", "infer")
+
+
+def summarize_noise(frame: pd.DataFrame, rounds_a_side: int) -> dict[str, Any]:
+    """The A/A summary of a run of ``2 * rounds_a_side`` rounds: rounds below ``rounds_a_side`` against the rest."""
+    rows = frame[(frame["mode"] == "throughput") & (frame.status == "ok")]
+    cases = []
+    for key, case in rows.groupby("case_key", sort=True):
+        for kind in KINDS:
+            values = {round_of(r["repeat"]): float(r[f"{kind}_step_s"]) for _, r in case.iterrows()
+                      if isinstance(r[f"{kind}_step_s"], (int, float)) and r[f"{kind}_step_s"] > 0}
+            first = {k: v for k, v in values.items() if k < rounds_a_side}
+            second = {k: v for k, v in values.items() if k >= rounds_a_side}
+            if first and second:
+                cases.append(_case_noise(str(key), kind, first, second, rounds_a_side))
+    tested = [c for c in cases if c["p_value"] is not None]
+    false = sum(c["significant"] for c in tested)
+    ratios = [c["minimum_detectable_ratio"] for c in cases if math.isfinite(c["minimum_detectable_ratio"])]
+    return {"machine": _one(rows, "machine"), "run_id": _one(rows, "run_id"), "rounds_a_side": rounds_a_side,
+            "alpha": ALPHA, "power": POWER, "tests": len(tested), "significant": false,
+            "false_positive_rate": false / len(tested) if tested else None,
+            "median_minimum_detectable_ratio": float(np.median(ratios)) if ratios else None, "cases": cases}
+
+
+def _case_noise(key: str, kind: str, first: dict[int, float], second: dict[int, float], n: int) -> dict[str, Any]:
+    test = process_test(first, second)
+    logs = [np.log(list(side.values())) for side in (first, second)]
+    spread = [float(np.std(side, ddof=1)) for side in logs if side.size > 1]
+    log_sd = float(np.sqrt(np.mean(np.square(spread)))) if spread else math.nan  # pooled within the halves
+    return {"case_key": key, "kind": kind, "processes": [len(first), len(second)], "ratio": test.ratio,
+            "ci": [test.low, test.high], "p_value": test.p_value, "significant": test.verdict in ("faster", "slower"),
+            "between_process_cv": math.sqrt(math.exp(log_sd**2) - 1) if math.isfinite(log_sd) else None,
+            "minimum_detectable_ratio": minimum_detectable_ratio(log_sd, n, POWER) if math.isfinite(log_sd)
+            else math.inf}
+
+
+def _one(rows: pd.DataFrame, column: str) -> str | None:
+    values = sorted({str(v) for v in rows[column].dropna()}) if not rows.empty else []
+    return ", ".join(values) or None
+
+
+def noise_line(noise: dict[str, Any]) -> str:
+    """One sentence for the verdict: what this machine's protocol resolves, and its A/A false-positive count."""
+    ratio = noise.get("median_minimum_detectable_ratio")
+    resolved = (f"differences under {100 * (ratio - 1):.0f}% are not resolved ({noise['rounds_a_side']} processes "
+                f"a side, {100 * noise['power']:.0f}% power)" if isinstance(ratio, (int, float)) else
+                "no difference could be sized")
+    return (f"On this machine {resolved}; its A/A run ({noise.get('run_id')}) called {noise['significant']} of "
+            f"{noise['tests']} identical comparisons significant at p < {noise['alpha']:g} (rnnbench noise).")
+
+
+def find_noise(run_dir: Path, machine: str) -> dict[str, Any] | None:
+    """The newest A/A summary of ``machine`` in ``run_dir`` or the folders beside it; None when there is none."""
+    candidates = [run_dir / NOISE_FILE, *sorted(run_dir.parent.glob(f"*/{NOISE_FILE}"))]
+    found = []
+    for path in dict.fromkeys(candidates):
+        try:
+            noise = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # none there, or not one of ours: the verdict goes without it
+        if isinstance(noise, dict) and noise.get("machine") == machine and isinstance(noise.get("tests"), int):
+            found.append((path.stat().st_mtime, noise))
+    return max(found, key=lambda pair: pair[0])[1] if found else None
