@@ -51,7 +51,10 @@ def _bar(row: pd.Series, kind: str, label: str, color: str) -> BarItem:
     value = float(row[f"{kind}_sps"])
     low, high = _interval(row[f"{kind}_sps_low"], row[f"{kind}_sps_high"])
     interval = f" (95% CI {low:,.1f} to {high:,.1f})" if low is not None and high is not None else ""
-    return BarItem(label, value, low, high, color, f"{label}: {value:,.1f} samples/s{interval}")
+    processes = tuple(row[f"{kind}_process_sps"]) if isinstance(row[f"{kind}_process_sps"], tuple) else ()
+    counted = f", {len(processes)} processes" if len(processes) > 1 else ""
+    return BarItem(label, value, low, high, color, f"{label}: {value:,.1f} samples/s{interval}{counted}",
+                   processes if len(processes) > 1 else ())
 
 
 def throughput_chart(table: pd.DataFrame, kind: str, colors: dict[str, str]) -> Chart | None:
@@ -61,7 +64,8 @@ def throughput_chart(table: pd.DataFrame, kind: str, colors: dict[str, str]) -> 
     varying = _varying(table)
     items = [_bar(r, kind, _label(r, varying), colors[r.backend]) for _, r in rows.iterrows()]
     name = "Training" if kind == "train" else "Inference"
-    return bar_chart(f"{name} throughput, median and 95% interval", "samples/s", items,
+    return bar_chart(f"{name} throughput: median over the processes, its 95% interval, each process a dot",
+                     "samples/s", items,
                      _legend(rows.backend, colors))
 
 

@@ -92,6 +92,7 @@ class Chart:
     labels: tuple[Label, ...] = ()  # category labels left of horizontal bars
     series: tuple[Series, ...] = ()
     legend: tuple[tuple[str, str], ...] = ()  # (label, colour)
+    dots: tuple[Point, ...] = ()  # single values beside a bar: each process of a case
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class BarItem:
     high: float | None
     color: str
     tip: str
+    points: tuple[float, ...] = ()  # the values the bar summarises (each process's), drawn as dots on it
 
 
 def _cut(text: str) -> str:
@@ -122,18 +124,20 @@ def bar_chart(title: str, axis: str, items: Sequence[BarItem], legend: Sequence[
     left, right = LABEL_WIDTH, WIDTH - RIGHT
     height = TOP + BAR_ROW * len(items) + BOTTOM
     bottom = height - BOTTOM
-    values = [v for i in items for v in (i.value, i.low, i.high) if v is not None]
+    values = [v for i in items for v in (i.value, i.low, i.high, *i.points) if finite(v)]
     scale = scale_for(values, left, right)
-    rects, whiskers, labels = [], [], []
+    rects, whiskers, labels, dots = [], [], [], []
     for n, item in enumerate(items):
         top = TOP + n * BAR_ROW + 3
         rects.append(Rect(left, top, max(scale(item.value) - left, 0.5), BAR_ROW - 6, item.color, item.tip))
         labels.append(Label(left - 6, top + (BAR_ROW - 6) / 2 + 4, _cut(item.label), item.label))
         if finite(item.low) and finite(item.high):
             whiskers.extend(_whisker_h(scale(item.low), scale(item.high), top + (BAR_ROW - 6) / 2))
+        dots += [Point(scale(v), top + (BAR_ROW - 6) / 2, f"{item.label}: process {n + 1}: {short_number(v)}")
+                 for n, v in enumerate(item.points) if finite(v)]
     x_ticks = tuple(Tick(p, t) for p, t in scale.ticks())
     return Chart(title, WIDTH, height, (left, TOP, right, bottom), x_ticks, (), _axis_title(axis, scale), "",
-                 tuple(rects), tuple(whiskers), tuple(labels), legend=tuple(legend))
+                 tuple(rects), tuple(whiskers), tuple(labels), legend=tuple(legend), dots=tuple(dots))
 
 
 def _whisker_h(x1: float, x2: float, y: float) -> list[Segment]:

@@ -94,7 +94,7 @@ def _throughput(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     empty = {f"{kind}_{k}": np.nan for k in ("sps", "sps_low", "sps_high", "first_step_s")}
     rows = rows[rows[f"{kind}_step_s"].notna()]
     if rows.empty:
-        return empty | {f"{kind}_unstable": False}
+        return empty | {f"{kind}_unstable": False, f"{kind}_process_sps": ()}
     batch = float(rows.batch_size.iloc[0])
     medians = [float(np.median(calls)) for calls in rows[f"{kind}_samples_s"] if isinstance(calls, list) and calls]
     if len(medians) > 1:  # several rounds of the same case: each round's median is one value
@@ -106,6 +106,7 @@ def _throughput(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     first_step = _numbers(rows[f"{kind}_first_step_s"]).median()
     return {f"{kind}_sps": batch / median, f"{kind}_sps_low": batch / high, f"{kind}_sps_high": batch / low,
             f"{kind}_first_step_s": first_step, f"{kind}_unstable": unstable,
+            f"{kind}_process_sps": tuple(batch / m for m in medians),  # each process's, for the strip chart
             f"{kind}_step_s": median, f"{kind}_step_low_s": low, f"{kind}_step_high_s": high}
 
 

@@ -347,12 +347,21 @@ def implausible_caveats(frame: pd.DataFrame) -> list[str]:
     if "implausible" not in frame:
         return []
     flagged = frame[frame.implausible.map(lambda f: isinstance(f, list) and bool(f))]
-    lines = [f"Implausible: {r.backend} {r.task} {r.cell} (round {round_of(r['repeat'])}): {'; '.join(r.implausible)}."
-             for _, r in flagged.iterrows()]
+    rounds: dict[tuple[str, str], list[int]] = {}  # (case, reason) -> the rounds it was seen in
+    for _, row in flagged.iterrows():
+        for reason in row.implausible:
+            case = f"{row.backend} {row.task} {row.cell}" + ("" if row["dtype"] == "float32" else f" {row['dtype']}")
+            rounds.setdefault((case, reason), []).append(round_of(row["repeat"]))
+    lines = [f"Implausible: {case} ({_rounds_text(seen)}): {reason}." for (case, reason), seen in rounds.items()]
     if len(lines) > SHOWN_FLAGS:
         lines = lines[:SHOWN_FLAGS] + [f"{len(lines) - SHOWN_FLAGS} more implausible timings: see the "
                                        "'implausible' column of load_results()."]
     return lines
+
+
+def _rounds_text(rounds: list[int]) -> str:
+    ordered = sorted(set(rounds))
+    return f"round {ordered[0]}" if len(ordered) == 1 else f"rounds {', '.join(map(str, ordered))}"
 
 
 def _equivalence_caveats(frame: pd.DataFrame) -> list[str]:

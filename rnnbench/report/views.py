@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from rnnbench.report.environment import EnvironmentTable, environment_table
 from rnnbench.report.model import ReportData, TaskInfo, run_id
 from rnnbench.report.svg import Chart
 from rnnbench.report.tables import best_mask, task_table
-from rnnbench.report.verdict import MEASURES, rows_by_case, score_text, verdict, win_text
+from rnnbench.report.verdict import Win, measures, rows_by_case, score_text, verdict, win_text
 from rnnbench.results.store import RUN_FILE
 
 
@@ -56,7 +58,9 @@ class HeatView:
 @dataclass(frozen=True)
 class VerdictView:
     answer: tuple[str, ...]
-    cases: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]  # (task, case, ((measure, win text), ...))
+    measures: tuple[str, ...]  # the columns of the table of winners
+    # (task, case, ((winner and margin, how sure: "sure", "unsure" or "untested", the whole win in words), ...))
+    cases: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...]
     scores: tuple[tuple[str, str, str], ...]  # (backend, training, inference)
     heatmaps: tuple[HeatView, ...]
     caveats: tuple[str, ...]
@@ -125,7 +129,8 @@ def _heat_class(value: float | None) -> str:
 
 def verdict_view(data: ReportData) -> VerdictView:
     found = verdict(data)
-    cases = tuple((task, case, tuple((m, win_text(by[m])) for m in MEASURES if m in by))
+    columns = tuple(measures(found.wins))
+    cases = tuple((task, case, tuple(_win_cell(by.get(m)) for m in columns))
                   for task, case, by in rows_by_case(found.wins))
     backends = sorted({s.backend for s in found.scores})
     mine = {(s.backend, s.measure): score_text(s) for s in found.scores}
@@ -133,7 +138,20 @@ def verdict_view(data: ReportData) -> VerdictView:
     heatmaps = tuple(HeatView(h.measure, h.backends, tuple(
         (row, tuple(("-" if v is None else f"{v:.2f}", _heat_class(v)) for v in values))
         for row, values in zip(h.rows, h.values, strict=True))) for h in found.heatmaps if h.rows)
-    return VerdictView(found.answer, cases, scores, heatmaps, found.caveats)
+    return VerdictView(found.answer, columns, cases, scores, heatmaps, found.caveats)
+
+
+def _win_cell(win: Win | None) -> tuple[str, str, str]:
+    """A cell of the table of winners: the winner and its margin, coloured by how sure the win is."""
+    if win is None:
+        return "-", "untested", "not measured"
+    margin = f" {win.margin:.2f}x" if win.margin is not None and math.isfinite(win.margin) else ""
+    return f"{win.winner}{margin}", SURENESS.get(win.verdict, "untested"), win_text(win)
+
+
+# A win's verdict, as the colour of its cell: a test that decided, one that did not, or none at all.
+SURENESS = {"significant": "sure", "seed ranges apart": "sure", "not significant": "unsure",
+            "seed ranges overlap": "unsure"}
 
 
 def report_view(data: ReportData) -> ReportView:

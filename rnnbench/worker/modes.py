@@ -109,12 +109,14 @@ def throughput(setup: Setup) -> ModeResult:
         train |= {"first_step_s": setup.first_train_step_s, "first_call_of_this_pass_s": trained.first_step,
                   "first_step_of": "the memory pass before it in this process (the process's first training call)"}
     infer = timing_section(time_inference(setup), b, t, forward_flops(setup.spec, b, t))
-    subnormal = subnormal_fractions(setup.require_model(), setup.batches[0])
+    # The gradients cost a loss_and_grads call (and a compile, for jax and TensorFlow): once per case, in its
+    # first round; the parameters, read for free, in every process.
+    subnormal = subnormal_fractions(setup.require_model(), setup.batches[0], grads=setup.case.repeat == 0)
     return ModeResult("nan" if problem else "ok", problem,
                       {"throughput": {"train": train, "infer": infer}, "subnormal": subnormal})
 
 
-def subnormal_fractions(model: Model, batch: Batch) -> dict[str, float]:
+def subnormal_fractions(model: Model, batch: Batch, grads: bool = True) -> dict[str, float | None]:
     """The share of subnormal values among the parameters and the gradients at the end of the timed steps.
 
     Read from the canonical arrays after timing, so it costs nothing in the
@@ -122,8 +124,8 @@ def subnormal_fractions(model: Model, batch: Batch) -> dict[str, float]:
     the framework flushes them (NumPy cannot), so a high share explains a
     slow process that nothing else does.
     """
-    _, grads = model.loss_and_grads(*batch)
-    return {"params": _subnormal_share(model.get_params().values()), "grads": _subnormal_share(grads.values())}
+    params = _subnormal_share(model.get_params().values())
+    return {"params": params, "grads": _subnormal_share(model.loss_and_grads(*batch)[1].values()) if grads else None}
 
 
 def _subnormal_share(arrays: Iterable[np.ndarray]) -> float:
