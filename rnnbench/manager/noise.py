@@ -21,6 +21,7 @@ from rnnbench.manager.options import RunOptions, rounds_of
 from rnnbench.manager.runner import RunReport, run
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.noise import NOISE_FILE, noise_line, summarize_noise
+from rnnbench.report.significance import MIN_PROCESSES
 from rnnbench.results.frame import load_results
 from rnnbench.results.store import write_json_file
 
@@ -31,9 +32,10 @@ DEFAULT_CELLS = ("lstm",)
 
 def noise_options(options: RunOptions) -> RunOptions:
     """The A/A run of ``options``: throughput only, twice the protocol's rounds (the two halves), no check."""
-    if rounds_of(options) < 2:
-        raise UsageError(f"rounds={rounds_of(options)} gives one process a side, which no test can use. Accepted: "
-                         "--rounds 3 or more a side (the quick profile's 5)")
+    if rounds_of(options) < MIN_PROCESSES:
+        a_side = "one process a side" if rounds_of(options) == 1 else f"{rounds_of(options)} processes a side"
+        raise UsageError(f"rounds={rounds_of(options)} gives {a_side}, too few for a test. Accepted: --rounds "
+                         f"{MIN_PROCESSES} or more a side (the quick profile's 5)")
     return dataclasses.replace(options, modes=("throughput",), rounds=2 * rounds_of(options), check=False)
 
 

@@ -15,6 +15,9 @@ check by hand:
 - a cheaper cell that costs more: on one backend, task and shape, a cell
   whose training step takes more than ``CELL_RATIO`` times as long as a
   cell with more FLOPs (an RNN slower than the LSTM of the same shape);
+- a busy machine: the process's threads waited for a CPU more than
+  ``WAIT_SHARE`` of the timed pass's wall time (something else ran on its
+  cores: ``rnnbench.worker.contention``);
 - subnormal values: more than ``SUBNORMAL_SHARE`` of the parameters or
   gradients at the end of a throughput process are subnormal, which makes
   x86 arithmetic many times slower where a framework does not flush them.
@@ -37,6 +40,8 @@ TREND_CHANGE = 0.25
 TREND_MIN_SAMPLES = 7
 CELL_RATIO = 1.25
 SUBNORMAL_SHARE = 1e-3
+# Measured on the 2-core VM: a quiet worker's threads wait 3-9% of the wall time, beside one busy loop 46%.
+WAIT_SHARE = 0.25
 KINDS = {"train": "training", "infer": "inference"}
 
 
@@ -47,7 +52,7 @@ def add_flags(frame: pd.DataFrame) -> pd.DataFrame:
     if not frame.empty:
         timed = frame[(frame["mode"] == "throughput") & (frame.status == "ok")]
         for index, row in timed.iterrows():
-            flags[index] += trend_flags(row) + subnormal_flags(row.record)
+            flags[index] += trend_flags(row) + wait_flags(row.record) + subnormal_flags(row.record)
         for reason_of in (outlier_flags, cell_order_flags):
             for index, reason in reason_of(timed):
                 flags[index].append(reason)
@@ -80,6 +85,17 @@ def trend(samples: list[float]) -> float | None:
     slope = stats.theilslopes(values, order).slope
     change = float(slope * (values.size - 1) / np.median(values))
     return change if abs(change) > TREND_CHANGE else None
+
+
+def wait_flags(record: dict[str, Any]) -> list[str]:
+    """Timed passes whose threads waited for a CPU for long: another program ran on the cores."""
+    found = []
+    for kind, name in KINDS.items():
+        share = (((record.get("throughput") or {}).get(kind)) or {}).get("cpu_wait_share")
+        if isinstance(share, (int, float)) and share > WAIT_SHARE:
+            found.append(f"{name}: the process's threads waited for a CPU {share:.0%} of the timed time "
+                         "(something else ran on its cores)")
+    return found
 
 
 def subnormal_flags(record: dict[str, Any]) -> list[str]:

@@ -27,6 +27,7 @@ from rnnbench.manager.case import Case
 from rnnbench.results.stats import summarize
 from rnnbench.spec import ModelSpec, OptimizerSpec
 from rnnbench.task import Batch, Budget, Task
+from rnnbench.worker.contention import runqueue_seconds, waited_share
 from rnnbench.worker.timing import TimingProtocol, Timings, run_protocol
 
 
@@ -85,30 +86,41 @@ def timing_section(timings: Timings, batch: int, steps: int, flops: int) -> dict
             "gflops": timings.rate(flops) / 1e9, **timings.protocol()}
 
 
-def time_training(setup: Setup) -> Timings:
-    """The protocol over ``train_step``, each call on the next pre-fetched batch."""
+def time_training(setup: Setup) -> tuple[Timings, float | None]:
+    """The protocol over ``train_step``, each call on the next pre-fetched batch; and the CPU wait share."""
     model, next_batch = setup.require_model(), setup.batch_cycle()
     protocol = TimingProtocol(setup.case.warmup, setup.case.steps)
-    return run_protocol(lambda: model.train_step(*next_batch()), model.synchronize, protocol)
+    return watched(lambda: run_protocol(lambda: model.train_step(*next_batch()), model.synchronize, protocol))
 
 
-def time_inference(setup: Setup) -> Timings:
-    """The protocol over ``predict`` on the same batches."""
+def time_inference(setup: Setup) -> tuple[Timings, float | None]:
+    """The protocol over ``predict`` on the same batches; and the CPU wait share."""
     model, next_batch = setup.require_model(), setup.batch_cycle()
     protocol = TimingProtocol(setup.case.warmup, setup.case.steps)
-    return run_protocol(lambda: model.predict(next_batch()[0]), model.synchronize, protocol)
+    return watched(lambda: run_protocol(lambda: model.predict(next_batch()[0]), model.synchronize, protocol))
+
+
+def watched(measure: Callable[[], Timings]) -> tuple[Timings, float | None]:
+    """``measure()``, and how long this process's threads waited for a CPU meanwhile, as a share of its wall time."""
+    before, begun = runqueue_seconds(), time.perf_counter()
+    timings = measure()
+    return timings, waited_share(before, runqueue_seconds(), time.perf_counter() - begun)
 
 
 def throughput(setup: Setup) -> ModeResult:
     """Training then inference timings; status "nan" when training ended on a non-finite loss."""
     b, t = setup.batch_size, setup.seq_len
-    trained = time_training(setup)
-    loss, problem = loss_check(setup.require_model(), setup.case.warmup + setup.case.steps)
-    train = timing_section(trained, b, t, train_step_flops(setup.spec, b, t)) | {"last_loss": loss}
+    trained, train_wait = time_training(setup)
+    loss, problem = loss_check(setup.require_model(), trained.all_calls)
+    # The loss after all_calls training calls: the count follows the calibrated block size, so two
+    # processes' last losses compare only at equal counts.
+    train = timing_section(trained, b, t, train_step_flops(setup.spec, b, t)) | {
+        "last_loss": loss, "training_calls": trained.all_calls, "cpu_wait_share": train_wait}
     if setup.first_train_step_s is not None:  # the memory pass made the process's first call
         train |= {"first_step_s": setup.first_train_step_s, "first_call_of_this_pass_s": trained.first_step,
                   "first_step_of": "the memory pass before it in this process (the process's first training call)"}
-    infer = timing_section(time_inference(setup), b, t, forward_flops(setup.spec, b, t))
+    inferred, infer_wait = time_inference(setup)
+    infer = timing_section(inferred, b, t, forward_flops(setup.spec, b, t)) | {"cpu_wait_share": infer_wait}
     # The gradients cost a loss_and_grads call (and a compile, for jax and TensorFlow): once per case, in its
     # first round; the parameters, read for free, in every process.
     subnormal = subnormal_fractions(setup.require_model(), setup.batches[0], grads=setup.case.repeat == 0)

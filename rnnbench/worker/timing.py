@@ -60,11 +60,17 @@ class Timings:
     samples: list[float]  # seconds per call, one per block
     calls_per_sample: int = 1  # k: the calls of each block
     min_block_s: float = 0.0  # what k was calibrated for
+    warmup_calls: int = 0  # calls before the timed blocks, the first included
 
     @property
     def calls(self) -> int:
         """Timed calls in all."""
         return len(self.samples) * self.calls_per_sample
+
+    @property
+    def all_calls(self) -> int:
+        """Every call the protocol made, warm-up included (a training step each, in a training pass)."""
+        return self.warmup_calls + self.calls
 
     @property
     def total(self) -> float:
@@ -101,12 +107,12 @@ def run_protocol(call: Callable[[], object], sync: Callable[[], None], protocol:
                  clock: Clock = time.perf_counter) -> Timings:
     """Warm up (the warm-up calls calibrate the calls per sample), then time ``protocol.steps`` blocks."""
     first = timed_block(call, sync, clock)
-    k = 1
+    k, warmup = 1, max(protocol.warmup - 1, 1) if protocol.min_block_s > 0 else protocol.warmup - 1
     if protocol.min_block_s > 0:
-        fastest = min(timed_block(call, sync, clock) for _ in range(max(protocol.warmup - 1, 1)))
+        fastest = min(timed_block(call, sync, clock) for _ in range(warmup))
         k = calls_per_sample(fastest, protocol.min_block_s)
     else:
-        for _ in range(protocol.warmup - 1):
+        for _ in range(warmup):
             call()
     samples = [timed_block(call, sync, clock, k) / k for _ in range(protocol.steps)]
-    return Timings(first, samples, k, protocol.min_block_s)
+    return Timings(first, samples, k, protocol.min_block_s, warmup_calls=1 + warmup)

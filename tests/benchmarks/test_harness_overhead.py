@@ -81,7 +81,7 @@ def null_overhead(setup: Setup) -> tuple[float, float]:
     null = dataclasses.replace(setup, model=cast(Model, NullStep(setup.model)),
                                case=dataclasses.replace(setup.case, warmup=10, steps=NULL_CALLS))
     bare: list[float] = []
-    worker = time_training(null).samples
+    worker = time_training(null)[0].samples
     bare_loop(cast(Model, null.model), setup.batches, NULL_CALLS, bare)
     return float(np.median(worker)), float(np.median(bare))
 
@@ -104,7 +104,7 @@ def test_harness_overhead(benchmark: BenchmarkFixture, backend: str) -> None:
     bare: list[float] = []
 
     def worker_round() -> tuple[tuple, dict]:
-        worker.extend(time_training(setup).samples)  # untimed by pytest-benchmark: kept in ``worker``
+        worker.extend(time_training(setup)[0].samples)  # untimed by pytest-benchmark: kept in ``worker``
         return (setup.model, setup.batches, STEPS, bare), {}
 
     benchmark.pedantic(bare_loop, setup=worker_round, rounds=ROUNDS, iterations=1)

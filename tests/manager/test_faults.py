@@ -87,11 +87,11 @@ class ReplayExecutor:
     def check(self, cases: object) -> None:
         return None
 
-    def run(self, cases, timeout_s, started):  # type: ignore[no-untyped-def]
+    def run(self, processes, timeout_s, started):  # type: ignore[no-untyped-def]
         from rnnbench.manager.executors.base import Finished
         from rnnbench.manager.process import WorkerOutcome, now_iso
 
-        for case in cases:
+        for case in (case for process in processes for case in process):
             started(case)
             self.ran.append(case.case_id)
             yield Finished(case, now_iso(), WorkerOutcome(document=self.documents[case.case_id], returncode=0,

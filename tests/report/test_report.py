@@ -168,6 +168,9 @@ def test_failed_case_shows_its_status_and_error():
     assert _row(page, "numpy", "gru")["status"][0] == "ok"
 
 
+TRAINING_BARS = "Training throughput: median over the processes, its 95% interval, each process a dot"
+
+
 def _count(figure: dict, tag: str) -> int:
     return sum(1 for t, _ in figure["tags"] if t == tag)
 
@@ -176,13 +179,19 @@ def test_charts_throughput_memory_and_learning_curves(page):
     captions = [f["caption"] for f in page.figures]
     curves = [f"{cell} B8 T12 H8 L1: test_rmse against {x}" for cell in ("gru", "lstm", "rnn")
               for x in ("wall time (s)", "training step")]
-    assert captions == ["Training throughput, median and 95% interval", "Inference throughput, median and 95% interval",
+    assert captions == [TRAINING_BARS, TRAINING_BARS.replace("Training", "Inference"),
                         "Peak host memory above baseline", *curves]
-    bars = page.figure("Training throughput, median and 95% interval")
+    bars = page.figure(TRAINING_BARS)
     assert (_count(bars, "rect"), _count(bars, "line") >= 6 * 3, _count(bars, "title")) == (6, True, 1 + 6 + 6)
+    assert _count(bars, "circle") == 0  # one process a case: no dots
     curve = page.figure("lstm B8 T12 H8 L1: test_rmse against training step")
     assert _count(curve, "polyline") == 2  # one line per backend
     assert all(_count(f, "svg") == 1 for f in page.figures)
+
+
+def test_each_process_is_a_dot_on_its_bar():
+    bars = Page(html_report([GOLDEN / "compare-rounds"])).figure(TRAINING_BARS)  # five rounds, two backends
+    assert (_count(bars, "rect"), _count(bars, "circle")) == (2, 10)
 
 
 def test_step_time_chart_appears_only_for_a_sweep(page):

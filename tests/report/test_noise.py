@@ -1,0 +1,48 @@
+"""`rnnbench noise`: a real A/A run, its summary beside its environment, and later verdicts that quote it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from paths import GOLDEN
+
+from rnnbench.report.model import load_report_data
+from rnnbench.report.noise import NOISE_FILE, find_noise
+from rnnbench.report.verdict import verdict
+
+
+def test_noise_runs_an_a_a_and_the_next_verdict_on_the_machine_quotes_it(cli, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    code, out, err = cli("noise", "--backend", "numpy", "--task", "airline", "--cell", "rnn", "--profile", "smoke",
+                         "--rounds", "3", "--threads", "1", "--results-dir", str(results), "--quiet")
+    assert code == 0, err
+    [run] = [p for p in results.iterdir() if (p / NOISE_FILE).is_file()]
+    summary = json.loads((run / NOISE_FILE).read_text())
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    assert sorted(r["config"]["repeat"] for r in records) == list(range(6))  # two halves of three rounds
+    assert {r["mode"] for r in records} == {"throughput"} and summary["rounds_a_side"] == 3
+    assert summary["tests"] == 2 and [c["kind"] for c in summary["cases"]] == ["train", "infer"]
+    assert all(c["processes"] == [3, 3] and c["minimum_detectable_ratio"] > 1 for c in summary["cases"])
+    assert summary["significant"] == sum(c["significant"] for c in summary["cases"])
+    assert "A/A ratio" in out and "noise.json" in out and "identical comparisons significant" in out
+    machine = records[0]["machine"]
+    assert find_noise(run, machine) == summary and find_noise(run, "another machine") is None
+
+    later = results / "later"  # a run of the same machine in the same results folder
+    shutil.copytree(GOLDEN / "compare-rounds", later)
+    lines = [json.loads(line) for line in (later / "records.jsonl").read_text().splitlines()]
+    (later / "records.jsonl").write_text("".join(json.dumps(r | {"machine": machine}) + "\n" for r in lines))
+    ratio = summary["median_minimum_detectable_ratio"]
+    quoted = [c for c in verdict(load_report_data(later)).caveats if "are not resolved" in c]
+    assert quoted == [f"On {machine} differences under {100 * (ratio - 1):.0f}% are not resolved (3 processes a "
+                      f"side, 80% power); its A/A run ({summary['run_id']}) called {summary['significant']} of 2 "
+                      "identical comparisons significant at p < 0.05 (rnnbench noise)."]
+    elsewhere = verdict(load_report_data(GOLDEN / "compare-rounds")).caveats
+    assert any(c.startswith("No A/A run of ") for c in elsewhere)
+
+
+def test_noise_needs_processes_to_compare(cli, tmp_path: Path) -> None:
+    code, _, err = cli("noise", "--backend", "numpy", "--profile", "smoke", "--results-dir", str(tmp_path))
+    assert code == 2 and "one process a side" in err and not any(tmp_path.iterdir())
