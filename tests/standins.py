@@ -1,4 +1,4 @@
-"""A base for test doubles of ``Model``: each double overrides only what its test exercises."""
+"""Test doubles: a base for ``Model`` doubles (each overrides only what its test exercises), and a fake clock."""
 
 from __future__ import annotations
 
@@ -30,3 +30,16 @@ class StandInModel(Model):
 
     def runtime_info(self) -> RuntimeInfo:
         return RuntimeInfo(self.label)
+
+
+class FakeClock:
+    """A clock that advances only when the code under test 'works': timings exact, no wall clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -69,20 +69,25 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None) -> Non
 @click.argument("new", type=RUN_PATH)
 @click.option("--fail-on-regression", "fail_percent", type=click.FloatRange(min=0), metavar="PCT",
               help="Exit 1 if any significant slowdown exceeds PCT percent (for CI).")
+@click.option("--run-spread", "run_spread", type=click.FloatRange(min=0, max=100), metavar="PCT",
+              help="The standard deviation of a whole run's speed, in percent, added to every test between two "
+                   "runs [default: this machine's `rnnbench noise` beside NEW, else the development VM's 1.4%].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def compare_command(base: Path, new: Path, fail_percent: float | None, as_json: bool) -> None:
+def compare_command(base: Path, new: Path, fail_percent: float | None, run_spread: float | None,
+                    as_json: bool) -> None:
     """Compare step times of NEW against BASE, case by case, saying "not significant" unless they differ.
 
     BASE and NEW are run folders (or folders of runs, pooled). For each
     throughput case in both, each worker process is one value (its median
     step time): the ratio NEW/BASE with a 95% interval and Welch's t-test on
-    the logs. Under 3 processes a side (--rounds) there is no test, which
-    --fail-on-regression ignores.
+    the logs, with the run-to-run spread of the machine's speed added (two
+    runs differ as wholes). Under 3 processes a side (--rounds) there is no
+    test, which --fail-on-regression ignores.
     """
     from rnnbench.report.compare import RegressionError, compare_runs
     from rnnbench.report.console import compare_table, notes
 
-    result = compare_runs(base, new)
+    result = compare_runs(base, new, None if run_spread is None else run_spread / 100)
     if not result.comparisons:
         raise UsageError(f"no throughput case was measured in both {base} and {new}. "
                          "Accepted: two runs of the same cases (rnnbench run --mode throughput)")

@@ -10,6 +10,12 @@ only when it is significant; anything else is "not significant", never
 not tested"), and under ``MIN_PROCESSES`` "too few processes", which
 ``--fail-on-regression`` never counts as a slowdown.
 
+Two runs also differ as wholes (the machine's speed drifts over minutes),
+which no process of either run sees: the test adds that run-level variance,
+``run_spread``, measured by the newest ``rnnbench noise`` of the machine
+beside the NEW run, else ``DEFAULT_RUN_SPREAD`` (measured on the
+development VM, docs/measurement.md), else as given (``--run-spread``).
+
 Before any verdict the two sides must have measured the same work on the
 same machine (the workload fingerprint, which a field added at its default
 does not change: ``rnnbench.results.schema``). Where they did not the case is
@@ -22,6 +28,7 @@ difference is named beside the verdict.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,7 +38,9 @@ import pandas as pd
 from rnnbench.errors import RnnbenchError
 from rnnbench.report.model import PathsArg
 from rnnbench.report.significance import ALPHA, MIN_PROCESSES, ONE_PROCESS, TOO_FEW, ProcessTest, process_test, round_of
+from rnnbench.report.noise import find_noise
 from rnnbench.results.frame import load_results
+from rnnbench.results.store import run_dirs
 
 __all__ = ["ALPHA", "KINDS", "MIN_PROCESSES", "NOT_COMPARABLE", "ONE_PROCESS", "TOO_FEW", "CompareResult",
            "Comparison", "RegressionError", "compare_frames", "compare_runs", "process_medians"]
@@ -42,6 +51,9 @@ UNTESTED = (ONE_PROCESS, TOO_FEW)  # verdicts without a test
 # What must be equal on both sides for a verdict at all, and what is named when it differs.
 REQUIRED = ("machine", "workload")
 NAMED = ("protocol", "versions", "threads")
+# The standard deviation of a whole run's log level on the development VM (docs/measurement.md: three A/A
+# pairs of the default matrix, back to back); a machine's own `rnnbench noise` replaces it.
+DEFAULT_RUN_SPREAD = 0.014
 
 
 class RegressionError(RnnbenchError):
@@ -76,6 +88,8 @@ class CompareResult:
     only_base: tuple[str, ...]  # case ids measured in BASE only
     only_new: tuple[str, ...]
     not_ok: tuple[str, ...]  # in both, but without samples in one of them (failed, or no such timing)
+    run_spread: float = 0.0  # the run-level standard deviation the tests between two runs added
+    run_spread_source: str = "none"  # where it came from: an `rnnbench noise` run, the default, or given
 
     def regressions(self, percent: float) -> list[Comparison]:
         """Significant slowdowns of more than ``percent`` percent (an untested case is never one)."""
@@ -83,7 +97,8 @@ class CompareResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"comparisons": [asdict(c) | {"change_percent": c.change_percent} for c in self.comparisons],
-                "only_base": list(self.only_base), "only_new": list(self.only_new), "not_ok": list(self.not_ok)}
+                "only_base": list(self.only_base), "only_new": list(self.only_new), "not_ok": list(self.not_ok),
+                "run_spread": self.run_spread, "run_spread_source": self.run_spread_source}
 
 
 Medians = dict[tuple[str, str], dict[tuple[str, int], float]]  # (case key, kind) -> {(run, round): median s}
@@ -108,7 +123,7 @@ def process_medians(frame: pd.DataFrame) -> tuple[Medians, dict[str, dict[str, s
         for field, value in checked_metadata(row).items():
             metadata.setdefault(row.case_key, {}).setdefault(field, set()).add(value)
         for kind in KINDS:
-            median = row[f"{kind}_step_s"]
+            median = row[f"{kind}_process_s"]  # NaN for a process that timed a busy machine
             if isinstance(median, (int, float)) and np.isfinite(median) and median > 0:
                 found.setdefault((row.case_key, kind), {})[(str(row.run_id), round_of(row["repeat"]))] = float(median)
     return found, metadata
@@ -129,27 +144,30 @@ def _throughput_cases(frame: pd.DataFrame) -> set[str]:
     return set(frame.loc[frame["mode"] == "throughput", "case_key"]) if not frame.empty else set()
 
 
-def compare_frames(base: pd.DataFrame, new: pd.DataFrame) -> CompareResult:
+def compare_frames(base: pd.DataFrame, new: pd.DataFrame, run_spread: float = DEFAULT_RUN_SPREAD,
+                   run_spread_source: str = "given") -> CompareResult:
     (base_medians, base_meta), (new_medians, new_meta) = process_medians(base), process_medians(new)
     base_cases, new_cases = _throughput_cases(base), _throughput_cases(new)
     shared = sorted(base_medians.keys() & new_medians.keys())
     compared = {case for case, _ in shared}
     comparisons = tuple(_compare_case(case, kind, base_medians[(case, kind)], new_medians[(case, kind)],
-                                      base_meta[case], new_meta[case]) for case, kind in shared)
+                                      base_meta[case], new_meta[case], run_spread) for case, kind in shared)
     return CompareResult(comparisons, tuple(sorted(base_cases - new_cases)), tuple(sorted(new_cases - base_cases)),
-                         tuple(sorted((base_cases & new_cases) - compared)))
+                         tuple(sorted((base_cases & new_cases) - compared)), run_spread, run_spread_source)
 
 
 def _compare_case(case: str, kind: str, base: dict[tuple[str, int], float], new: dict[tuple[str, int], float],
-                  base_meta: dict[str, set[str]], new_meta: dict[str, set[str]]) -> Comparison:
+                  base_meta: dict[str, set[str]], new_meta: dict[str, set[str]], run_spread: float) -> Comparison:
     base_median, new_median = float(np.median(list(base.values()))), float(np.median(list(new.values())))
     common = dict(case_id=case, kind=kind, base_median_s=base_median, new_median_s=new_median,
                   n_base=len(base), n_new=len(new))
     if reason := _differing(base_meta, new_meta, REQUIRED):
         return Comparison(**common, ratio=new_median / base_median, ci_low=None, ci_high=None, p_value=None,
                           verdict=NOT_COMPARABLE, reason=reason)  # type: ignore[arg-type]
-    # The same rounds of the same run on both sides (a run compared with itself) pair; two runs never do.
-    test = process_test(base, new, paired=set(base) == set(new))
+    # The same rounds of the same run on both sides (a run compared with itself) pair; two runs never do, and
+    # differ by their runs' levels too.
+    same_run = set(base) == set(new)
+    test = process_test(base, new, paired=same_run, run_spread=0.0 if same_run else run_spread)
     return _comparison(common, test, _differing(base_meta, new_meta, NAMED))
 
 
@@ -159,6 +177,23 @@ def _comparison(common: dict[str, Any], test: ProcessTest, differences: str | No
                       differences=differences)
 
 
-def compare_runs(base: PathsArg, new: PathsArg) -> CompareResult:
-    """Compare the run folders ``base`` and ``new`` (each a run folder, or a folder of runs pooled together)."""
-    return compare_frames(load_results(base), load_results(new))
+def compare_runs(base: PathsArg, new: PathsArg, run_spread: float | None = None) -> CompareResult:
+    """Compare the run folders ``base`` and ``new`` (each a run folder, or a folder of runs pooled together).
+
+    ``run_spread`` None: the NEW machine's newest ``rnnbench noise`` beside NEW, else DEFAULT_RUN_SPREAD.
+    """
+    new_frame = load_results(new)
+    spread, source = (run_spread, "given") if run_spread is not None else measured_run_spread(new, new_frame)
+    return compare_frames(load_results(base), new_frame, spread, source)
+
+
+def measured_run_spread(paths: PathsArg, frame: pd.DataFrame) -> tuple[float, str]:
+    """The run spread of the machine of ``frame`` from its newest A/A run beside ``paths``, or the default."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    machines = sorted({str(m) for m in frame.machine.dropna()}) if not frame.empty else []
+    for run_dir in run_dirs(paths):
+        for machine in machines:
+            noise = find_noise(run_dir, machine)
+            if noise is not None and isinstance(noise.get("run_spread"), (int, float)):
+                return float(noise["run_spread"]), f"rnnbench noise {noise.get('run_id')}"
+    return DEFAULT_RUN_SPREAD, "the development VM's (docs/measurement.md); `rnnbench noise` measures this machine's"

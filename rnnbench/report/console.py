@@ -49,8 +49,11 @@ def _ratio(c: Comparison) -> str:
 
 
 def notes(result: CompareResult) -> list[str]:
-    """Lines about the cases that could not be compared."""
-    lines = [f"only in {where}: {case}" for where, cases in (("base", result.only_base), ("new", result.only_new))
+    """Lines about the run spread the tests added, and the cases that could not be compared."""
+    lines = [f"between two runs the tests add a run-to-run spread of {100 * result.run_spread:.1f}% "
+             f"({result.run_spread_source})"] if any(c.basis == "processes" and c.p_value is not None
+                                                     for c in result.comparisons) else []
+    lines += [f"only in {where}: {case}" for where, cases in (("base", result.only_base), ("new", result.only_new))
              for case in cases]
     lines += [f"not compared (no successful timing in both): {case}" for case in result.not_ok]
     if refused := sum(c.verdict == NOT_COMPARABLE for c in result.comparisons):

@@ -3,7 +3,9 @@
 ``rnnbench noise`` runs a few throughput cases in twice the rounds of the
 protocol, one after another as two runs would be, and ``summarize_noise``
 compares the first half of the rounds with the second, case by case, with
-the test ``rnnbench compare`` uses between two runs. Every case is the same
+the test ``rnnbench compare`` uses between two runs (before the run-level
+variance, which it measures: ``run_spread``, from how far the halves' ratios
+spread beyond their processes' own errors). Every case is the same
 on both sides, so each "significant" is a false positive: their share is the
 protocol's false-positive rate on this machine (about 5% when the test is
 honest). From the spread of the processes it also gives, per case, the
@@ -26,7 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rnnbench.report.significance import ALPHA, minimum_detectable_ratio, process_test, round_of
+from rnnbench.report.significance import (
+    ALPHA,
+    estimate_run_spread,
+    minimum_detectable_ratio,
+    process_test,
+    round_of,
+)
 
 NOISE_FILE = "noise.json"
 POWER = 0.8
@@ -39,18 +47,19 @@ def summarize_noise(frame: pd.DataFrame, rounds_a_side: int) -> dict[str, Any]:
     cases = []
     for key, case in rows.groupby("case_key", sort=True):
         for kind in KINDS:
-            values = {round_of(r["repeat"]): float(r[f"{kind}_step_s"]) for _, r in case.iterrows()
-                      if isinstance(r[f"{kind}_step_s"], (int, float)) and r[f"{kind}_step_s"] > 0}
+            values = {round_of(r["repeat"]): float(r[f"{kind}_process_s"]) for _, r in case.iterrows()
+                      if isinstance(r[f"{kind}_process_s"], (int, float)) and r[f"{kind}_process_s"] > 0}
             first = {k: v for k, v in values.items() if k < rounds_a_side}
             second = {k: v for k, v in values.items() if k >= rounds_a_side}
             if first and second:
                 cases.append(_case_noise(str(key), kind, first, second, rounds_a_side))
     tested = [c for c in cases if c["p_value"] is not None]
     false = sum(c["significant"] for c in tested)
+    spread = estimate_run_spread([math.log(c["ratio"]) for c in tested], [c["error"] for c in tested])
     ratios = [c["minimum_detectable_ratio"] for c in cases if math.isfinite(c["minimum_detectable_ratio"])]
     return {"machine": _one(rows, "machine"), "run_id": _one(rows, "run_id"), "rounds_a_side": rounds_a_side,
             "alpha": ALPHA, "power": POWER, "tests": len(tested), "significant": false,
-            "false_positive_rate": false / len(tested) if tested else None,
+            "false_positive_rate": false / len(tested) if tested else None, "run_spread": spread,
             "median_minimum_detectable_ratio": float(np.median(ratios)) if ratios else None, "cases": cases}
 
 
@@ -60,6 +69,7 @@ def _case_noise(key: str, kind: str, first: dict[int, float], second: dict[int, 
     spread = [float(np.std(side, ddof=1)) for side in logs if side.size > 1]
     log_sd = float(np.sqrt(np.mean(np.square(spread)))) if spread else math.nan  # pooled within the halves
     return {"case_key": key, "kind": kind, "processes": [len(first), len(second)], "ratio": test.ratio,
+            "error": test.error,
             "ci": [test.low, test.high], "p_value": test.p_value, "significant": test.verdict in ("faster", "slower"),
             "between_process_cv": math.sqrt(math.exp(log_sd**2) - 1) if math.isfinite(log_sd) else None,
             "minimum_detectable_ratio": minimum_detectable_ratio(log_sd, n, POWER) if math.isfinite(log_sd)

@@ -18,7 +18,13 @@ means (Kalibera and Jones, "Rigorous benchmarking in reasonable time").
   its t interval. Pairing removes what a round shares (a slow spell of the
   machine falls on both sides of the pair).
 - Unpaired otherwise (``rnnbench compare`` of two runs): Welch's t-test on
-  the log medians and Welch's interval.
+  the log medians and Welch's interval. Two runs also differ as wholes: the
+  machine's speed drifts over minutes (two A/A runs of the default matrix on
+  the development VM, back to back, differed by 3.7% over all cases), and
+  no process of either run can see that. ``run_spread``, the standard
+  deviation of a run's level (Kalibera and Jones' variance at the run
+  level), adds 2 x run_spread^2 to the variance of the difference; ``rnnbench
+  noise`` measures it on the user's machine.
 
 p < ALPHA exactly when the interval excludes 1, so "significant" has one
 meaning. One process on either side gives no test ("one process: not
@@ -29,14 +35,14 @@ ever a speed-up or a slowdown.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from rnnbench.results.stats import CONFIDENCE
 
-ALPHA = 1.0 - CONFIDENCE  # 0.05: a test at the level of the reports' 95% intervals
+ALPHA = round(1.0 - CONFIDENCE, 12)  # 0.05: a test at the level of the reports' 95% intervals
 MIN_PROCESSES = 3  # values per side (pairs, when paired) below which a t interval means nothing
 ONE_PROCESS = "one process: not tested"
 TOO_FEW = "too few processes"
@@ -49,6 +55,7 @@ class ProcessTest:
     """NEW against BASE over processes: the ratio of step times (above 1: NEW is slower) and the verdict."""
 
     ratio: float  # geometric mean of the ratios (paired) or ratio of geometric means (unpaired)
+    error: float | None  # standard error of log(ratio), the run spread included; None without a test
     low: float | None  # 95% interval of the ratio; None without a test
     high: float | None
     p_value: float | None  # two-sided; None without a test
@@ -62,11 +69,12 @@ class ProcessTest:
         return self.p_value is not None
 
 
-def process_test(base: Mapping[object, float], new: Mapping[object, float], paired: bool = False
-                   ) -> ProcessTest:
+def process_test(base: Mapping[object, float], new: Mapping[object, float], paired: bool = False,
+                 run_spread: float = 0.0) -> ProcessTest:
     """Test the per-process median step times of two sides, keyed by their round.
 
     ``paired``: the sides ran in the same rounds of one run, so the rounds both have are paired.
+    ``run_spread``: the standard deviation of a whole run's log level, for two runs (unpaired).
     """
     base_values, new_values = _positive(base.values()), _positive(new.values())
     shared = sorted(set(base) & set(new), key=str)
@@ -77,9 +85,9 @@ def process_test(base: Mapping[object, float], new: Mapping[object, float], pair
     n_base, n_new = base_values.size, new_values.size
     if min(n_base, n_new) < MIN_PROCESSES:
         verdict = ONE_PROCESS if min(n_base, n_new) == 1 else TOO_FEW
-        return ProcessTest(ratio=ratio, low=None, high=None, p_value=None, n_base=n_base, n_new=n_new,
-                           basis=UNPAIRED, verdict=verdict)
-    return _welch(np.log(base_values), np.log(new_values))
+        return ProcessTest(ratio=ratio, error=None, low=None, high=None, p_value=None, n_base=n_base,
+                           n_new=n_new, basis=UNPAIRED, verdict=verdict)
+    return _welch(np.log(base_values), np.log(new_values), run_spread)
 
 
 def _positive(values: object) -> np.ndarray:
@@ -96,11 +104,14 @@ def _paired(logs: np.ndarray) -> ProcessTest:
     return _verdict(mean, error, n - 1, n, n, PAIRED)
 
 
-def _welch(base: np.ndarray, new: np.ndarray) -> ProcessTest:
-    """Welch's t-test of the mean log step times, with the Welch-Satterthwaite degrees of freedom."""
+def _welch(base: np.ndarray, new: np.ndarray, run_spread: float = 0.0) -> ProcessTest:
+    """Welch's t-test of the mean log step times, with the Welch-Satterthwaite degrees of freedom, and the
+    two runs' levels as a variance of their own (``run_spread``; its degrees of freedom left out, which
+    keeps the test's, so it errs towards "not significant")."""
     vb, vn = np.var(base, ddof=1) / base.size, np.var(new, ddof=1) / new.size
-    error = float(math.sqrt(vb + vn))
-    df = float((vb + vn) ** 2 / (vb**2 / (base.size - 1) + vn**2 / (new.size - 1))) if error > 0 else math.inf
+    within = vb + vn
+    df = float(within**2 / (vb**2 / (base.size - 1) + vn**2 / (new.size - 1))) if within > 0 else math.inf
+    error = float(math.sqrt(within + 2 * run_spread**2))
     return _verdict(float(np.mean(new) - np.mean(base)), error, df, base.size, new.size, UNPAIRED)
 
 
@@ -117,8 +128,17 @@ def _verdict(mean: float, error: float, df: float, n_base: int, n_new: int, basi
     verdict = NOT_SIGNIFICANT
     if p_value < ALPHA:
         verdict = "slower" if mean > 0 else "faster"
-    return ProcessTest(ratio=math.exp(mean), low=math.exp(low), high=math.exp(high), p_value=p_value,
+    return ProcessTest(ratio=math.exp(mean), error=error, low=math.exp(low), high=math.exp(high), p_value=p_value,
                        n_base=n_base, n_new=n_new, basis=basis, verdict=verdict)
+
+
+def estimate_run_spread(log_ratios: Sequence[float], errors: Sequence[float]) -> float:
+    """The run-level standard deviation behind A/A comparisons of two runs: their log ratios spread by
+    2 run_spread^2 beyond their processes' own standard errors (a method-of-moments estimate, >= 0)."""
+    ratios, errs = np.asarray(log_ratios, dtype=np.float64), np.asarray(errors, dtype=np.float64)
+    if ratios.size == 0:
+        return 0.0
+    return float(math.sqrt(max(0.0, float(np.mean(ratios**2 - errs**2)) / 2)))
 
 
 def minimum_detectable_ratio(log_sd: float, processes: int, power: float = 0.8, paired: bool = False) -> float:

@@ -96,6 +96,8 @@ def _throughput(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     if rows.empty:
         return empty | {f"{kind}_unstable": False, f"{kind}_process_sps": ()}
     batch = float(rows.batch_size.iloc[0])
+    quiet = rows[rows[f"{kind}_process_s"].notna()]  # processes that timed a busy machine are left out...
+    rows = quiet if not quiet.empty else rows  # ...unless every one did: then the flags say so
     medians = [float(np.median(calls)) for calls in rows[f"{kind}_samples_s"] if isinstance(calls, list) and calls]
     if len(medians) > 1:  # several rounds of the same case: each round's median is one value
         summary = summarize(medians)

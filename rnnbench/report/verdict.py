@@ -109,7 +109,7 @@ def _samples(frame: pd.DataFrame) -> dict[tuple, dict[int, float]]:
     found: dict[tuple, dict[int, float]] = {}
     for _, row in rows.assign(variant=rows.record.map(variant)).iterrows():
         for kind in KINDS:
-            median = row[f"{kind}_step_s"]
+            median = row[f"{kind}_process_s"]  # NaN for a process that timed a busy machine
             if not is_missing(median) and median > 0:
                 key = (row.task, *(row[k] for k in GROUP), row.backend, kind)
                 found.setdefault(key, {})[round_of(row["repeat"])] = float(median)

@@ -26,6 +26,10 @@ kernel_path                     the kernel path the backend reported
 conformance_ok                  the run's conformance check of this backend and device: True, False,
                                 or None when it did not finish or was not run (``--no-check``)
 {train,infer}_step_s            median seconds per call
+{train,infer}_process_s         the process's value for every test and interval over processes: its median
+                                seconds per call, NaN when its threads waited for a CPU far longer than
+                                its siblings' (rnnbench.results.guards: it timed a neighbour)
+{train,infer}_cpu_wait_share    that wait as a share of the pass's wall time (rnnbench.worker.contention)
 {train,infer}_step_ci_low_s     95% bootstrap interval of that median (low, high)
 {train,infer}_step_ci_high_s
 {train,infer}_step_iqr_s        interquartile range of the per-call samples
@@ -127,7 +131,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
 def _throughput_columns(kind: str, block: dict[str, Any]) -> dict[str, Any]:
     summary = block.get("summary") or {}
     return {
-        f"{kind}_step_s": summary.get("median"), f"{kind}_step_ci_low_s": summary.get("ci_low"),
+        f"{kind}_step_s": summary.get("median"), f"{kind}_process_s": summary.get("median"),  # guards may drop it
+        f"{kind}_cpu_wait_share": block.get("cpu_wait_share"), f"{kind}_step_ci_low_s": summary.get("ci_low"),
         f"{kind}_step_ci_high_s": summary.get("ci_high"), f"{kind}_step_iqr_s": summary.get("iqr"),
         f"{kind}_first_step_s": block.get("first_step_s"), f"{kind}_samples_per_s": block.get("samples_per_s"),
         f"{kind}_tokens_per_s": block.get("tokens_per_s"), f"{kind}_gflops": block.get("gflops"),

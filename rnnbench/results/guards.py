@@ -16,8 +16,13 @@ check by hand:
   whose training step takes more than ``CELL_RATIO`` times as long as a
   cell with more FLOPs (an RNN slower than the LSTM of the same shape);
 - a busy machine: the process's threads waited for a CPU more than
-  ``WAIT_SHARE`` of the timed pass's wall time (something else ran on its
-  cores: ``rnnbench.worker.contention``);
+  ``WAIT_SHARE`` of the timed pass's wall time and more than ``WAIT_RATIO``
+  times as long as the case's other processes did (something else ran on its
+  cores: ``rnnbench.worker.contention``; a framework whose own pool has more
+  threads than cores waits in every process alike, and is not flagged). Such
+  a process timed its neighbour, not its backend, so it is the one flag that
+  also leaves the process out of the tests and intervals
+  (``{kind}_process_s`` is NaN in the frame);
 - subnormal values: more than ``SUBNORMAL_SHARE`` of the parameters or
   gradients at the end of a throughput process are subnormal, which makes
   x86 arithmetic many times slower where a framework does not flush them.
@@ -42,6 +47,9 @@ CELL_RATIO = 1.25
 SUBNORMAL_SHARE = 1e-3
 # Measured on the 2-core VM: a quiet worker's threads wait 3-9% of the wall time, beside one busy loop 46%.
 WAIT_SHARE = 0.25
+# JAX's inference on IMDB waited 25-60% in every process (XLA's pool on 2 cores): a neighbour shows as a
+# process that waited far longer than its siblings.
+WAIT_RATIO = 2.0
 KINDS = {"train": "training", "infer": "inference"}
 
 
@@ -52,7 +60,10 @@ def add_flags(frame: pd.DataFrame) -> pd.DataFrame:
     if not frame.empty:
         timed = frame[(frame["mode"] == "throughput") & (frame.status == "ok")]
         for index, row in timed.iterrows():
-            flags[index] += trend_flags(row) + wait_flags(row.record) + subnormal_flags(row.record)
+            flags[index] += trend_flags(row) + subnormal_flags(row.record)
+        for index, kind, reason in wait_flags(timed):
+            flags[index].append(reason)
+            frame.loc[index, f"{kind}_process_s"] = math.nan  # it timed its neighbour: out of every test
         for reason_of in (outlier_flags, cell_order_flags):
             for index, reason in reason_of(timed):
                 flags[index].append(reason)
@@ -87,14 +98,20 @@ def trend(samples: list[float]) -> float | None:
     return change if abs(change) > TREND_CHANGE else None
 
 
-def wait_flags(record: dict[str, Any]) -> list[str]:
-    """Timed passes whose threads waited for a CPU for long: another program ran on the cores."""
+def wait_flags(timed: pd.DataFrame) -> list[tuple[Any, str, str]]:
+    """(row, kind, reason) for each timed pass that waited for a CPU long, and far longer than its siblings."""
     found = []
-    for kind, name in KINDS.items():
-        share = (((record.get("throughput") or {}).get(kind)) or {}).get("cpu_wait_share")
-        if isinstance(share, (int, float)) and share > WAIT_SHARE:
-            found.append(f"{name}: the process's threads waited for a CPU {share:.0%} of the timed time "
-                         "(something else ran on its cores)")
+    for _, case in timed.groupby(["run_id", "case_key"], sort=False):
+        for kind, name in KINDS.items():
+            shares = pd.to_numeric(case.get(f"{kind}_cpu_wait_share"), errors="coerce").dropna()
+            for index, share in shares.items():
+                others = shares.drop(index)
+                usual = float(others.median()) if not others.empty else 0.0
+                siblings = f"its siblings {usual:.0%}" if not others.empty else "no sibling recorded its own"
+                if share > WAIT_SHARE and share > WAIT_RATIO * usual:
+                    found.append((index, kind, f"{name}: the process's threads waited for a CPU {share:.0%} of the "
+                                               f"timed time, {siblings} (something else ran on its cores); left "
+                                               "out of the tests and intervals"))
     return found
 
 

@@ -26,6 +26,7 @@ def test_noise_runs_an_a_a_and_the_next_verdict_on_the_machine_quotes_it(cli, tm
     assert summary["tests"] == 2 and [c["kind"] for c in summary["cases"]] == ["train", "infer"]
     assert all(c["processes"] == [3, 3] and c["minimum_detectable_ratio"] > 1 for c in summary["cases"])
     assert summary["significant"] == sum(c["significant"] for c in summary["cases"])
+    assert summary["run_spread"] >= 0 and all(c["error"] > 0 for c in summary["cases"])
     assert "A/A ratio" in out and "noise.json" in out and "identical comparisons significant" in out
     machine = records[0]["machine"]
     assert find_noise(run, machine) == summary and find_noise(run, "another machine") is None

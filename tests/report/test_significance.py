@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from standins import FakeClock
 from scipy import stats
 
 from rnnbench.report.significance import (
@@ -15,23 +16,13 @@ from rnnbench.report.significance import (
     PAIRED,
     TOO_FEW,
     UNPAIRED,
+    estimate_run_spread,
     minimum_detectable_ratio,
     process_test,
 )
 from rnnbench.worker.timing import TimingProtocol, run_protocol
 
 PROTOCOL = TimingProtocol(warmup=2, steps=5)  # the quick profile's, calibrated blocks included
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def process_median(level: float, call_sd: float, rng: np.random.Generator) -> float:
@@ -145,3 +136,22 @@ def test_identical_sides_and_an_exact_difference():
 def test_a_side_needs_positive_step_times(bad):
     with pytest.raises(ValueError, match="step times > 0"):
         process_test(bad, {0: 1.0})
+
+
+def test_two_runs_that_differ_as_wholes_need_the_run_spread_and_it_can_be_measured():
+    """Each run has a level of its own (the machine's speed drifting over minutes, 3% here), shared by all of
+    its processes: a test over the processes alone calls many A/A pairs of runs different; with the run spread
+    added it is back at its rate, and A/A pairs measure that spread."""
+    rng, spread = np.random.default_rng(7), 0.03
+    alone = with_spread = 0
+    ratios, errors = [], []
+    for _ in range(300):
+        base, new = (side(math.exp(spread * rng.standard_normal()), 5, 0.02, 0.02, rng) for _ in range(2))
+        alone += process_test(base, new).verdict in ("faster", "slower")
+        with_spread += process_test(base, new, run_spread=spread).verdict in ("faster", "slower")
+        plain = process_test(base, new)
+        ratios.append(math.log(plain.ratio))
+        errors.append(plain.error)
+    assert alone / 300 > 0.3 and 0.01 <= with_spread / 300 <= 0.09
+    assert estimate_run_spread(ratios, errors) == pytest.approx(spread, rel=0.25)
+    assert estimate_run_spread([0.0, 0.0], [0.01, 0.01]) == 0.0  # never below zero

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from standins import FakeClock
 
 from rnnbench.errors import UsageError
 from rnnbench.results.stats import summarize
 from rnnbench.worker.timing import TimingProtocol, run_protocol
-
-
-class FakeClock:
-    """A clock that advances only when the code under test 'works'."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_summary_of_known_samples():
