@@ -54,7 +54,7 @@ def test_tables_and_charts_are_visible(browser, report, width, height):
     browser.set_window_size(width, height)
     browser.get(report)
     tables = browser.find_elements(By.CSS_SELECTOR, "table")
-    assert len(tables) == 3 + 1 + 1 + 1  # verdict (geomeans, two heatmaps), runs, airline, environment
+    assert len(tables) == 4 + 1 + 1 + 1  # verdict (winners, geomeans, two heatmaps), runs, airline, environment
     for table in tables:
         browser.execute_script("arguments[0].scrollIntoView()", table)
         assert _visible(table) and table.find_elements(By.CSS_SELECTOR, "tbody tr")
