@@ -37,7 +37,15 @@ import pandas as pd
 
 from rnnbench.errors import RnnbenchError
 from rnnbench.report.model import PathsArg
-from rnnbench.report.significance import ALPHA, MIN_PROCESSES, ONE_PROCESS, TOO_FEW, ProcessTest, process_test, round_of
+from rnnbench.report.significance import (
+    ALPHA,
+    MIN_PROCESSES,
+    ONE_PROCESS,
+    TOO_FEW,
+    ProcessTest,
+    process_test,
+    round_of,
+)
 from rnnbench.report.noise import find_noise
 from rnnbench.results.frame import load_results
 from rnnbench.results.store import run_dirs
@@ -47,7 +55,6 @@ __all__ = ["ALPHA", "KINDS", "MIN_PROCESSES", "NOT_COMPARABLE", "ONE_PROCESS", "
 
 KINDS = ("train", "infer")
 NOT_COMPARABLE = "not comparable"
-UNTESTED = (ONE_PROCESS, TOO_FEW)  # verdicts without a test
 # What must be equal on both sides for a verdict at all, and what is named when it differs.
 REQUIRED = ("machine", "workload")
 NAMED = ("protocol", "versions", "threads")

@@ -158,9 +158,6 @@ def minimum_detectable_ratio(log_sd: float, processes: int, power: float = 0.8, 
 
 
 def round_of(value: object) -> int:
-    """A record's round (``repeat``) as an int; records made before rounds count as round 0."""
-    return int(value) if isinstance(value, (int, float, np.integer)) and not pd_missing(value) else 0
-
-
-def pd_missing(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)
+    """A record's round (``repeat``) as an int; records made before rounds (None, NaN) count as round 0."""
+    ok = isinstance(value, (int, float, np.integer)) and not (isinstance(value, float) and math.isnan(value))
+    return int(value) if ok else 0  # type: ignore[arg-type]

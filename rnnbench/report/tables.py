@@ -98,11 +98,11 @@ def _throughput(rows: pd.DataFrame, kind: str) -> dict[str, Any]:
     batch = float(rows.batch_size.iloc[0])
     quiet = rows[rows[f"{kind}_process_s"].notna()]  # processes that timed a busy machine are left out...
     rows = quiet if not quiet.empty else rows  # ...unless every one did: then the flags say so
-    medians = [float(np.median(calls)) for calls in rows[f"{kind}_samples_s"] if isinstance(calls, list) and calls]
+    medians = _numbers(rows[f"{kind}_step_s"]).tolist()  # each process's median, as the frame has it
     if len(medians) > 1:  # several rounds of the same case: each round's median is one value
         summary = summarize(medians)
         median, low, high, unstable = summary.median, summary.ci_low, summary.ci_high, summary.unstable
-    else:  # one round, or records without their samples (a pytest-benchmark file saved without data)
+    else:  # one process: its own interval over its calls
         median, low, high = (_numbers(rows[f"{kind}_step{s}"]).median() for s in ("_s", "_ci_low_s", "_ci_high_s"))
         unstable = bool(rows[f"{kind}_unstable"].eq(True).any())
     first_step = _numbers(rows[f"{kind}_first_step_s"]).median()
