@@ -70,8 +70,8 @@ def test_cases_after_a_crash_of_their_shared_process_run_again_alone(install_fak
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     install_fake_plugin("once", "aborts_once")
     monkeypatch.setenv("RNNBENCH_TEST_ABORT_MARKER", str(tmp_path / "marker"))
-    options = RunOptions(backends=("aborts_once",), cells=("gru", "rnn"), modes=("throughput",),  # type: ignore[arg-type]
-                         **SMALL)
+    options = RunOptions(backends=("aborts_once",), cells=("gru", "rnn"),  # type: ignore[arg-type]
+                         modes=("throughput",), **SMALL)
     records = list(read_records(run(options, tmp_path / "runs", registry=Registry(), quiet=True).run_dir))
     crashed = [r for r in records if r["status"] == "crashed"]
     assert len(crashed) == 1 and "SIGABRT" in crashed[0]["error"]
