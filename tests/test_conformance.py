@@ -11,10 +11,12 @@ from rnnbench.conformance import (
     NORMWISE_TOLERANCE,
     OPTIMIZERS,
     TOLERANCE,
+    Case,
     batch,
     cases,
     check_backend,
     check_reference,
+    compare,
     run_check,
 )
 from rnnbench.errors import UsageError
@@ -60,6 +62,16 @@ def test_a_gradient_off_by_1e5_fails_conformance(install_fake_plugin):
     assert not report.ok
     failed = {c.quantity for c in report.comparisons if not c.ok}
     assert failed == {"grad"}
+
+
+def test_float32_on_a_gpu_is_held_to_the_looser_fused_kernel_tolerance_and_nothing_else_is():
+    want = {"w": np.array([1.0, -0.5, 0.02])}
+    cuDNN_like = {"w": want["w"] * (1 + 5e-4)}  # off as cuDNN's float32 RNN kernels are
+    float32 = Case("rnn", "lm", 1, "float32")
+    assert not compare(float32, "output", cuDNN_like, want).ok
+    assert compare(float32, "output", cuDNN_like, want, device="gpu:0").ok
+    assert not compare(float32, "output", {"w": want["w"] * 1.01}, want, device="gpu:0").ok
+    assert not compare(Case("rnn", "lm", 1, "float64"), "output", cuDNN_like, want, device="gpu:0").ok
 
 
 @pytest.mark.parametrize("name", ("numpy", "torch", "tensorflow", "jax"))

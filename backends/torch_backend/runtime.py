@@ -8,6 +8,7 @@ by every model's ``runtime_info``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -107,9 +108,27 @@ def compile_loop(net: torch.nn.Module) -> tuple[Callable[[torch.Tensor], torch.T
     dynamo.recompile_limit = max(dynamo.recompile_limit, RECOMPILE_LIMIT)
     dynamo.accumulated_recompile_limit = max(dynamo.accumulated_recompile_limit, 4 * RECOMPILE_LIMIT)
     dynamo.fail_on_recompile_limit_hit = True
+    _decline_tf32_advice()
     compiled = torch.compile(net, backend="inductor", fullgraph=True, dynamic=False)
     return compiled, ("torch.compile(backend='inductor', fullgraph=True, dynamic=False) of the step loop; "
                       f"recompile_limit={dynamo.recompile_limit}, fail_on_recompile_limit_hit=True")
+
+
+def _decline_tf32_advice() -> None:
+    """Spend inductor's once-per-process advice to turn TF32 on, unheard.
+
+    Float32 stays float32 by design (``float32_matmuls``), so the advice is
+    noise in every GPU worker's log, and an error where warnings are errors.
+    inductor gives it once per process (a cached function), so calling that
+    function here, under a filter, uses it up.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # importing inductor warns of deprecations that are torch's own
+        from torch._inductor import compile_fx
+
+        advise = getattr(compile_fx, "_warn_tf32_disabled", None)
+        if advise is not None:
+            advise()
 
 
 def current_settings() -> dict[str, str]:

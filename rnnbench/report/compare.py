@@ -37,6 +37,7 @@ import pandas as pd
 
 from rnnbench.errors import RnnbenchError
 from rnnbench.report.model import PathsArg
+from rnnbench.report.noise import find_noise
 from rnnbench.report.significance import (
     ALPHA,
     MIN_PROCESSES,
@@ -46,7 +47,6 @@ from rnnbench.report.significance import (
     process_test,
     round_of,
 )
-from rnnbench.report.noise import find_noise
 from rnnbench.results.frame import load_results
 from rnnbench.results.store import run_dirs
 

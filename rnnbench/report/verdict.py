@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rnnbench.conformance import REFERENCE_BACKEND
-from rnnbench.report.significance import ONE_PROCESS, TOO_FEW, process_test, round_of
 from rnnbench.report.model import ReportData, is_missing
 from rnnbench.report.noise import find_noise, noise_line
+from rnnbench.report.significance import ONE_PROCESS, TOO_FEW, process_test, round_of
 from rnnbench.report.tables import GROUP, task_table, variant
 from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE
 from rnnbench.results.stats import CONFIDENCE, RESAMPLES

@@ -290,26 +290,6 @@ def test_compiled_is_listed_only_where_its_compiler_is(monkeypatch: pytest.Monke
 
 # ---- GPU ---------------------------------------------------------------------
 
-@pytest.mark.gpu
-@requires_gpu
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("cell", CELLS)
-def test_gpu_model_matches_the_reference(backend: TorchBackend, cell: str, dtype: str) -> None:
-    spec = make_spec(cell, head="lm", dtype=dtype)
-    params = init_params(spec, 0)
-    x, y = make_batch(spec)
-    model = backend.build(spec, params, ADAM, device="gpu:0")
-    reference = NumpyBackend().build(spec, params, ADAM)
-    assert_close(model.predict(x), reference.predict(x), dtype)
-    loss, grads = model.loss_and_grads(x, y)
-    want_loss, want_grads = reference.loss_and_grads(x, y)
-    assert loss == pytest.approx(want_loss, rel=1e-5)
-    assert_close(grads, want_grads, dtype)
-    model.train_step(x, y)
-    reference.train_step(x, y)
-    assert_close(model.get_params(), reference.get_params(), dtype)
-
-
 def test_tf32_is_switched_on_for_the_tf32_precision_only_and_refused_on_the_cpu(backend: TorchBackend) -> None:
     from rnnbench.backends.torch_backend.runtime import float32_matmuls
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 import pytest
-from standins import FakeClock
 from scipy import stats
+from standins import FakeClock
 
 from rnnbench.report.significance import (
     ONE_PROCESS,
