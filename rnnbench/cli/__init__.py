@@ -16,6 +16,7 @@ from rnnbench import __version__
 from rnnbench.cli.data import data_group
 from rnnbench.cli.report import compare_command, publish_command, report_command
 from rnnbench.errors import RnnbenchError, UsageError
+from rnnbench.printable import printable
 from rnnbench.spec import PRECISIONS
 
 DTYPE_CHOICES = ("float64", "float32", "both", "mixed_bfloat16", "mixed_float16", "tf32")  # both: 64 and 32
@@ -286,5 +287,5 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except RnnbenchError as exc:
-        click.echo(f"rnnbench: error: {exc}", err=True)
+        click.echo(f"rnnbench: error: {printable(exc)}", err=True)
         sys.exit(exc.exit_code)

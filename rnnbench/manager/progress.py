@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rnnbench.manager.case import Case
+from rnnbench.printable import printable
 
 
 class Reporter(Protocol):
@@ -18,7 +19,12 @@ class Reporter(Protocol):
 
 
 def _label(case: Case) -> str:
-    return f"{case.backend} {case.task} {case.cell} {case.device} {case.mode}"
+    return printable(f"{case.backend} {case.task} {case.cell} {case.device} {case.mode}", one_line=True)
+
+
+def _error(record: dict[str, Any]) -> str:
+    """The record's error on one line, its control characters escaped: a plugin wrote it, not rnnbench."""
+    return printable(record.get("error"), one_line=True)
 
 
 class Quiet:
@@ -42,7 +48,7 @@ class PlainLines:
 
     def finish(self, case: Case, record: dict[str, Any]) -> None:
         self.done += 1
-        error = f": {record['error']}" if record.get("error") else ""
+        error = f": {_error(record)}" if record.get("error") else ""
         self.console.print(f"[{self.done}/{self.total}] {_label(case)}: {record['status']} "
                            f"({record['duration_s']:.1f} s){error}", markup=False)
 
@@ -67,7 +73,7 @@ class LiveDisplay:
 
     def finish(self, case: Case, record: dict[str, Any]) -> None:
         if record["status"] != "ok":
-            self.progress.console.print(f"{_label(case)}: {record['status']}: {record.get('error')}", markup=False)
+            self.progress.console.print(f"{_label(case)}: {record['status']}: {_error(record)}", markup=False)
         self.progress.advance(self.task_id)
 
     def end(self) -> None:

@@ -32,6 +32,7 @@ from rnnbench.manager.process import build_record, build_record_of, now_iso, rem
 from rnnbench.manager.progress import Reporter, reporter
 from rnnbench.manager.schedule import draw_seed, schedule
 from rnnbench.plugins.registry import Registry
+from rnnbench.printable import printable
 from rnnbench.results.store import (
     RUN_FILE,
     RecordWriter,
@@ -154,7 +155,7 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
         if note := rundir.ensure_environment(report.run_dir, options.threads):
             console.print(note, markup=False)
         for name, status in report.skipped_backends.items():
-            console.print(f"skipped: {status.message(name)}", markup=False)
+            console.print(f"skipped: {printable(status.message(name))}", markup=False)
         _record_skipped(report, options, registry, writer)
         if options.check:
             _check_conformance(report, options, registry, console, quiet)
@@ -173,7 +174,7 @@ def _check_conformance(report: RunReport, options: RunOptions, registry: Registr
     """Check each implementation the matrix runs, per device, once, on this machine, before its first case."""
     def announce(target: str, verdict: Verdict) -> None:
         if not quiet:
-            console.print(f"conformance {target} {verdict.dtype}: {verdict.label}", markup=False)
+            console.print(printable(f"conformance {target} {verdict.dtype}: {verdict.label}"), markup=False)
 
     check_pairs(report.run_dir, conformance_targets(report.cases, registry), options.dtype, options.threads,
                 _timeout(options), options.memory_limit_mb, announce)
