@@ -223,14 +223,18 @@ def tune_command(results_dir: Path, budget_s: float, **given: object) -> None:
     """Search implementations, denormal flushing and threads per case (successive halving), then measure the
     winner beside the default in the same run: speedup, interval, significance. Reuse: run --tuned RUN_DIR."""
     from rnnbench.manager.options import RunOptions
-    from rnnbench.manager.tune import tune
+    from rnnbench.manager.tune import tune, tuned_summary
 
     options = RunOptions().with_config(_given_options(given))
     console = _console()
     with terminate_as_interrupt():
         run_dir = tune(options, results_dir, console=console, budget_s=budget_s)
-    console.print(f"tuned settings in {run_dir / 'tuned.json'}; reuse them with: rnnbench run --tuned {run_dir}",
-                  markup=False)
+    with_verdict, searched, why_not = tuned_summary(run_dir)
+    if not with_verdict:  # no case measured: a verdict of none, and no settings to reuse
+        raise RnnbenchError(f"nothing tuned: none of {searched} cases got a verdict ({why_not}); the records, if "
+                            f"any, are in {run_dir}")
+    console.print(f"tuned settings for {with_verdict} of {searched} cases in {run_dir / 'tuned.json'}; reuse them "
+                  f"with: rnnbench run --tuned {run_dir}", markup=False)
     _print_summary(run_dir, console)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,8 @@ class RunOptions:
             raise UsageError(f"ray_address={self.ray_address!r} needs executor 'ray'. Accepted: --executor ray")
         if self.tuned is not None and not isinstance(self.tuned, str):
             raise UsageError(f"tuned={self.tuned!r} is not valid. Accepted: the folder of an `rnnbench tune` run")
+        if self.tuned is not None:  # stored resolved: a resume from another folder finds the same tune run
+            object.__setattr__(self, "tuned", os.path.abspath(self.tuned))
         if self.ray_share_nodes and self.executor != "ray":
             raise UsageError("ray_share_nodes=True needs executor 'ray'. Accepted: --executor ray")
 
@@ -345,7 +348,10 @@ def expand(options: RunOptions, registry: Registry, backends: list[str],
                     cases.append(dataclasses.replace(
                         _case(options, profile, backend, task, cell, device, mode, shape, repeat, seed),
                         implementation=implementation))
-    return cases if options.tuned is None else apply_tuned(cases, load_tuned(Path(options.tuned)))
+    if options.tuned is None:
+        return cases
+    max_threads = len(usable_cpus()) if options.executor == "local" else None
+    return apply_tuned(cases, load_tuned(Path(options.tuned)), Path(options.tuned), registry, max_threads)
 
 
 def _implementations(names: tuple[str, ...], registry: Registry, backends: list[str],

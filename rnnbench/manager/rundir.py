@@ -25,6 +25,7 @@ from rnnbench.errors import UsageError
 from rnnbench.manager.machine import collect
 from rnnbench.manager.options import RunOptions
 from rnnbench.manager.process import now_iso
+from rnnbench.manager.tuned import TUNED_FILE
 from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import (
     ENVIRONMENT_FILE,
@@ -36,6 +37,7 @@ from rnnbench.results.store import (
 )
 
 LOCK_FILE = ".lock"
+RUN_KIND, TUNE_KIND = "run", "tune"  # which command wrote a folder: run.json's "kind" (older files: tuned.json)
 RUN_FILE_VERSION = 2  # 2: run.json carries the run id; 1 (no version key): the folder name is the id
 
 
@@ -45,9 +47,9 @@ def new_run_id() -> str:
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{host}-{secrets.token_hex(2)}"
 
 
-def create(results_dir: Path, options: RunOptions, run_id: str) -> tuple[Path, str]:
+def create(results_dir: Path, options: RunOptions, run_id: str, kind: str = RUN_KIND) -> tuple[Path, str]:
     """A new run folder ``results_dir/run_id`` (made exclusively, ``-2``, ``-3``... appended when taken)
-    with its ``run.json``; (folder, the id it got)."""
+    with its ``run.json``, which names the command that wrote it (``kind``); (folder, the id it got)."""
     if results_dir.exists() and not results_dir.is_dir():
         raise UsageError(f"--results-dir {results_dir} is a file. Accepted: a folder (it is created if missing)")
     for attempt in range(1, 101):
@@ -61,8 +63,8 @@ def create(results_dir: Path, options: RunOptions, run_id: str) -> tuple[Path, s
             raise UsageError(f"cannot create a run folder in {results_dir}: {exc.strerror}. "
                              f"Accepted: a writable folder (--results-dir)") from None
         run_dir = results_dir / taken
-        write_json_file(run_dir / RUN_FILE, {"version": RUN_FILE_VERSION, "run_id": taken,
-                                        "options": options.to_dict(), "created": now_iso()})
+        write_json_file(run_dir / RUN_FILE, {"version": RUN_FILE_VERSION, "run_id": taken, "kind": kind,
+                                             "options": options.to_dict(), "created": now_iso()})
         return run_dir, taken
     raise UsageError(f"no free run folder for {run_id} in {results_dir}. Accepted: a folder rnnbench can write")
 
@@ -81,6 +83,15 @@ def read_run_file(run_dir: Path) -> dict[str, Any]:
     if not isinstance(saved, dict) or not isinstance(saved.get("options"), dict):
         raise UsageError(f"{path} holds no run options. Accepted: the {RUN_FILE} rnnbench run wrote")
     return saved
+
+
+def require_run_folder(run_dir: Path, saved: dict[str, Any]) -> None:
+    """UsageError unless ``rnnbench run`` wrote ``run_dir``: a tune folder holds a search, not a matrix, and a
+    resume would run a plain matrix into it and count the tune's default record as a finished case."""
+    kind = saved.get("kind", TUNE_KIND if (run_dir / TUNED_FILE).exists() else RUN_KIND)
+    if kind != RUN_KIND:
+        raise UsageError(f"{run_dir} was written by rnnbench {kind}, not rnnbench run. Accepted for --resume: a "
+                         f"run folder; a {kind} is started anew (its results stay readable by report)")
 
 
 def run_id_of(run_dir: Path, saved: dict[str, Any]) -> str:

@@ -127,6 +127,7 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
         run_id = rundir.new_run_id()
     else:
         saved = rundir.read_run_file(resume)
+        rundir.require_run_folder(resume, saved)
         options, run_id = load_run_options(resume, saved), rundir.run_id_of(resume, saved)
     if options.order_seed is None:  # drawn now, so run.json keeps it and a resume runs the same order
         options = dataclasses.replace(options, order_seed=draw_seed())

@@ -42,8 +42,9 @@ from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_w
 from rnnbench.manager.runner import add_peak_fraction, checked_target, measured_shapes, plan
 from rnnbench.manager.tuned import TUNED_FILE, Settings
 from rnnbench.plugins.registry import Registry
+from rnnbench.printable import printable
 from rnnbench.report.significance import process_test
-from rnnbench.results.store import RecordWriter, read_environment, write_json_file
+from rnnbench.results.store import RecordWriter, read_environment, read_json_file, write_json_file
 
 ETA = 3  # each rung keeps the fastest 1/ETA of its candidates
 RUNGS = ((1, 3), (2, 8))  # (warm-up calls, timed samples) of each screening rung: cheap, then closer
@@ -53,7 +54,10 @@ FINAL_STEPS = 10  # timed calls of each side-by-side process at least
 # more than the knobs do (the same settings came out 1.25x "faster", significant, when the calls of two
 # processes a side were pooled as if independent). Five a side, as the quick profile's rounds.
 FINAL_PROCESSES = 5
-DEFAULT_WON = "the default's own settings won"
+DEFAULT_WON = "the default's own settings won"  # the default was timed beside other candidates, and was fastest
+ONLY_CANDIDATE = "the default is the only candidate"  # nothing to search: no other implementation or knob here
+NOT_TUNED = "not tuned"  # no verdict: no candidate finished (or no side-by-side process did); ``reason`` says why
+BUDGET_SPENT = "the budget was spent before this case"
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Tuned:
     high: float | None = None
     p_value: float | None = None
     verdict: str = "not measured"  # faster, slower, not significant, too few samples, ...
+    reason: str | None = None  # why NOT_TUNED
 
     def to_dict(self) -> dict[str, Any]:
         c = self.case
@@ -75,7 +80,7 @@ class Tuned:
                 "profile": c.profile, "batch_size": c.batch_size, "seq_len": c.seq_len,
                 "hidden_size": c.hidden_size, "num_layers": c.num_layers, "best": self.best.to_dict(),
                 "best_label": self.best.label(), "speedup": self.speedup, "speedup_ci": [self.low, self.high],
-                "p_value": self.p_value, "verdict": self.verdict, "rungs": self.rungs}
+                "p_value": self.p_value, "verdict": self.verdict, "reason": self.reason, "rungs": self.rungs}
 
 
 def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
@@ -88,8 +93,9 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
     options = dataclasses.replace(options, modes=("throughput",), implementations=("default",))
     cases, _ = plan(options, registry)
     timeout_s = case_timeout_s(options, registry, cases)
-    run_dir, run_id = rundir.create(results_dir, options, rundir.new_run_id())
+    run_dir, run_id = rundir.create(results_dir, options, rundir.new_run_id(), kind=rundir.TUNE_KIND)
     began, found = clock(), list[Tuned]()
+    write_json_file(run_dir / TUNED_FILE, _tuned_file(found, cases))
     with rundir.lock(run_dir):
         rundir.ensure_environment(run_dir, options.threads)
         passed = _checked(run_dir, registry, cases, options, timeout_s, console)
@@ -108,15 +114,35 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
                     break
                 measure = _measurer(Path(scratch), timeout_s)
                 tuned = _search(case, candidates(registry, case, passed), measure)
-                if checked_target(tuned.best.apply(case), registry) == checked_target(case, registry) and (
+                if tuned.verdict == NOT_TUNED:
+                    pass
+                elif checked_target(tuned.best.apply(case), registry) == checked_target(case, registry) and (
                         tuned.best.flush_denormals, tuned.best.threads) == (case.flush_denormals, case.threads):
-                    tuned.speedup, tuned.verdict = 1.0, DEFAULT_WON  # the same configuration: nothing to compare
+                    # the same configuration: nothing to compare; "won" only where others were timed beside it
+                    tuned.speedup, tuned.verdict = 1.0, DEFAULT_WON if tuned.rungs else ONLY_CANDIDATE
                 else:
                     _side_by_side(tuned, measure, writer, (run_id, machine), timeout_s, peak, conformance)
                 found.append(tuned)
-                write_json_file(run_dir / TUNED_FILE, {"cases": [t.to_dict() for t in found]})
-                console.print(_line(tuned), markup=False)
+                write_json_file(run_dir / TUNED_FILE, _tuned_file(found, cases))
+                console.print(printable(_line(tuned)), markup=False)
     return run_dir
+
+
+def _tuned_file(found: list[Tuned], cases: list[Case]) -> dict[str, Any]:
+    """tuned.json: every case searched so far, and those the budget left unsearched."""
+    left = cases[len(found):]
+    return {"cases": [t.to_dict() for t in found],
+            "untuned": [{"backend": c.backend, "task": c.task, "cell": c.cell, "device": c.device,
+                         "reason": BUDGET_SPENT} for c in left]}
+
+
+def tuned_summary(run_dir: Path) -> tuple[int, int, str | None]:
+    """(cases with a verdict, cases searched or left, the first reason a case was not tuned) of a tune run."""
+    saved = read_json_file(run_dir / TUNED_FILE)
+    cases, untuned = saved.get("cases") or [], saved.get("untuned") or []
+    verdicts = [c for c in cases if c.get("verdict") != NOT_TUNED]
+    reasons = [c.get("reason") for c in cases if c.get("verdict") == NOT_TUNED] + [u.get("reason") for u in untuned]
+    return len(verdicts), len(cases) + len(untuned), next((r for r in reasons if r), None)
 
 
 def candidates(registry: Registry, case: Case, passed: set[str]) -> list[Settings]:
@@ -164,6 +190,9 @@ def _train_median(outcome: WorkerOutcome) -> float | None:
 def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
     """Successive halving over ``alive``: each rung times every survivor, the fastest 1/ETA go on."""
     default = Settings(None, case.flush_denormals, case.threads)
+    if not alive:
+        return Tuned(case=case, best=default, rungs=[], verdict=NOT_TUNED,
+                     reason="no candidate passed the conformance check")
     rungs: list[list[dict[str, Any]]] = []
     for warmup, steps in RUNGS:
         if len(alive) <= 1:
@@ -178,9 +207,12 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
             if median is not None:
                 timed.append((median, settings))
         rungs.append(rung)
+        if not timed:  # no winner was measured: not a verdict for the default either
+            return Tuned(case=case, best=default, rungs=rungs, verdict=NOT_TUNED,
+                         reason=f"no candidate finished ({rung[0]['error']})")
         timed.sort(key=lambda pair: pair[0])
         alive = [settings for _, settings in timed[:max(1, math.ceil(len(timed) / ETA))]]
-    return Tuned(case=case, best=alive[0] if alive else default, rungs=rungs)
+    return Tuned(case=case, best=alive[0], rungs=rungs)
 
 
 def alternating(per_side: int) -> list[tuple[str, int]]:
@@ -205,6 +237,7 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
     The ABBA order cancels a drift in time; the processes a side carry the variation between processes.
     """
     medians: dict[str, dict[int, float]] = {"default": {}, "tuned": {}}
+    errors: list[str] = []
     base = dataclasses.replace(tuned.case, steps=max(tuned.case.steps, FINAL_STEPS))
     for role, repeat in alternating(FINAL_PROCESSES):
         case = dataclasses.replace(base if role == "default" else tuned.best.apply(base), repeat=repeat)
@@ -220,7 +253,11 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
         calls = (((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or []
         if calls:
             medians[role][repeat] = float(np.median(calls))
-    if medians["default"] and medians["tuned"]:
+        else:
+            errors.append(f"{role}: {record.get('error') or record.get('status')}")
+    if not (medians["default"] and medians["tuned"]):
+        tuned.verdict, tuned.reason = NOT_TUNED, f"the side by side measured no process of a side ({errors[0]})"
+    else:
         result = process_test(medians["default"], medians["tuned"], paired=True)
         tuned.speedup = 1 / result.ratio
         tuned.low = None if result.high is None else 1 / result.high
@@ -231,8 +268,10 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
 def _line(tuned: Tuned) -> str:
     c = tuned.case
     where = f"{c.backend} {c.task} {c.cell} {c.device}"
-    if tuned.verdict == DEFAULT_WON:
-        return f"tune {where}: {DEFAULT_WON} ({tuned.best.label()}); nothing to compare"
+    if tuned.verdict == NOT_TUNED:
+        return f"tune {where}: not tuned: {tuned.reason}"
+    if tuned.verdict in (DEFAULT_WON, ONLY_CANDIDATE):
+        return f"tune {where}: {tuned.verdict} ({tuned.best.label()}); nothing to compare"
     if tuned.speedup is None:
         return f"tune {where}: best {tuned.best.label()}; not compared ({tuned.verdict})"
     interval = "" if tuned.low is None else f" [{tuned.low:.2f}, {tuned.high:.2f}]"

@@ -12,10 +12,22 @@ import pytest
 from rich.console import Console
 from scipy.stats import ttest_1samp
 
+from rnnbench.errors import UsageError
 from rnnbench.manager.options import RunOptions, expand
 from rnnbench.manager.precheck import CHECK_FILE
 from rnnbench.manager.process import run_worker, scratch_dir
-from rnnbench.manager.tune import DEFAULT_WON, ETA, FINAL_PROCESSES, Tuned, _side_by_side, alternating, candidates, tune
+from rnnbench.manager.tune import (
+    BUDGET_SPENT,
+    DEFAULT_WON,
+    ETA,
+    FINAL_PROCESSES,
+    NOT_TUNED,
+    Tuned,
+    _side_by_side,
+    alternating,
+    candidates,
+    tune,
+)
 from rnnbench.manager.tuned import TUNED_FILE, Settings, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.text import markdown_report
@@ -137,3 +149,84 @@ def test_a_spent_budget_leaves_the_rest_untuned(install_fake_plugin, tmp_path: P
                    registry=Registry(), console=Console(file=None, quiet=True), budget_s=150.0,
                    clock=lambda: next(ticks))
     assert len(load_tuned(run_dir)) == 1  # the first case, then the budget was spent
+
+
+@pytest.mark.skipif(len(usable_cpus()) < 2, reason="one core: a single candidate, nothing is searched")
+def test_tune_where_no_candidate_finishes_is_not_a_verdict_and_exits_non_zero(install_fake_plugin, cli,
+                                                                               tmp_path: Path) -> None:
+    install_fake_plugin("misbehaving", "misbehaving")  # "aborts": every training step ends its worker by SIGABRT
+    code, out, err = cli("tune", "--backend", "aborts", "--task", "airline", "--cell", "gru", "--profile", "smoke",
+                         "--no-check", "--results-dir", str(tmp_path / "r"))
+    assert code == 1 and "rnnbench: error: nothing tuned: none of 1 cases got a verdict (no candidate finished" in err
+    assert "tune aborts airline gru cpu: not tuned: no candidate finished" in out + err
+    assert "default's own settings won" not in out + err and "reuse them" not in out + err
+    [found] = load_tuned(next((tmp_path / "r").iterdir()))
+    assert found["verdict"] == NOT_TUNED and found["speedup"] is None
+    options = RunOptions(**{**OPTIONS, "backends": ("aborts",)}, modes=("throughput",),  # type: ignore[arg-type]
+                         tuned=str(next((tmp_path / "r").iterdir())))
+    [case] = expand(options, Registry(), ["aborts"], {"aborts": ["cpu"]})
+    assert case.implementation is None  # nothing applied from a case that was not tuned
+
+
+def test_a_budget_spent_before_the_first_case_tunes_nothing_and_says_so(install_fake_plugin, cli,
+                                                                        tmp_path: Path) -> None:
+    install_fake_plugin("two", "two_ways")
+    code, out, err = cli("tune", "--backend", "two_ways", "--task", "airline", "--cell", "gru", "--profile",
+                         "smoke", "--no-check", "--budget", "0.001", "--results-dir", str(tmp_path / "r"))
+    assert code == 1 and "nothing tuned: none of 1 cases got a verdict (the budget was spent" in err
+    assert "reuse them" not in out + err
+    saved = json.loads((next((tmp_path / "r").iterdir()) / TUNED_FILE).read_text())
+    assert saved["cases"] == [] and [u["reason"] for u in saved["untuned"]] == [BUDGET_SPENT]
+
+
+def test_a_tune_folder_is_not_resumed_as_a_run(install_fake_plugin, cli, tmp_path: Path) -> None:
+    install_fake_plugin("two", "two_ways")
+    cli("tune", "--backend", "two_ways", "--task", "airline", "--cell", "gru", "--profile", "smoke", "--no-check",
+        "--budget", "0.001", "--results-dir", str(tmp_path / "r"))
+    [tune_dir] = (tmp_path / "r").iterdir()
+    before = sorted(p.name for p in tune_dir.iterdir())
+    code, _, err = cli("run", "--resume", str(tune_dir))
+    assert code == 2 and f"rnnbench: error: {tune_dir} was written by rnnbench tune, not rnnbench run." in err
+    assert sorted(p.name for p in tune_dir.iterdir()) == before
+
+
+BAD_SETTINGS = [({"threads": "abc"}, "threads='abc' is not valid. Accepted: an integer >= 1"),
+                ({"threads": None}, "threads=None is not valid"),
+                ({"threads": True}, "threads=True is not valid"),
+                ({"threads": 1000}, "threads=1000 is more than this machine lets rnnbench use. Accepted: 1 to"),
+                ({"implementation": "warp"}, "implementation 'warp' does not run there. Accepted: plain, also"),
+                ({"implementation": 3}, "implementation=3 is not valid"),
+                ({"flush_denormals": "false"}, "flush_denormals='false' is not valid. Accepted: true or false")]
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_SETTINGS)
+def test_run_tuned_checks_every_tuned_value_before_anything_runs(install_fake_plugin, cli, tmp_path: Path,
+                                                                 bad: dict, message: str) -> None:
+    install_fake_plugin("two", "two_ways")
+    [case] = expand(RunOptions(**OPTIONS, modes=("throughput",)), Registry(), ["two_ways"],  # type: ignore[arg-type]
+                    {"two_ways": ["cpu"]})
+    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, verdict="faster").to_dict()
+    found["best"].update(bad)
+    tune_dir = tmp_path / "tune"
+    tune_dir.mkdir()
+    (tune_dir / TUNED_FILE).write_text(json.dumps({"cases": [found]}))
+    results = tmp_path / "results"
+    code, _, err = cli("run", "--backend", "two_ways", "--task", "airline", "--cell", "gru", "--profile", "smoke",
+                       "--mode", "throughput", "--no-check", "--tuned", str(tune_dir), "--results-dir", str(results))
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not results.exists()  # refused before the run folder
+
+
+def test_run_tuned_matches_the_profile_and_keeps_the_tune_folder_resolved(install_fake_plugin, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    install_fake_plugin("two", "two_ways")
+    [case] = expand(RunOptions(**OPTIONS, modes=("throughput",)), Registry(), ["two_ways"],  # type: ignore[arg-type]
+                    {"two_ways": ["cpu"]})
+    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, verdict="faster")
+    (tmp_path / TUNED_FILE).write_text(json.dumps({"cases": [found.to_dict()]}))  # tuned at the smoke shape
+    monkeypatch.chdir(tmp_path.parent)
+    options = RunOptions(**{**OPTIONS, "profile": "quick"}, modes=("throughput",),  # type: ignore[arg-type]
+                         tuned=tmp_path.name)
+    assert options.tuned == str(tmp_path)  # as typed, relative; stored absolute
+    with pytest.raises(UsageError, match=r"tuned none of this run's cases \(it tuned: airline gru profile smoke\)"):
+        expand(options, Registry(), ["two_ways"], {"two_ways": ["cpu"]})
