@@ -218,17 +218,22 @@ def noise_command(results_dir: Path, quiet: bool, **given: object) -> None:
 @click.option("--check/--no-check", default=None,
               help="Only implementations that pass the conformance check are candidates [default: check].")
 @click.option("--timeout", "timeout_s", type=float, help="Seconds per worker [default: 600].")
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="TOML file of run options [default: [tool.rnnbench] in ./pyproject.toml].")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-def tune_command(results_dir: Path, budget_s: float, **given: object) -> None:
+@click.option("--quiet", is_flag=True, help="No line per conformance check and per case; the summary only.")
+def tune_command(config_path: Path | None, results_dir: Path, budget_s: float, quiet: bool,
+                 **given: object) -> None:
     """Search implementations, denormal flushing and threads per case (successive halving), then measure the
     winner beside the default in the same run: speedup, interval, significance. Reuse: run --tuned RUN_DIR."""
-    from rnnbench.manager.options import RunOptions
+    from rnnbench.manager.options import RunOptions, load_config
     from rnnbench.manager.tune import tune, tuned_summary
 
-    options = RunOptions().with_config(_given_options(given))
+    options = RunOptions().with_config(load_config(config_path)).with_config(_given_options(given))
     console = _console()
+    progress = Console(stderr=True, quiet=True) if quiet else console
     with terminate_as_interrupt():
-        run_dir = tune(options, results_dir, console=console, budget_s=budget_s)
+        run_dir = tune(options, results_dir, console=progress, budget_s=budget_s)
     with_verdict, searched, why_not = tuned_summary(run_dir)
     if not with_verdict:  # no case measured: a verdict of none, and no settings to reuse
         raise RnnbenchError(f"nothing tuned: none of {searched} cases got a verdict ({why_not}); the records, if "

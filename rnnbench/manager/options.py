@@ -147,9 +147,12 @@ class RunOptions:
             _integer("order_seed", self.order_seed, 0, 2**32 - 1)
         if self.timeout_s is not None:
             _positive_number("timeout_s", self.timeout_s)
-        for name in ("steps", "warmup", "memory_limit_mb"):
+        for name in ("steps", "warmup"):
             if getattr(self, name) is not None:
                 _integer(name, getattr(self, name), 1)
+        if self.memory_limit_mb is not None:
+            _integer("memory_limit_mb", self.memory_limit_mb, 1, MAX_MEMORY_LIMIT_MB,
+                     f"an integer from 1 to {MAX_MEMORY_LIMIT_MB} (the largest address-space limit setrlimit takes)")
 
     def with_config(self, config: dict[str, Any]) -> RunOptions:
         """These options with the keys of a TOML table applied (validated)."""
@@ -168,6 +171,7 @@ class RunOptions:
 
 
 MAX_ROUNDS = 1000  # a thousand processes per case is days of a default matrix; more is a typo
+MAX_MEMORY_LIMIT_MB = (2**63 - 1) >> 20  # RLIMIT_AS in bytes is a signed 64-bit number for Python's setrlimit
 
 
 def rounds_of(options: RunOptions) -> int:
@@ -255,18 +259,27 @@ def _sweep(name: str, value: object) -> tuple[int | None, ...]:
 def load_config(path: Path | None) -> dict[str, Any]:
     """``[tool.rnnbench]`` of a pyproject.toml, or the top level (or that table) of another TOML file.
 
-    Without ``path``, ./pyproject.toml counts only when it mentions ``[tool.rnnbench]``: a
-    project's own pyproject.toml that rnnbench would not read never breaks a run.
+    Without ``path``, ./pyproject.toml is read for its ``tool.rnnbench`` table, however it is written
+    (``[tool.rnnbench]``, or ``rnnbench = {...}`` under ``[tool]``); a project's own pyproject.toml
+    without one, even one that is not valid TOML, never breaks a run.
     """
     if path is None:
         default = Path("pyproject.toml")
-        if not default.is_file() or b"tool.rnnbench" not in default.read_bytes():
+        if not default.is_file():
             return {}
-        return _table(_read_toml(default).get("tool", {}).get("rnnbench", {}), default)
+        try:
+            data = _read_toml(default)
+        except UsageError:
+            if b"rnnbench" in default.read_bytes():  # it meant to configure rnnbench: say why it cannot
+                raise
+            return {}
+        tool = data.get("tool")
+        return _table(tool.get("rnnbench", {}), default) if isinstance(tool, dict) else {}
     if not path.is_file():
         raise UsageError(f"config file {path} does not exist. Accepted: a TOML file")
     data = _read_toml(path)
-    return _table(data.get("tool", {}).get("rnnbench", data), path)
+    tool = data.get("tool")
+    return _table(tool.get("rnnbench", data) if isinstance(tool, dict) else data, path)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

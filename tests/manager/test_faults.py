@@ -270,6 +270,9 @@ BAD_OPTIONS = [
     (["--threads", "1000"], "threads=1000 is not valid"),
     (["--warmup", "0"], "warmup=0 is not valid"),
     (["--memory-limit-mb", "0"], "memory_limit_mb=0 is not valid"),
+    (["--memory-limit-mb", "99999999999999"], "memory_limit_mb=99999999999999 is not valid"),
+    (["--rounds", "100000000"], "rounds=100000000 is not valid"),
+    (["--rounds", "0"], "rounds=0 is not valid"),
     (["--seed", "-1"], "seed=-1 is not valid"),
     (["--device", "tpu"], "device='tpu' is not valid"),
     (["--hidden-size", "16", "--hidden-size", "16"], "repeats a value"),
@@ -325,6 +328,18 @@ def test_a_broken_pyproject_that_rnnbench_would_not_read_breaks_nothing(tmp_path
     (tmp_path / "pyproject.toml").write_text("[tool.rnnbench\nbackends = ['numpy']\n")
     done = rnnbench_cli("run", cwd=tmp_path)
     assert done.returncode == 2 and "is not valid TOML" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_pyproject_configures_run_and_tune_however_its_table_is_written(tmp_path, command):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n[tool]\nrnnbench = { backends = ["nosuch"] }\n')
+    done = rnnbench_cli(command, "--results-dir", str(tmp_path / "results"), cwd=tmp_path)
+    assert done.returncode == 2 and "Unknown backend 'nosuch'" in done.stderr, done.stderr  # the table was read
+    config = tmp_path / "other.toml"
+    config.write_text("profile = 'huge'\n")
+    done = rnnbench_cli(command, "--config", str(config), "--results-dir", str(tmp_path / "results"), cwd=tmp_path)
+    assert done.returncode == 2 and "profile='huge' is not valid" in done.stderr, done.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_resume_refuses_options_that_would_change_the_run(cli, finished_run):
