@@ -87,18 +87,31 @@ POLL_S = 0.1  # how often a wait that watches several children, or a child's pro
 
 
 class _Child:
-    """A started child: its own session, stdin closed, stdout and stderr into its log file."""
+    """A started child: its own session, stdin closed, stdout and stderr into its log file, and a temporary
+    folder of its own (TMPDIR), removed when it is closed.
+
+    A worker leaves through ``os._exit``, so the files that frameworks remove at interpreter exit stay
+    (TensorFlow's autograph writes about a dozen per worker); in the child's own TMPDIR they go with it.
+    The folder is named like a scratch folder, so one left by a manager killed by SIGKILL is removed by
+    ``remove_stale_scratch``.
+    """
 
     def __init__(self, command: list[str], threads: int, log_path: Path) -> None:
         self.command, self.log_path, self.started = command, log_path, time.perf_counter()
+        self.temp = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-tmp-")
         self.log = open(log_path, "wb")
         try:
             self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
-                                            env=child_environment(threads), stdin=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=die_with_parent(os.getpid()))
+                                            env=child_environment(threads) | {"TMPDIR": self.temp},
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=die_with_parent(os.getpid()))
         except BaseException:
-            self.log.close()
+            self.close()
             raise
+
+    def close(self) -> None:
+        self.log.close()
+        shutil.rmtree(self.temp, ignore_errors=True)
 
     def ended(self, timeout_s: float = 0.0) -> bool:
         try:
@@ -111,7 +124,7 @@ class _Child:
         _kill_group(self.process)
 
     def outcome(self, timed_out: bool) -> ProcessOutcome:
-        self.log.close()
+        self.close()
         return ProcessOutcome(returncode=None if timed_out else self.process.returncode, timed_out=timed_out,
                               seconds=time.perf_counter() - self.started,
                               output_tail=read_tail(self.log_path, TAIL_CHARS), command=self.command)
@@ -136,7 +149,7 @@ def run_process(command: list[str], timeout_s: float, threads: int, log_path: Pa
                 return child.outcome(timed_out=True)
     except BaseException:  # Ctrl-C: never leave a child behind
         child.kill()
-        child.log.close()
+        child.close()
         raise
     return child.outcome(timed_out=False)
 
@@ -173,6 +186,7 @@ def run_concurrently(jobs: list[Job], parallel: int) -> Generator[tuple[Job, Pro
     finally:  # Ctrl-C, or the caller stopped early: nothing keeps running
         for _, child in running:
             child.kill()
+            child.close()
             child.log.close()
 
 

@@ -118,7 +118,11 @@ def ensure_environment(run_dir: Path, threads: int) -> str | None:
 @contextlib.contextmanager
 def lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder for this process alone; UsageError when another process holds it."""
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only mount, a full disk, a folder where the lock file goes
+        raise UsageError(f"cannot lock {run_dir} to write it: {exc.strerror} ({run_dir / LOCK_FILE}). Accepted: "
+                         "a run folder rnnbench can write; copy it somewhere writable to resume it") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

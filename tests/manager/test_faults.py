@@ -342,6 +342,15 @@ def test_pyproject_configures_run_and_tune_however_its_table_is_written(tmp_path
     assert not (tmp_path / "results").exists()
 
 
+def test_a_run_folder_that_cannot_be_locked_is_one_line_not_a_traceback(cli, finished_run, tmp_path):
+    run_dir = copy_run(finished_run, tmp_path / "run")
+    (run_dir / ".lock").mkdir()  # the lock file cannot be opened for writing, as on a read-only mount
+    before = (run_dir / RECORDS_FILE).read_bytes()
+    code, _, err = cli("run", "--resume", str(run_dir))
+    assert code == 2 and f"rnnbench: error: cannot lock {run_dir} to write it: Is a directory" in err, err
+    assert err.count("\n") == 1 and (run_dir / RECORDS_FILE).read_bytes() == before
+
+
 def test_resume_refuses_options_that_would_change_the_run(cli, finished_run):
     code, _, err = cli("run", "--resume", str(finished_run), "--backend", "nosuch", "--steps", "7")
     assert code == 2 and "--backend, --steps would change it" in err

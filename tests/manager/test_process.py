@@ -53,3 +53,16 @@ def test_the_timeout_restarts_each_time_the_child_reports_progress(tmp_path: Pat
 
     assert not run_process(_python(code), 3.0, 1, tmp_path / "parts.log", progressed).timed_out
     assert run_process(_python(code), 3.0, 1, tmp_path / "whole.log").timed_out  # one clock for the whole
+
+
+def test_what_a_child_leaves_in_its_temporary_folder_goes_with_it(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    leaves = ("import os, tempfile; fd, name = tempfile.mkstemp(suffix='.py'); print(name, flush=True); "
+              "os._exit(0)")  # as a worker does: no exit handlers, which is where autograph cleans up
+    ended = run_process([sys.executable, "-c", leaves], 60.0, 1, tmp_path / "log")
+    left = Path(ended.output_tail.strip())
+    assert ended.returncode == 0 and left.parent.parent == tmp_path / "tmp"  # it wrote into a TMPDIR of its own
+    assert not left.exists() and list((tmp_path / "tmp").iterdir()) == []

@@ -202,6 +202,24 @@ def test_ctrl_c_cancels_ray_tasks_keeps_records_and_resume_finishes(cluster, reg
         ("hangs", "gru", "timeout"), ("hangs", "rnn", "timeout"), ("numpy", "gru", "ok"), ("numpy", "rnn", "ok")]
 
 
+@pytest.mark.slow
+def test_sigterm_under_ray_ends_the_run_as_ctrl_c_does(cluster, tmp_path):
+    # A real manager process: Ray's driver installs its own SIGTERM handler (a stack dump, exit 1) at ray.init.
+    manager = subprocess.Popen([sys.executable, "-m", "rnnbench", "run", "--executor", "ray", "--ray-address", cluster,
+                                "--backend", "hangs", "--task", "airline", "--cell", "rnn", "--profile", "smoke",
+                                "--mode", "throughput", "--threads", "1", "--no-check", "--timeout", "60", "--quiet",
+                                "--results-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        _wait_for(lambda: _hanging_workers(count=1), "hanging worker")
+        manager.send_signal(signal.SIGTERM)
+        _, err = manager.communicate(timeout=60)
+    finally:
+        manager.kill()
+    assert manager.returncode == 130 and "finish the rest with: rnnbench run --resume" in err, err
+    assert "Traceback" not in err and "Stack" not in err
+
+
 def _lose_a_ray_task() -> bool:
     """Kill the Ray worker process running a 'hangs' case, as a node that dies would, and the orphaned worker."""
     [worker] = _hanging_workers(count=1) or [None]

@@ -18,10 +18,13 @@ Ray is imported only here, and only when a run uses this executor.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
@@ -64,7 +67,8 @@ class RayExecutor:
             if not ray.is_initialized():
                 check_reachable(_target(self.address), given=self.address is not None)
                 try:
-                    ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
+                    with _signals_kept():
+                        ray.init(address=self.address, log_to_driver=False, logging_level=logging.WARNING)
                 except ConnectionError as exc:
                     where = self.address or "RAY_ADDRESS or the last `ray start` here"
                     raise UsageError(f"cannot reach the Ray cluster at {where}: {exc}. "
@@ -222,3 +226,22 @@ def _cancel(ray: Any, refs: list[Any]) -> None:
     _, stuck = ray.wait(refs, num_returns=len(refs), timeout=CANCEL_GRACE_S)
     for ref in stuck:
         ray.cancel(ref, force=True)
+
+
+@contextlib.contextmanager
+def _signals_kept() -> Iterator[None]:
+    """The handlers of SIGINT, SIGTERM and SIGHUP as they were before the block, after it.
+
+    ``ray.init`` installs its core worker's failure handler (a stack dump, then death by the signal) for
+    SIGTERM; rnnbench's own handler ends a run as Ctrl-C does: cases stopped, records kept, the resume line.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            if handler is not None:  # None: set outside Python, which cannot be put back
+                signal.signal(sig, handler)
