@@ -10,7 +10,8 @@ HOSTILE = "bad\x1b[2J\x1b]0;owned\x07\nforged line [10/10] ok"
 
 def _output(reporter_class: type) -> str:
     out = io.StringIO()
-    reporter = reporter_class(Console(file=out, force_terminal=reporter_class is LiveDisplay, color_system=None, width=200))
+    console = Console(file=out, force_terminal=reporter_class is LiveDisplay, color_system=None, width=200)
+    reporter = reporter_class(console)
     case = Case(backend="evil\x1b[31m", task="airline", cell="gru", device="cpu", mode="throughput", threads=1)
     reporter.begin(1, 0)
     reporter.finish(case, {"status": "failed", "error": HOSTILE, "duration_s": 1.0})
