@@ -44,11 +44,6 @@ def test_the_readme_api_example_runs():
     assert model.predict(x).shape == (3, 4, 5)
 
 
-def test_train_stays_the_function_after_its_module_is_imported():
-    importlib.import_module("rnnbench.worker.training")
-    assert callable(rnnbench.train) and rnnbench.train.__name__ == "train"
-
-
 def test_the_report_functions_work_on_a_real_run(tmp_path):
     run_dir = GOLDEN / "compare-base"
     frame = rnnbench.load_results(run_dir)

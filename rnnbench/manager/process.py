@@ -225,10 +225,6 @@ def python_module(module: str, *args: str | Path | int) -> list[str]:
     return [sys.executable, "-m", module, *map(str, args)]
 
 
-def worker_command(case_path: Path, out_path: Path) -> list[str]:
-    return python_module("rnnbench.worker", case_path, out_path)
-
-
 def run_worker(case: Case, timeout_s: float, scratch: Path) -> WorkerOutcome:
     """Run ``case`` in a fresh worker process; its document, or None when it left none."""
     outcome = run_workers([case], timeout_s, scratch)[0]
