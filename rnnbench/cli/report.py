@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -49,19 +51,63 @@ def report_command(runs: tuple[Path, ...], fmt: str, output: Path | None) -> Non
     from rnnbench.report.text import render_csv, render_markdown
 
     data = load_report_data(runs)
-    for line in data.skipped:
-        click.echo(f"rnnbench: skipped {line}", err=True)
+    _note_skipped(data.skipped)
     text = {"html": render_html, "markdown": render_markdown, "csv": render_csv}[fmt](data)
     output = output or _default_output(runs, fmt)
     if output is None or str(output) == "-":
-        click.echo(text, nl=False)
+        _to_stdout(text, "the report")
         return
+    write_output(output, text)
+    _to_stdout(f"wrote {output} ({len(data.tasks)} tasks, {len(data.frame)} records)\n", f"the line naming {output}")
+
+
+def _note_skipped(skipped: tuple[str, ...] | list[str]) -> None:
+    from rnnbench.printable import printable
+
+    for line in skipped:
+        click.echo(f"rnnbench: skipped {printable(line)}", err=True)
+
+
+def write_output(path: Path, text: str) -> None:
+    """``text`` as the file ``path``, whole or not at all (a temporary file beside it, renamed over it): a full
+    disk or a crash leaves the old file or none, never a cut one. A device or pipe (``/dev/stdout``,
+    ``/dev/null``, a FIFO) is written as it is, since it cannot be replaced. UsageError, in one line, when it
+    cannot be written."""
+    from rnnbench.files import write_atomic
+
     try:
-        output.write_text(text, encoding="utf-8")
+        if path.exists() and not path.is_file():
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)
+        else:  # through a link to a file, the file is replaced: the link keeps pointing where it did
+            write_atomic(path.resolve() if path.is_symlink() else path, text)
     except OSError as exc:
-        raise UsageError(f"cannot write the report to {output}: {exc.strerror}. Accepted: a file in an existing, "
-                         f"writable folder") from None
-    click.echo(f"wrote {output} ({len(data.tasks)} tasks, {len(data.frame)} records)")
+        raise UsageError(f"cannot write the report to {path}: {exc.strerror or exc}. Accepted: a file in an "
+                         "existing, writable folder with room for it") from None
+
+
+def _to_stdout(text: str, what: str) -> None:
+    """``text`` on standard output; UsageError in one line when it cannot take it (a full disk, /dev/full)."""
+    try:
+        click.echo(text, nl=False)  # and flushed
+    except OSError as exc:
+        _drop_stdout()
+        raise UsageError(f"cannot write {what} to standard output: {exc.strerror or exc}. Accepted: an output "
+                         "with room for it, or -o FILE") from None
+
+
+def _drop_stdout() -> None:
+    """Point standard output at the null device, so the interpreter's last flush of what it still holds does
+    not fail again and print a second message (Python's advice for a closed pipe)."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (a test's capture): nothing will be flushed to it at exit
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
 
 
 @click.command("compare")
@@ -109,9 +155,15 @@ def compare_command(base: Path, new: Path, fail_percent: float | None, run_sprea
 @click.option("--site", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder of the static site (created if missing; runs published earlier stay listed).")
 def publish_command(runs: tuple[Path, ...], site: Path) -> None:
-    """Publish the runs in RUNS as a static site: an index by machine and date linking each run's report."""
+    """Publish the runs in RUNS as a static site: an index by machine and date linking each run's report.
+
+    Refused, with nothing written: no run in RUNS, or a run whose id the site already gives to a different
+    run (the same run again replaces its report).
+    """
     from rnnbench.report.publish import publish
 
-    for run in publish(runs, site):
-        click.echo(f"published {run.run_id} -> {site / run.report}")
-    click.echo(f"index: {site / 'index.html'}")
+    skipped: list[str] = []
+    published = publish(runs, site, skipped)
+    _note_skipped(skipped)
+    lines = [f"published {run.run_id} -> {site / run.report}" for run in published]
+    _to_stdout("".join(f"{line}\n" for line in [*lines, f"index: {site / 'index.html'}"]), "a line")

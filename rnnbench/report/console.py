@@ -1,4 +1,4 @@
-"""The comparison as a rich table for the terminal. Record text is escaped, never read as rich markup."""
+"""The comparison as a rich table for the terminal. Record text is escaped (control characters and rich markup)."""
 
 from __future__ import annotations
 
@@ -15,27 +15,33 @@ from rnnbench.report.compare import (
     CompareResult,
     Comparison,
 )
+from rnnbench.printable import printable
 
 STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW: "yellow", ONE_PROCESS: "yellow",
           NOT_COMPARABLE: "magenta"}
 
 
 def compare_table(result: CompareResult, base: str, new: str) -> Table:
-    table = Table(title=escape(f"step time {new} / {base}: one value per worker process (its median); ratio of "
-                               f"geometric means [95% t interval], Welch's t-test on the logs (paired by round "
-                               f"within one run); significant when p < {ALPHA}; a test needs {MIN_PROCESSES} "
-                               "processes a side"))
+    table = Table(title=_rich(f"step time {new} / {base}: one value per worker process (its median); ratio of "
+                              f"geometric means [95% t interval], Welch's t-test on the logs (paired by round "
+                              f"within one run); significant when p < {ALPHA}; a test needs {MIN_PROCESSES} "
+                              "processes a side"))
     for column in ("case", "kind", "processes", "base median", "new median", "new/base [95% CI]", "change", "p",
                    "verdict"):
         table.add_column(column, justify="left" if column in ("case", "kind", "processes", "verdict") else "right",
                          overflow="fold")
     for c in result.comparisons:
         style = STYLES[c.verdict]
-        table.add_row(escape(c.case_id), c.kind, f"{c.n_base}/{c.n_new} {c.basis}", seconds(c.base_median_s),
+        table.add_row(_rich(c.case_id), c.kind, f"{c.n_base}/{c.n_new} {c.basis}", seconds(c.base_median_s),
                       seconds(c.new_median_s), _ratio(c), f"{c.change_percent:+.1f}%",
                       "-" if c.p_value is None else f"{c.p_value:.3g}",
-                      f"[{style}]{escape(_verdict_text(c))}[/{style}]")
+                      f"[{style}]{_rich(_verdict_text(c))}[/{style}]")
     return table
+
+
+def _rich(text: str) -> str:
+    """Record text as rich shows it: its control characters and rich markup escaped."""
+    return escape(printable(text))
 
 
 def _verdict_text(c: Comparison) -> str:
@@ -65,4 +71,4 @@ def notes(result: CompareResult) -> list[str]:
     if named := sum(c.differences is not None for c in result.comparisons):
         lines.append(f"{named} comparisons measured differently on the two sides (protocol, framework versions "
                      "or threads, named beside each verdict): the ratio includes that difference")
-    return lines
+    return [printable(line) for line in lines]

@@ -2,7 +2,8 @@
 
 Style, the sort script and the charts are inline, so the page opens from a
 file on an offline machine. No value is marked safe: every string from the
-records passes through autoescaping, in tables and in the SVG alike.
+records passes through autoescaping, in tables and in the SVG alike, after its control
+characters are escaped (``rnnbench.report.printable``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,27 @@ from __future__ import annotations
 from functools import lru_cache
 
 import jinja2
+import markupsafe
 
 from rnnbench import __version__
 from rnnbench.report.model import PathsArg, ReportData, load_report_data
+from rnnbench.printable import printable
 from rnnbench.report.views import report_view
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.PackageLoader("rnnbench.report", "templates"), autoescape=True,
-                              undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False)
+                              undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False,
+                              finalize=_printable)
+
+
+def _printable(value: object) -> object:
+    """Every value a template prints, before autoescaping: a string's control characters escaped (autoescaping
+    leaves them raw); markup the templates made themselves (a macro's output) as it is."""
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return printable(value)
+    return value
 
 
 def render_html(data: ReportData) -> str:

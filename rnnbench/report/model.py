@@ -19,7 +19,7 @@ import pandas as pd
 from rnnbench.errors import UsageError
 from rnnbench.results.frame import load_results
 from rnnbench.results.schema import ResultsError
-from rnnbench.results.store import read_environments, run_dirs
+from rnnbench.results.store import RUN_FILE, read_environments, read_json_file, run_dirs
 
 
 @dataclass(frozen=True)
@@ -35,28 +35,69 @@ class TaskInfo:
 class ReportData:
     frame: pd.DataFrame  # load_results of every run, plus run_dir: the folder each record came from
     tasks: tuple[TaskInfo, ...]  # in name order
-    run_dirs: tuple[Path, ...]
+    run_dirs: tuple[Path, ...]  # the runs that could be read
     environments: tuple[tuple[str, str, dict[str, Any]], ...]  # (run id, machine, environment) per machine
-    skipped: tuple[str, ...] = ()  # "FILE:LINE: why" of each line that is not a record, left out
+    skipped: tuple[str, ...] = ()  # "FILE:LINE: why" of each line, file or run that could not be read, left out
+    run_files: tuple[dict[str, Any], ...] = ()  # each run's run.json beside run_dirs ({}: none, or unreadable)
 
 
 PathsArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
 def load_report_data(paths: PathsArg) -> ReportData:
-    """Records, tasks and environments of the run folders under ``paths``."""
+    """Records, tasks and environments of the run folders under ``paths``.
+
+    What cannot be read is left out and named in ``skipped``: a bad line of a records file, a run found
+    inside a folder that is no readable run (a stray JSON file that looks like pytest-benchmark's), an
+    unreadable run.json or environment. A run named directly that cannot be read is an error (ResultsError),
+    and so are runs none of whose records can be read.
+    """
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    dirs = tuple(run_dirs(paths))
-    # One folder at a time, so each row knows its folder (a copied run folder may be renamed).
     skipped: list[str] = []
-    frames = [f for d in dirs if not (f := load_results(d, skipped).assign(run_dir=str(d))).empty]
+    frames, dirs = _read_runs(paths, skipped)
+    if not frames and skipped:
+        more = f" ({len(skipped) - 1} more like it)" if len(skipped) > 1 else ""
+        raise ResultsError(f"no result record in {', '.join(map(str, paths))} can be read: {skipped[0]}{more}")
     if not frames:
         raise UsageError(f"no result records in {', '.join(map(str, paths))}. Accepted: run folders of rnnbench run")
     frame = contenders(pd.concat(frames, ignore_index=True))
     tasks = tuple(task_info(frame, name) for name in sorted(frame.task.unique()))
     environments = tuple((run_id(frame, run_dir), machine, env) for run_dir in dirs
                          for machine, env in _environments(run_dir, skipped).items())
-    return ReportData(frame, tasks, dirs, environments, tuple(skipped))
+    run_files = tuple(read_run_file(run_dir, skipped) for run_dir in dirs)
+    return ReportData(frame, tasks, dirs, environments, tuple(skipped), run_files)
+
+
+def _read_runs(paths: list[str | os.PathLike[str]], skipped: list[str]) -> tuple[list[pd.DataFrame], tuple[Path, ...]]:
+    """Each readable run's records (those with any), and the runs read; one folder at a time, so each row knows
+    its folder (a copied run folder may be renamed)."""
+    named = {Path(p) for p in paths}
+    frames, dirs = [], []
+    for run_dir in run_dirs(paths):
+        try:
+            frame = load_results(run_dir, skipped)
+        except ResultsError as exc:
+            if run_dir in named:
+                raise
+            skipped.append(f"{exc} (the run is left out)")
+            continue
+        dirs.append(run_dir)
+        if not frame.empty:
+            frames.append(frame.assign(run_dir=str(run_dir)))
+    return frames, tuple(dirs)
+
+
+def read_run_file(run_dir: Path, skipped: list[str]) -> dict[str, Any]:
+    """The run's run.json (its options and start); {} when it has none, or, noted in ``skipped``, when it cannot
+    be read: a report needs only its start time, which the records also carry."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return read_json_file(path)
+    except ResultsError as exc:
+        skipped.append(f"{exc}; the run's start is taken from its records")
+        return {}
 
 
 def contenders(frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,3 +177,20 @@ def is_missing(value: object) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # lists and dicts are values, not missing
         return False
+
+
+def seeds(records: Iterable[dict[str, Any]]) -> list[int]:
+    """The seeds the records ran with (their config's ``seed``), in order, each once."""
+    found = {(r.get("config") or {}).get("seed") for r in records}
+    return sorted(s for s in found if isinstance(s, int) and not isinstance(s, bool))
+
+
+def seeds_text(values: list[int]) -> str:
+    """"0" for one seed, "0-4 (5 seeds)" for a range, "0, 3, 7 (3 seeds)" for a few others, "-" for none."""
+    if len(values) < 2:
+        return str(values[0]) if values else "-"
+    if values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]} ({len(values)} seeds)"
+    if len(values) <= 5:
+        return f"{', '.join(map(str, values))} ({len(values)} seeds)"
+    return f"{values[0]} to {values[-1]} ({len(values)} seeds)"

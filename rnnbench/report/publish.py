@@ -4,18 +4,21 @@ The site holds ``index.html`` (runs grouped by machine, newest first),
 ``reports/<run-id>.html`` (each run's self-contained report), ``runs.json``
 (what the index lists, so publishing more runs later keeps the earlier
 ones) and ``.nojekyll``. Records are not copied: a report carries what a
-reader needs, and the site stays small.
+reader needs, and the site stays small. Every file is written whole or not
+at all (``rnnbench.files.write_atomic``), so a full disk or a crash leaves
+each page as it was or as it is now, never cut short.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rnnbench import __version__
-from rnnbench.errors import UsageError
+from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
+from rnnbench.files import write_atomic
 from rnnbench.report.html import environment, render_html
 from rnnbench.report.model import ReportData, load_report_data
 from rnnbench.report.views import run_view
@@ -43,7 +46,7 @@ def _report_path(run_id: str) -> str:
 
 
 def _published(data: ReportData, run_dir: Path) -> PublishedRun:
-    view = run_view(run_dir, data.frame)
+    view = run_view(data, run_dir)
     frame = data.frame
     return PublishedRun(view.run_id, view.machines, view.created, view.profiles,
                         ", ".join(sorted(map(str, frame.task.unique()))),
@@ -54,11 +57,17 @@ def _published(data: ReportData, run_dir: Path) -> PublishedRun:
 def read_manifest(site: Path) -> dict[str, PublishedRun]:
     path = site / MANIFEST
     if not path.is_file():
+        if (site / "index.html").exists():
+            raise UsageError(f"{site} holds an index.html but no {MANIFEST}: it is not a site rnnbench publish wrote, "
+                             "and publishing would replace its index. Accepted: a new folder, or one rnnbench "
+                             "publish wrote")
         return {}
     try:
         runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
         # The link is rebuilt from the run id, never taken from the file: it must stay a file of this site.
         return {run["run_id"]: PublishedRun(**run | {"report": _report_path(run["run_id"])}) for run in runs}
+    except OSError as exc:
+        raise ResultsWriteError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path} is not a site manifest of rnnbench publish ({exc}). "
                          "Accepted: a new folder, or one rnnbench publish wrote") from exc
@@ -79,27 +88,90 @@ def _backends(runs: Iterable[PublishedRun]) -> list[str]:
 
 
 def write_index(site: Path, runs: dict[str, PublishedRun]) -> Path:
+    """The manifest, then the index it lists (a failure between them leaves a manifest the next publish
+    indexes), each written whole or not at all."""
     path = site / "index.html"
     html = environment().get_template("index.html.j2").render(machines=_by_machine(runs.values()),
                                                              backends=_backends(runs.values()), version=__version__)
-    path.write_text(html, encoding="utf-8")
     manifest = {"runs": [asdict(r) for r in sorted(runs.values(), key=lambda r: r.run_id)]}
-    (site / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _write(site / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    _write(path, html)
     return path
 
 
-def publish(paths: Iterable[str | Path], site: str | Path) -> list[PublishedRun]:
-    """Render a report per run folder into ``site`` and rewrite its index; earlier runs stay listed."""
-    site = Path(site)
-    (site / REPORTS).mkdir(parents=True, exist_ok=True)
+def publish(paths: Iterable[str | Path], site: str | Path, skipped: list[str] | None = None) -> list[PublishedRun]:
+    """Render a report per run into ``site`` and rewrite its index; earlier runs stay listed.
+
+    Everything is read and checked before anything is written, so a refusal leaves the site as it was: no
+    run to publish, or a run whose id (or report file) the site or another of the runs gives to a
+    different run (UsageError; the same run again replaces its report). What a report could not read is
+    noted in ``skipped`` (as ``ReportData.skipped``), and so is a run found inside a folder that cannot
+    be read at all. Each file is written whole or not at all; a file that cannot be written is
+    ResultsWriteError, in one line naming it.
+    """
+    site, paths = Path(site), list(paths)
+    notes: list[str] = []
     runs = read_manifest(site)
-    added = []
-    for run_dir in run_dirs(list(paths)):
-        data = load_report_data(run_dir)
+    rendered = []
+    for run_dir, data in _readable(paths, notes):
         run = _published(data, run_dir)
-        (site / run.report).write_text(render_html(data), encoding="utf-8")
+        _refuse_a_different_run(site, runs, run, run_dir)
         runs[run.run_id] = run
-        added.append(run)
-    (site / ".nojekyll").touch()  # GitHub Pages serves the files as they are
+        rendered.append((run, render_html(data)))
+        notes.extend(data.skipped)
+    if skipped is not None:
+        skipped.extend(notes)
+    if not rendered:
+        why = f": {notes[0]}" if notes else ""
+        raise UsageError(f"nothing to publish in {', '.join(map(str, paths))}{why}. Accepted: run folders of "
+                         "rnnbench run, folders of them, or pytest-benchmark JSON files")
+    _mkdir(site / REPORTS)
+    for run, html in rendered:
+        _write(site / run.report, html)
+    if not (site / ".nojekyll").exists():
+        _write(site / ".nojekyll", "")  # GitHub Pages serves the files as they are
     write_index(site, runs)
-    return added
+    return [run for run, _ in rendered]
+
+
+def _readable(paths: list[str | Path], notes: list[str]) -> Iterator[tuple[Path, ReportData]]:
+    """Each run and its report data; a run found inside a folder that cannot be read is noted and left out,
+    one named directly is an error."""
+    named = {Path(p) for p in paths}
+    for run_dir in run_dirs(paths):
+        try:
+            yield run_dir, load_report_data(run_dir)
+        except RnnbenchError as exc:
+            if run_dir in named:
+                raise
+            notes.append(f"{exc} (the run is left out)")
+
+
+def _refuse_a_different_run(site: Path, runs: dict[str, PublishedRun], run: PublishedRun, run_dir: Path) -> None:
+    """UsageError when the site already gives the run's id, or its report file, to a run that is not this one
+    (another machine or start time: the same run, resumed since, is published again)."""
+    taken = runs.get(run.run_id) or next((r for r in runs.values() if r.report == run.report), None)
+    if taken is None or (taken.run_id, taken.machine, taken.created) == (run.run_id, run.machine, run.created):
+        return
+    what = "id" if taken.run_id == run.run_id else f"report file {run.report}"
+    raise UsageError(f"{site} already publishes run {taken.run_id!r} (machine {taken.machine!r}, started "
+                     f"{taken.created!r}); {run_dir} is a different run (machine {run.machine!r}, started "
+                     f"{run.created!r}) with the same {what}, and nothing was written. Accepted: the same run "
+                     "again (its report is replaced), or a run of another id")
+
+
+def _mkdir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsWriteError(f"cannot create the folder {folder}: {exc.strerror or exc}. Accepted: a site "
+                                "folder that can be written") from None
+
+
+def _write(path: Path, text: str) -> None:
+    """``text`` as ``path``, whole or not at all; ResultsWriteError naming the path and the reason."""
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise ResultsWriteError(f"cannot write {path}: {exc.strerror or exc}; the file is as it was. Accepted: "
+                                "a site folder that can be written and has room") from None

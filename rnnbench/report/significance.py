@@ -158,6 +158,7 @@ def minimum_detectable_ratio(log_sd: float, processes: int, power: float = 0.8, 
 
 
 def round_of(value: object) -> int:
-    """A record's round (``repeat``) as an int; records made before rounds (None, NaN) count as round 0."""
-    ok = isinstance(value, (int, float, np.integer)) and not (isinstance(value, float) and math.isnan(value))
+    """A record's round (``repeat``) as an int; records made before rounds (None, NaN) count as round 0, and so
+    does a value no round takes (Infinity)."""
+    ok = isinstance(value, (int, float, np.integer)) and not (isinstance(value, float) and not math.isfinite(value))
     return int(value) if ok else 0  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rnnbench.report.model import TaskInfo, is_missing
+from rnnbench.report.model import TaskInfo, is_missing, seeds, seeds_text
 from rnnbench.results.stats import summarize
 
 # The record's config fields that make two cases of one backend and cell different measurements.
@@ -78,10 +78,18 @@ def _row(group: pd.DataFrame, task: TaskInfo) -> dict[str, Any]:
         row.update(_throughput(ok[ok["mode"] == "throughput"], kind))
     row.update(_memory(ok[ok["mode"] == "memory"]))
     row.update(_accuracy(ok[ok["mode"] == "accuracy"], task))
+    row.update(_seeds(group))
     row["kernel_path"] = "; ".join(dict.fromkeys(str(k) for k in group.kernel_path if not is_missing(k))) or None
     row["conformance"] = _conformance(group)
     row["status"] = _status(group)
     return row
+
+
+def _seeds(group: pd.DataFrame) -> dict[str, Any]:
+    """How many seeds the row's records ran with, and their range (a --seed sweep is summarised in one row)."""
+    found = seeds(group.record)
+    return {"seed_count": len(found), "seed_min": found[0] if found else None,
+            "seed_max": found[-1] if found else None, "seeds_text": seeds_text(found)}
 
 
 def _first(values: pd.Series) -> Any:

@@ -2,7 +2,10 @@
 
 Markdown shows the same columns as the HTML tables, best values in bold.
 CSV keeps numbers as numbers: one row per task, backend, cell and
-configuration, with the interval bounds in their own columns.
+configuration, with the interval bounds in their own columns and the seeds
+its records ran with (how many, the lowest, the highest: a ``--seed`` sweep
+is one row). Every text from a plugin or a record has its control
+characters escaped (``rnnbench.report.printable``).
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ import pandas as pd
 
 from rnnbench.report.columns import columns
 from rnnbench.report.model import PathsArg, ReportData, load_report_data
+from rnnbench.printable import printable
 from rnnbench.report.tables import best_mask, task_table
 from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, score_text, verdict, win_text
+from rnnbench.report.views import run_view
 
 CSV_COLUMNS = (
     "task", "run_id", "machine", "device", "dtype", "backend", "cell", "batch_size", "seq_len", "hidden_size",
-    "num_layers", "train_sps", "train_sps_low", "train_sps_high", "train_ratio", "train_unstable",
-    "infer_sps", "infer_sps_low", "infer_sps_high", "infer_ratio", "infer_unstable", "train_first_step_s",
-    "infer_first_step_s", "memory_peak_mb", "memory_baseline_mb", "device_peak_mb", "metric_name", "metric",
-    "time_to_target_s", "target", "train_steps", "equivalence_gap", "kernel_path", "conformance", "status")
+    "num_layers", "seed_count", "seed_min", "seed_max", "train_sps", "train_sps_low", "train_sps_high",
+    "train_ratio", "train_unstable", "infer_sps", "infer_sps_low", "infer_sps_high", "infer_ratio",
+    "infer_unstable", "train_first_step_s", "infer_first_step_s", "memory_peak_mb", "memory_baseline_mb",
+    "device_peak_mb", "metric_name", "metric", "time_to_target_s", "target", "train_steps", "equivalence_gap",
+    "kernel_path", "conformance", "status")
 TEXT_COLUMNS = ("task", "run_id", "machine", "device", "dtype", "backend", "cell", "metric_name", "target",
                 "kernel_path", "conformance", "status")
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection); a quote makes it text.
@@ -39,7 +45,7 @@ MARKDOWN_ESCAPES = str.maketrans({
 
 def _markdown_cell(text: str, best: bool) -> str:
     """Escapes what would break the table or render as markup (HTML, links, emphasis) in a README."""
-    text = text.translate(MARKDOWN_ESCAPES)
+    text = printable(text).translate(MARKDOWN_ESCAPES)
     return f"**{text}**" if best and text != "-" else text
 
 
@@ -93,11 +99,26 @@ def render_markdown(data: ReportData) -> str:
         parts.append("")
     note = ("Throughput: samples/s at the median step time [95% interval]; best of each cell and configuration "
             "in bold; memory: peak resident memory above the post-setup baseline.")
-    return "\n".join([*markdown_verdict(data), note, "", *parts])
+    return "\n".join([*markdown_verdict(data), *markdown_runs(data), note, "", *parts])
+
+
+def markdown_runs(data: ReportData) -> list[str]:
+    """``## Runs``: each run's machine, start, profile, seeds and records, as the HTML report's runs table."""
+    cell = _markdown_cell
+    lines = ["## Runs", "", "| run | machine | started | profile | seeds | records | not ok |",
+             "|---|---|---|---|---|---:|---:|"]
+    for run in (run_view(data, run_dir) for run_dir in data.run_dirs):
+        texts = (run.run_id, run.machines, run.created, run.profiles, run.seeds)
+        lines.append("| " + " | ".join(cell(t, False) for t in texts) + f" | {run.records} | {run.not_ok} |")
+    return [*lines, ""]
 
 
 def _defuse(value: object) -> object:
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    """Text as a spreadsheet shows it: control characters escaped, a formula start made text."""
+    if not isinstance(value, str):
+        return value
+    value = printable(value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def csv_table(data: ReportData) -> pd.DataFrame:

@@ -297,7 +297,7 @@ def _overall(ranked: Sequence[Score], wins: Sequence[Win]) -> str:
 
 
 def _caveats(data: ReportData, tables: dict[str, pd.DataFrame]) -> tuple[str, ...]:
-    frame, notes = data.frame, []
+    frame, notes = data.frame, unreadable_caveats(data.skipped)
     not_ok = frame[frame.status != "ok"]
     if not not_ok.empty:
         counts = not_ok.groupby("status").size()
@@ -340,6 +340,15 @@ def noise_caveats(data: ReportData) -> list[str]:
 
 
 SHOWN_FLAGS = 12  # implausible timings named one by one in the caveats; the rest are counted
+
+
+def unreadable_caveats(skipped: Sequence[str]) -> list[str]:
+    """One caveat per line, file or run the report could not read and left out, named, the rest counted."""
+    lines = [f"Left out, unreadable: {line}" for line in skipped[:SHOWN_FLAGS]]
+    if len(skipped) > SHOWN_FLAGS:
+        lines.append(f"{len(skipped) - SHOWN_FLAGS} more unreadable lines or files were left out: "
+                     "`rnnbench report` names each on standard error.")
+    return lines
 
 
 def implausible_caveats(frame: pd.DataFrame) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +12,10 @@ import pandas as pd
 from rnnbench.report.charts import backend_colors, task_charts
 from rnnbench.report.columns import Column, columns
 from rnnbench.report.environment import EnvironmentTable, environment_table
-from rnnbench.report.model import ReportData, TaskInfo, run_id
+from rnnbench.report.model import ReportData, TaskInfo, run_id, seeds, seeds_text
 from rnnbench.report.svg import Chart
 from rnnbench.report.tables import best_mask, task_table
 from rnnbench.report.verdict import Win, measures, rows_by_case, score_text, verdict, win_text
-from rnnbench.results.store import RUN_FILE
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,7 @@ class RunView:
     machines: str
     created: str
     profiles: str
+    seeds: str  # the seeds its records ran with: "0", "0-4 (5 seeds)"
     records: int
     not_ok: int
 
@@ -101,22 +100,21 @@ def task_view(data: ReportData, task: TaskInfo, colors: dict[str, str]) -> TaskV
                     _rows(table, cols, task), tuple(task_charts(data.frame, table, task, colors)))
 
 
-def _created(run_dir: Path, records: pd.DataFrame) -> str:
+def _created(run_file: dict[str, Any], records: pd.DataFrame) -> str:
     """When the run started: run.json's timestamp, else its first record's."""
-    path = run_dir / RUN_FILE
-    if path.is_file():
-        created = json.loads(path.read_text(encoding="utf-8")).get("created")
-        if created:
-            return str(created)
-    starts = [r.get("started_at") for r in records.record if r.get("started_at")]
-    return str(min(starts)) if starts else ""
+    if created := run_file.get("created"):
+        return str(created)
+    starts = [str(r.get("started_at")) for r in records.record if r.get("started_at")]
+    return min(starts) if starts else ""
 
 
-def run_view(run_dir: Path, frame: pd.DataFrame) -> RunView:
+def run_view(data: ReportData, run_dir: Path) -> RunView:
+    frame = data.frame
     records = frame[frame.run_dir == str(run_dir)]
+    run_file = dict(zip(data.run_dirs, data.run_files, strict=False)).get(run_dir, {})
     return RunView(run_id(frame, run_dir), ", ".join(sorted(map(str, records.machine.dropna().unique()))),
-                   _created(run_dir, records), ", ".join(sorted(map(str, records.profile.dropna().unique()))),
-                   len(records), int((records.status != "ok").sum()))
+                   _created(run_file, records), ", ".join(sorted(map(str, records.profile.dropna().unique()))),
+                   seeds_text(seeds(records.record)), len(records), int((records.status != "ok").sum()))
 
 
 def _heat_class(value: float | None) -> str:
@@ -155,6 +153,6 @@ SURENESS = {"significant": "sure", "seed ranges apart": "sure", "not significant
 
 def report_view(data: ReportData) -> ReportView:
     colors = backend_colors([str(b) for b in data.frame.backend])
-    return ReportView(tuple(run_view(d, data.frame) for d in data.run_dirs),
+    return ReportView(tuple(run_view(data, d) for d in data.run_dirs),
                       tuple(task_view(data, task, colors) for task in data.tasks),
                       environment_table(data.environments), len(data.frame), verdict_view(data))

@@ -5,7 +5,7 @@ One row per record (per case and round). Columns:
 ==============================  ===========================================================
 column                          meaning
 ==============================  ===========================================================
-run_id, machine                 the run folder's name; the machine it ran on
+run_id, machine                 the run folder's name; the machine it ran on ("unknown machine": none named)
 case_id                         the case's key (backend/task/cell/device/mode/config), its round included
 case_key                        the same without the round: rounds of a case and the same case in two runs
 workload                        fingerprint of the work measured (task, cell, spec, optimizer, batch, data)
@@ -78,6 +78,7 @@ from rnnbench.results.schema import LOST
 from rnnbench.results.store import read_records, run_dirs
 
 CASE_COLUMNS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "repeat")
+UNKNOWN_MACHINE = "unknown machine"  # the machine of a record that names none
 
 
 def load_results(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
@@ -111,6 +112,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {key: record.get(key) for key in (
         "run_id", "machine", "case_id", "case_key", "workload", "data", "backend", "task", "cell", "device",
         "mode", "status", "error", "duration_s", "shared_node")}
+    row["machine"] = record.get("machine") or UNKNOWN_MACHINE  # records before machines were named
     row.update({key: config.get(key) for key in CASE_COLUMNS})
     implementation = record.get("implementation") or {}
     row.update(implementation=implementation.get("name"), implementation_default=implementation.get("default", True))

@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rnnbench.results.schema import SCHEMA_VERSION, ResultsError, validate, workload_fingerprint
+from rnnbench.results.schema import SCHEMA_VERSION, ResultsError, impossible, validate, workload_fingerprint
 from rnnbench.results.stats import UNSTABLE_SPREAD, summarize
 
 TASK = "micro"
@@ -75,14 +75,40 @@ def read_document(path: Path) -> dict[str, Any]:
     return _load(Path(path).resolve(), Path(path).stat().st_mtime_ns)
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """One validated throughput record per rnnbench micro-benchmark in the file."""
+def read_records(path: Path, skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """One validated throughput record per rnnbench micro-benchmark in the file.
+
+    A benchmark that cannot be read as one is an error naming the file and the benchmark, or, when
+    ``skipped`` is a list, noted there and left out (as ``store.read_records`` does with a bad line).
+    """
     document = read_document(path)
+    if not isinstance(document["benchmarks"], list):
+        raise ResultsError(f"{path}: benchmarks is {document['benchmarks']!r:.40}. Accepted: a list")
     run_id = run_id_of(Path(path), document)
-    for bench in document["benchmarks"]:
-        if (bench.get("extra_info") or {}).get("rnnbench") is not None:
-            found = record(bench, document, run_id, Path(path))
-            yield validate(found | {"workload": workload_fingerprint(found)})
+    for number, bench in enumerate(document["benchmarks"], 1):
+        if isinstance(bench, dict) and (bench.get("extra_info") or {}).get("rnnbench") is None:
+            continue
+        try:
+            yield _checked(bench, document, run_id, Path(path))
+        except ResultsError as exc:
+            name = bench.get("fullname") if isinstance(bench, dict) else None
+            message = f"{path}: benchmark {number} ({name!r:.60}): {exc}"
+            if skipped is None:
+                raise ResultsError(message) from None
+            skipped.append(message)
+
+
+def _checked(bench: object, document: dict[str, Any], run_id: str, path: Path) -> dict[str, Any]:
+    """The benchmark's record, validated and checked as ``store.read_records`` checks a line."""
+    try:
+        found = record(bench, document, run_id, path)  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as exc:
+        raise ResultsError(f"not a benchmark rnnbench wrote ({type(exc).__name__}: {exc}). Accepted: one "
+                           "made by rnnbench's micro-benchmarks (extra_info.rnnbench, stats)") from None
+    found = validate(found | {"workload": workload_fingerprint(found)})
+    if problem := impossible(found):
+        raise ResultsError(problem)
+    return found
 
 
 def run_id_of(path: Path, document: dict[str, Any]) -> str:
@@ -90,7 +116,10 @@ def run_id_of(path: Path, document: dict[str, Any]) -> str:
     (autosaved names do: ``0001_<commit>_20261122_091654_uncommitted-changes``)."""
     if STAMP.search(path.stem):
         return path.stem
-    return f"{path.stem}-{_started(document).strftime('%Y%m%d-%H%M%S')}"
+    try:
+        return f"{path.stem}-{_started(document).strftime('%Y%m%d-%H%M%S')}"
+    except ResultsError as exc:
+        raise ResultsError(f"{path}: {exc}") from None
 
 
 def _started(document: dict[str, Any]) -> datetime:
@@ -173,7 +202,14 @@ def machine_of(document: dict[str, Any]) -> str:
 
 def environment(path: Path) -> dict[str, Any]:
     """The run's environment in environment.json's names, from machine_info, commit_info and extra_info."""
-    document = read_document(path)
+    try:
+        return _environment(read_document(path))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResultsError(f"{path}: its machine_info cannot be read ({type(exc).__name__}: {exc}). Accepted: "
+                           "a file written by pytest-benchmark") from None
+
+
+def _environment(document: dict[str, Any]) -> dict[str, Any]:
     info, commit = document.get("machine_info") or {}, document.get("commit_info") or {}
     extras = [b.get("extra_info") or {} for b in document["benchmarks"]]
     ours = [e for e in extras if e.get("rnnbench") is not None]

@@ -192,3 +192,79 @@ def _validate_sections(record: dict[str, Any]) -> None:
             raise ResultsError(f"throughput.{kind}.samples_s is {samples!r:.60}. Accepted: a list of seconds >= 0")
         if not isinstance(block.get("summary"), dict):
             raise ResultsError(f"throughput.{kind}.summary is {block.get('summary')!r:.40}. Accepted: a JSON object")
+
+
+# What a reader shows as a measurement, and the values it can take: a hand-edited or foreign file may hold
+# Infinity, NaN (Python's json reads both), zero or a negative time, which no timer measures.
+TIMINGS = ("median", "ci_low", "ci_high")  # seconds per call: finite and > 0 (None: not measured)
+RATES = ("first_step_s", "samples_per_s", "samples_per_s_at_median", "tokens_per_s", "gflops", "peak_fraction")
+
+
+# Sections a reader looks into that ``validate`` leaves alone (older schemas lack them): objects or null.
+READ_SECTIONS = ("implementation", "conformance", "tuning", "flops", "items")
+
+
+def impossible(record: dict[str, Any]) -> str | None:
+    """What in a valid record cannot be a measurement, in one line naming the field and what is accepted; None
+    when nothing. Readers leave such a record out (a report names it); the writer never checks it, so a run
+    keeps whatever its worker measured."""
+    for section in READ_SECTIONS:
+        value = record.get(section)
+        if value is not None and not isinstance(value, dict):
+            return f"record section {section!r} is {value!r:.40}. Accepted: a JSON object or null"
+    for kind, block in (record.get("throughput") or {}).items():
+        found = _impossible_timing(f"throughput.{kind}", block) if isinstance(block, dict) else None
+        if found:
+            return found
+    if any(isinstance(b, dict) and b["summary"].get("median") is not None
+           for b in (record.get("throughput") or {}).values()):
+        size = (record.get("batch") or {}).get("batch_size")
+        if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
+            return f"batch.batch_size is {size!r:.40} beside a timing. Accepted: a whole number > 0"
+    return _impossible_accuracy(record.get("accuracy") or {}) or _impossible_memory(record.get("memory") or {}) or (
+        None if isinstance(record.get("machine", ""), str) else
+        f"machine is {record.get('machine')!r:.40}. Accepted: a string naming the machine")
+
+
+def _impossible_timing(where: str, block: dict[str, Any]) -> str | None:
+    summary = block["summary"]
+    for name in TIMINGS:
+        value = summary.get(name)
+        if value is not None and not (_number(value) and value > 0):
+            return f"{where}.summary.{name} is {value!r:.40}. Accepted: seconds per call, a finite number > 0"
+    for name in RATES:
+        value = block.get(name)
+        if value is not None and not (_number(value) and value >= 0):
+            return f"{where}.{name} is {value!r:.40}. Accepted: a finite number >= 0, or null"
+    return None
+
+
+def _impossible_accuracy(block: dict[str, Any]) -> str | None:
+    target = block.get("time_to_target")
+    seconds = target.get("train_seconds") if isinstance(target, dict) else None
+    if seconds is not None and not (_number(seconds) and seconds >= 0):
+        return f"accuracy.time_to_target.train_seconds is {seconds!r:.40}. Accepted: a finite number >= 0, or null"
+    metrics = block.get("final_metrics") or {}
+    if not isinstance(metrics, dict):
+        return f"accuracy.final_metrics is {metrics!r:.40}. Accepted: a JSON object"
+    bad = next((name for name, value in metrics.items() if value is not None and not _number(value)), None)
+    if bad is not None:
+        return f"accuracy.final_metrics.{bad} is {metrics[bad]!r:.40}. Accepted: a finite number, or null"
+    return None
+
+
+def _impossible_memory(block: dict[str, Any]) -> str | None:
+    for name in ("baseline_rss_bytes", "peak_above_baseline_bytes"):
+        value = block.get(name)
+        if value is not None and not _number(value):
+            return f"memory.{name} is {value!r:.40}. Accepted: a finite number of bytes, or null"
+    device = block.get("device")
+    value = device.get("peak_bytes") if isinstance(device, dict) else None
+    if value is not None and not _number(value):
+        return f"memory.device.peak_bytes is {value!r:.40}. Accepted: a finite number of bytes, or null"
+    return None
+
+
+def _number(value: object) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -18,7 +18,7 @@ from typing import Any
 from rnnbench.errors import ResultsWriteError
 from rnnbench.files import write_atomic
 from rnnbench.results import pytest_benchmark as benchjson
-from rnnbench.results.schema import LOST, ResultsError, migrate, validate
+from rnnbench.results.schema import LOST, ResultsError, impossible, migrate, validate
 
 RECORDS_FILE = "records.jsonl"
 RUN_FILE = "run.json"  # the options of a run (rnnbench run writes it; --resume and reports read it)
@@ -85,27 +85,34 @@ def _benchmark_file(path: Path) -> bool:
     return benchjson.is_benchmark_file(Path(path))
 
 
-def read_records(run_dir: Path, skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
+def read_records(run_dir: Path, skipped: list[str] | None = None, *,
+                 measurements: bool = True) -> Iterator[dict[str, Any]]:
     """Every record of a run, migrated to the current schema.
 
     A last line cut short by a crash mid-write is skipped; any other bad
     line is an error naming the file and line, or, when ``skipped`` is a
     list, noted there ("FILE:LINE: why") and skipped, so a report still
-    shows every intact record. A pytest-benchmark JSON file in place of a
-    run folder gives its micro-benchmarks as throughput records.
+    shows every intact record. With ``measurements`` a record holding a
+    value no measurement takes (a median of 0 or Infinity: ``schema.impossible``)
+    is such a bad line too; ``--resume`` reads without it, since that case
+    did run. A pytest-benchmark JSON file in place of a run folder gives its
+    micro-benchmarks as throughput records.
     """
     if _benchmark_file(run_dir):
-        yield from benchjson.read_records(Path(run_dir))
+        yield from benchjson.read_records(Path(run_dir), skipped)
         return
     path = Path(run_dir) / RECORDS_FILE
     if not path.is_file():
         raise ResultsError(f"no results file at {path}. Accepted: a run folder holding {RECORDS_FILE}")
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise ResultsError(f"{path} cannot be read: {exc.strerror or exc}. Accepted: a readable file") from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            yield _parse(line)
+            yield _parse(line, measurements)
         except json.JSONDecodeError as exc:
             if number == len(lines):
                 return  # torn final write: everything before it is intact
@@ -114,11 +121,14 @@ def read_records(run_dir: Path, skipped: list[str] | None = None) -> Iterator[di
             _bad(f"{path}:{number}: {exc}", skipped)
 
 
-def _parse(line: str) -> dict[str, Any]:
+def _parse(line: str, measurements: bool) -> dict[str, Any]:
     record = json.loads(line)
     if not isinstance(record, dict):
         raise ResultsError(f"a record is {type(record).__name__} {line[:40]!r}. Accepted: a JSON object")
-    return validate(migrate(record))
+    record = validate(migrate(record))
+    if measurements and (problem := impossible(record)):
+        raise ResultsError(problem)
+    return record
 
 
 def _bad(message: str, skipped: list[str] | None) -> None:
@@ -131,7 +141,7 @@ def finished_case_ids(run_dir: Path) -> set[str]:
     """Cases a run already holds a record for (any status but lost: its machine vanished): what --resume skips."""
     if not (Path(run_dir) / RECORDS_FILE).is_file():
         return set()
-    return {record["case_id"] for record in read_records(run_dir) if record["status"] != LOST}
+    return {record["case_id"] for record in read_records(run_dir, measurements=False) if record["status"] != LOST}
 
 
 def write_environment(run_dir: Path, environment: dict[str, Any]) -> None:
@@ -185,7 +195,7 @@ def read_environments(run_dir: Path) -> dict[str, dict[str, Any]]:
     folder = Path(run_dir) / MACHINES_DIR
     if folder.is_dir() and Path(run_dir).is_dir():
         found += [read_json_file(path) for path in sorted(folder.glob("*.json"))]
-    return {env.get("machine", ""): env for env in found if env}
+    return {str(env.get("machine", "")): env for env in found if env}
 
 
 def run_dirs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

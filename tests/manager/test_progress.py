@@ -23,4 +23,4 @@ def test_a_plugin_error_reaches_the_terminal_escaped_and_on_one_line():
     for reporter_class in (PlainLines, LiveDisplay):
         shown = _output(reporter_class)
         assert "\x1b[2J" not in shown and "\x1b]0;" not in shown and "\x07" not in shown and "evil\x1b" not in shown
-        assert "bad\\x1b[2J\\x1b]0;owned\\x07\\x0aforged line" in shown
+        assert "bad\\x1b[2J\\x1b]0;owned\\x07\\nforged line" in shown
