@@ -47,6 +47,34 @@ says which one runs when none is chosen (per device kind, and per spec where
 the backend has a rule), ``use_implementation`` chooses one for the next
 ``build``, and every one must pass ``rnnbench check``. A backend with one
 way needs none of this: the base class lists a single ``default``.
+
+When the core calls what (read from ``rnnbench.worker`` and
+``rnnbench.conformance``). Each process makes its instances through the
+plugin registry, which first checks the metadata once per backend and
+process: ``available()``, ``implementations()``, ``default_implementation``
+and ``default_rule`` per device kind, and ``versions()`` when available,
+inside one guard that turns a raise (``SystemExit`` included) or a wrong type
+into one line naming the plugin.
+
+- A run's worker process (``python -m rnnbench.worker``), for each case it
+  prepares: the check (its first case only), ``available()``, ``configure(settings)``,
+  ``use_implementation(name or None)``, then ``build`` (throughput and
+  memory modes; in accuracy mode ``rnnbench.train`` calls ``build``). So
+  ``configure`` always runs before ``build`` in a worker; a process that
+  serves several cases calls it again for each case it prepares, except a
+  case that only changes the mode (throughput, then memory) and reuses the
+  previous case's model, for which nothing is called again.
+- ``devices()`` is never called in a worker. When a run asks for devices
+  other than ``cpu``, the manager calls ``available()`` then ``devices()``
+  in a probe subprocess of their own (``rnnbench.manager.probe``), without
+  ``configure``.
+- ``rnnbench check`` (and a run's conformance pre-check, a subprocess of its
+  own before the cases) never calls ``configure`` or ``devices()``: after
+  the check and ``available()`` it calls ``use_implementation`` (when an
+  implementation is named) and ``build``, so its models run with the
+  framework's defaults for threads and denormals plus whatever ``build``
+  itself sets. It builds each case four times (outputs, loss and gradients
+  on one model, then one model per optimiser), all in one process.
 """
 
 from __future__ import annotations
@@ -243,7 +271,12 @@ class Backend(ABC):
         return modules_availability(self.requires, self.install_hint)
 
     def versions(self) -> dict[str, str]:
-        """Installed versions of the framework, read from package metadata."""
+        """Installed versions of the frameworks this backend runs on, read from package metadata, never imported.
+
+        The default gives the one distribution named in ``framework``; a backend built on several (flax on
+        jax and optax) overrides this to declare them all, e.g. ``installed_versions(("flax", "jax", "optax"))``.
+        Every result records them, after the plugin's own distribution and version.
+        """
         return installed_versions(() if self.framework is None else (self.framework,))
 
     def devices(self) -> list[str]:
@@ -258,8 +291,10 @@ class Backend(ABC):
     def configure(self, settings: ParitySettings) -> dict[str, str]:
         """Apply ``settings`` through the framework's own working mechanism.
 
-        Called once per worker process, before the first ``build``. Returns
-        what was applied, as strings, for the result record.
+        Called by a run's worker before each case it prepares, so before that
+        case's ``build`` (see the module docstring for the order); never by
+        ``rnnbench check``. Returns what was applied, as strings, for the
+        result record.
         """
         return {"threads": str(settings.threads), "flush_denormals": str(settings.flush_denormals)}
 

@@ -13,6 +13,11 @@ A backend with several implementations (``Backend.implementations``) is
 checked one implementation at a time; every comparison names the
 implementation that computed it, and with none chosen each case is computed
 by the backend's default for that case.
+
+Backend code that raises during the check (``SystemExit`` included) fails
+that backend's report in one line (``Report.error``: the case, the exception
+and, through ``run_check``, the plugin and how to block it); the comparisons
+before it are kept and the other backends are still checked.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 from rnnbench.backend import Backend
 from rnnbench.kit import parse_device
 from rnnbench.params import Params, init_params
+from rnnbench.plugins.guard import describe_exception, fault_message
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec, precision_fields
 
@@ -135,6 +141,9 @@ class Comparison:
         return bool(np.isfinite(self.max_rel)) and self.max_rel <= self.tolerance
 
 
+RAISED = "raised"  # the quantity of a case whose computation raised (Report.fail)
+
+
 @dataclass
 class Report:
     """Every comparison of a conformance run."""
@@ -144,10 +153,18 @@ class Report:
     comparisons: list[Comparison] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # what could not be checked, and why
     implementation: str | None = None  # the implementation checked; None: each case's default
+    error: str | None = None  # one line: the backend's code raised, so the check stopped there
 
     @property
     def ok(self) -> bool:
-        return bool(self.comparisons) and all(c.ok for c in self.comparisons)
+        return self.error is None and bool(self.comparisons) and all(c.ok for c in self.comparisons)
+
+    def fail(self, case: Case, exc: BaseException) -> None:
+        """Backend code raised in ``case``: the report fails with one line, and with a comparison ("raised",
+        infinite error) so whoever counts failing comparisons counts it too."""
+        self.error = f"case {case.label}: {describe_exception(exc)}"
+        self.comparisons.append(Comparison(case.label, RAISED, np.inf, np.inf, describe_exception(exc),
+                                           TOLERANCE[case.dtype], FLOOR[case.dtype]))
 
     @property
     def implementations(self) -> list[str]:
@@ -173,6 +190,7 @@ class Report:
     def to_dict(self) -> dict:
         return {"backend": self.backend, "implementation": self.implementation,
                 "implementations": self.implementations, "reference": self.reference, "ok": self.ok,
+                "error": self.error,
                 "skipped": self.skipped, "comparisons": [asdict(c) | {"ok": c.ok} for c in self.comparisons]}
 
 
@@ -233,7 +251,12 @@ def check_reference(reference: Backend, seed: int = 0, implementation: str | Non
     if implementation is not None:
         reference.use_implementation(implementation)
     report = Report(reference.name, "finite differences", implementation=implementation)
-    report.comparisons.extend(check_reference_case(reference, case, seed) for case in cases(("float64",)))
+    for case in cases(("float64",)):
+        try:
+            report.comparisons.append(check_reference_case(reference, case, seed))
+        except (Exception, SystemExit) as exc:  # the backend's code raised: its report fails in one line
+            report.fail(case, exc)
+            break
     return report
 
 
@@ -271,7 +294,11 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
         if dtype not in supported:
             report.skipped.append(f"{dtype}: {backend.name} supports only {', '.join(supported)}")
     for case in cases(tuple(d for d in dtypes if d in supported), shapes):
-        report.comparisons.extend(check_case(backend, reference, case, device, seed))
+        try:
+            report.comparisons.extend(check_case(backend, reference, case, device, seed))
+        except (Exception, SystemExit) as exc:  # the backend's code raised: its report fails in one line
+            report.fail(case, exc)
+            break
     return report
 
 
@@ -333,9 +360,13 @@ def run_check(registry: Registry, name: str, dtypes: tuple[str, ...] = ("float64
     """
     backend = registry.available_backend(name)
     if name == REFERENCE_BACKEND:
-        return check_reference(backend, implementation=implementation)
-    reference = registry.available_backend(REFERENCE_BACKEND)  # a fresh instance: its default
-    return check_backend(backend, reference, dtypes, device, implementation=implementation, shapes=shapes)
+        report = check_reference(backend, implementation=implementation)
+    else:
+        reference = registry.available_backend(REFERENCE_BACKEND)  # a fresh instance: its default
+        report = check_backend(backend, reference, dtypes, device, implementation=implementation, shapes=shapes)
+    if report.error is not None:
+        report.error = fault_message(registry.origin(name), f"the check of backend {name!r}", report.error)
+    return report
 
 
 ALL_IMPLEMENTATIONS = "all"

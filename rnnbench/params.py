@@ -24,8 +24,16 @@ Gate blocks are stacked along the rows in this order, each H rows tall:
 - gru:  r, z, n.  r, z = sigmoid(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z}),
   n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h.
 
-Both biases are kept (as cuDNN does); a framework with one bias per gate
-stores their sum and the conversion splits it back as (sum, 0).
+Both biases are kept (as cuDNN does) and both are trained: the gradient of
+each is the gradient g of the gate's pre-activation, so an optimiser step
+moves each of them (each with its own optimiser state), and clipping's global
+norm counts both. A framework whose cells take one bias per gate keeps
+``b_ih`` and ``b_hh`` as two trainable parameters and gives the cell their
+sum in every forward pass (the gradients then come back as (g, g)); storing
+the sum as one parameter agrees in outputs and gradients but not after any
+optimiser step (the sum moves by one update where the reference moves it by
+two, and clipping sees a smaller norm). A GRU's ``b_hn`` stays apart in any
+case: it is inside r * (...). ``tests/plugins/one_bias.py`` is such a backend.
 Initial hidden and cell states are zeros.
 """
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -165,3 +169,40 @@ def test_a_backend_without_mixed_precision_refuses_it_rather_than_compute_float3
         all_plugins.backend("numpy").build(spec, init_params(spec, 0), OPTIMIZERS[0])
     report = check_backend(all_plugins.backend("numpy"), all_plugins.backend("numpy"), ("mixed_bfloat16",))
     assert report.comparisons == [] and report.skipped == ["mixed_bfloat16: numpy supports only float32, float64"]
+
+
+def _check_cli(*argv: str) -> subprocess.CompletedProcess:
+    """``rnnbench check --json ARGV...`` in a subprocess, with this test's plugins on PYTHONPATH."""
+    return subprocess.run([sys.executable, "-m", "rnnbench", "check", "--json", *argv], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ), check=False)
+
+
+def test_a_one_bias_cell_built_by_the_guides_recipe_passes_the_check_optimiser_steps_included(install_fake_plugin):
+    install_fake_plugin("one_bias", "one_bias", "rnnbench-one-bias", "0.1")
+    result = _check_cli("--backend", "one_bias")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    (report,) = json.loads(result.stdout)
+    steps = [c for c in report["comparisons"] if c["quantity"].endswith(" step")]
+    assert {c["quantity"] for c in steps} == {"adam step", "rmsprop step", "sgd step"}
+    assert {c["case"].split("-")[0] for c in steps} == {"rnn", "lstm", "gru"} and all(c["ok"] for c in steps)
+
+
+def test_a_one_bias_cell_storing_the_sum_of_the_biases_fails_every_optimiser_step(install_fake_plugin):
+    install_fake_plugin("one_bias", "one_bias", "rnnbench-one-bias", "0.1")
+    result = _check_cli("--backend", "one_bias_sum", "--dtype", "float64")
+    assert result.returncode == 1, result.stderr
+    (report,) = json.loads(result.stdout)
+    failing = {c["quantity"] for c in report["comparisons"] if not c["ok"]}
+    assert failing == {"adam step", "rmsprop step", "sgd step"}  # outputs, loss and gradients agree
+
+
+def test_a_backend_whose_build_raises_fails_its_report_in_one_line_naming_the_plugin(install_fake_plugin):
+    install_fake_plugin("faulty", "faulty", "rnnbench-faulty", "0.1")
+    report = run_check(Registry(make_plugin_manager()), "raises_build", ("float32",))
+    assert not report.ok
+    (raised,) = report.comparisons  # counted as a failing comparison by whoever counts them (the pre-check)
+    assert (raised.quantity, raised.ok, raised.worst) == ("raised", False, "RuntimeError: build() blew up")
+    assert report.error is not None and "\n" not in report.error
+    assert "'faulty' (rnnbench-faulty 0.1)" in report.error and "build() blew up" in report.error
+    assert "RNNBENCH_BLOCK_PLUGINS=faulty" in report.error
+    assert report.to_dict()["error"] == report.error

@@ -30,12 +30,23 @@ def _type_checking_only(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+def _executed(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except those inside an ``if TYPE_CHECKING:`` body (its ``else`` runs)."""
+    nodes, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and _type_checking_only(node):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def _imports(tree: ast.AST, here: str, is_package: bool) -> set[str]:
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and _type_checking_only(node):
-            node.body = []  # walked after this, so its imports are never seen
-        elif isinstance(node, ast.Import):
+    for node in _executed(tree):
+        if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
@@ -96,3 +107,9 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_module_of_rnnbench_imports_itself_through_others():
     assert cycles(import_graph()) == []
+
+
+def test_imports_under_type_checking_are_not_edges_and_its_else_branch_is():
+    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from rnnbench.spec import ModelSpec\n"
+              "else:\n    import rnnbench.kit\ndef f():\n    from rnnbench import errors\n")
+    assert _imports(ast.parse(source), "rnnbench.somewhere", False) == {"rnnbench.kit", "rnnbench.errors"}

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 
 from rnnbench.errors import BackendUnavailable, PluginError, UsageError
@@ -59,31 +65,36 @@ def test_blocking_a_broken_plugin_lets_the_rest_load(install_fake_plugin, monkey
 
 def test_misspelled_hook_is_rejected_naming_the_plugin(install_fake_plugin):
     install_fake_plugin("typo", "misspelled_hook", "rnnbench-typo", "0.3")
-    with pytest.raises(PluginError, match=r"'typo' \(rnnbench-typo 0.3\) implements an unknown hook.*"
-                                          r"rnnbench_register_backend\b"):
-        make_plugin_manager()
+    pm = make_plugin_manager()
+    assert pm.get_plugin("typo") is None and pm.get_plugin("rnnbench.backends.numpy_backend") is not None
+    assert re.search(r"'typo' \(rnnbench-typo 0.3\) implements an unknown hook.*rnnbench_register_backend\b",
+                     pm.faults["typo"])
 
 
 def test_import_error_names_the_plugin_and_how_to_block_it(install_fake_plugin):
     install_fake_plugin("broken", "import_error", "rnnbench-broken")
-    with pytest.raises(PluginError) as info:
-        make_plugin_manager()
-    message = str(info.value)
+    registry = Registry(make_plugin_manager())
+    assert "numpy" in registry.backend_names()  # the rest loads
+    message = registry.faults["broken"]
     assert "'broken' (rnnbench-broken 1.2.3) failed to import: ModuleNotFoundError" in message
     assert f"{BLOCK_ENV}=broken" in message
 
 
 def test_duplicate_backend_name_lists_both_origins(install_fake_plugin):
     install_fake_plugin("dup", "duplicate_name", "rnnbench-dup", "9.9")
-    with pytest.raises(PluginError, match=r"Duplicate backend name 'numpy': registered by built-in "
-                                          r"and by rnnbench-dup 9.9"):
-        Registry(make_plugin_manager()).backend_names()
+    registry = Registry(make_plugin_manager())
+    assert registry.origin("numpy").describe() == "built-in"  # the first registered keeps the name
+    assert re.search(r"duplicate backend name 'numpy': registered by built-in and by rnnbench-dup 9.9",
+                     registry.faults["dup"])
 
 
 def test_registering_something_else_than_a_backend_class_is_rejected(install_fake_plugin):
     install_fake_plugin("bad", "bad_return")
-    with pytest.raises(PluginError, match="registered 'not a class' as a backend. Accepted: a subclass of Backend"):
-        Registry(make_plugin_manager()).backend_names()
+    registry = Registry(make_plugin_manager())
+    assert "numpy" in registry.backend_names()
+    assert "registered 'not a class' as a backend. Accepted: a subclass of Backend" in registry.faults["bad"]
+    with pytest.raises(PluginError, match=f"{BLOCK_ENV}=bad"):
+        registry.available_backend("bad")  # the plugin stands in as a backend that never runs
 
 
 def test_unknown_backend_lists_what_exists(registry):
@@ -116,3 +127,143 @@ def test_each_manager_is_fresh(install_fake_plugin):
     second = make_plugin_manager()
     assert first.get_plugin("sample") is None
     assert second.get_plugin("sample") is not None
+
+
+# ---- faulty plugin code: one line naming the plugin, and the rest goes on ----------------------------
+
+FAULTY = ("faulty", "faulty", "rnnbench-faulty", "0.1")  # entry point, module, distribution, version
+FAULTY_SAYS = "'faulty' (rnnbench-faulty 0.1)"
+BLOCK_HINT = f"{BLOCK_ENV}=faulty"
+# The frameworks the CLI tests need not import: numpy and the test plugins are enough.
+OTHERS_BLOCKED = {BLOCK_ENV: "rnnbench.backends.torch_backend,rnnbench.backends.tensorflow_backend,"
+                             "rnnbench.backends.jax_backend,example"}
+STD = ("--profile", "smoke", "--task", "forecasting", "--cell", "lstm", "--mode", "throughput", "--no-check", "--quiet")
+
+
+def rnnbench(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m rnnbench ARGV...`` in a subprocess with this test's plugins on PYTHONPATH."""
+    return subprocess.run([sys.executable, "-m", "rnnbench", *argv], capture_output=True, text=True, timeout=300,
+                          env=os.environ | (env or {}), check=False)
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rnnbench: error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("module", ["raising_hook", "exiting_hook"])
+def test_a_raising_registration_hook_is_a_fault_and_the_rest_loads(install_fake_plugin, module):
+    install_fake_plugin("broken", module, "rnnbench-broken", "0.2")
+    registry = Registry(make_plugin_manager())
+    assert "numpy" in registry.backend_names()
+    fault = registry.faults["broken"]
+    assert "'broken' (rnnbench-broken 0.2)" in fault and "rnnbench_register_backends" in fault
+    assert f"{BLOCK_ENV}=broken" in fault
+
+
+@pytest.mark.parametrize("module", ["raising_hook", "exiting_hook"])
+def test_a_raising_registration_hook_does_not_stop_a_run_of_another_backend(install_fake_plugin, tmp_path, module):
+    install_fake_plugin("broken", module, "rnnbench-broken", "0.2")
+    result = rnnbench("run", *STD, "--backend", "numpy", "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    assert "1 records (0 not ok)" in result.stdout
+
+
+def test_faulty_metadata_makes_a_backend_unavailable_naming_the_plugin(install_fake_plugin):
+    from faulty import METADATA_FAULTS
+
+    install_fake_plugin(*FAULTY)
+    registry = Registry(make_plugin_manager())
+    chosen, skipped = registry.select_backends(["all"])
+    assert set(METADATA_FAULTS) <= set(skipped)
+    assert {"numpy", "raises_build"} <= {b.name for b in chosen}
+    for name, says in METADATA_FAULTS.items():
+        assert FAULTY_SAYS in skipped[name].reason and says in skipped[name].reason
+        with pytest.raises(PluginError, match=BLOCK_HINT):
+            registry.available_backend(name)
+
+
+def test_plugins_lists_a_faulty_plugin_as_not_available_with_the_reason(install_fake_plugin):
+    from faulty import METADATA_FAULTS
+
+    install_fake_plugin(*FAULTY)
+    install_fake_plugin("broken", "raising_hook", "rnnbench-broken", "0.2")
+    result = rnnbench("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["numpy"]["available"]
+    for name, says in METADATA_FAULTS.items():
+        assert not rows[name]["available"] and FAULTY_SAYS in rows[name]["reason"] and says in rows[name]["reason"]
+    assert not rows["broken"]["available"] and "the hook blew up" in rows["broken"]["reason"]
+    table = rnnbench("plugins")
+    assert table.returncode == 0 and "raises_versions" in table.stdout and "broken" in table.stdout, table.stderr
+
+
+@pytest.mark.parametrize("backend", ["raises_available", "exits_available", "raises_versions",
+                                     "raises_implementations", "wrong_available", "wrong_versions",
+                                     "wrong_implementations"])
+def test_running_a_faulty_backend_is_one_line_before_anything_is_written(install_fake_plugin, tmp_path, backend):
+    install_fake_plugin(*FAULTY)
+    result = rnnbench("run", *STD, "--backend", backend, "--results-dir", str(tmp_path / "results"))
+    line = one_error_line(result)
+    assert result.returncode == 1
+    assert FAULTY_SAYS in line and BLOCK_HINT in line and backend in line
+    assert not (tmp_path / "results").exists()
+
+
+def test_run_all_skips_a_faulty_backend_with_the_reason(install_fake_plugin, tmp_path):
+    install_fake_plugin(*FAULTY)
+    result = rnnbench("run", *STD, "--backend", "all", "--results-dir", str(tmp_path / "results"),
+                      env=OTHERS_BLOCKED)
+    assert result.returncode == 0, result.stderr
+    skipped = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if line.startswith("skipped")]
+    assert any("raises_implementations" in line and FAULTY_SAYS in line for line in skipped), result.stderr
+    lines = next((tmp_path / "results").glob("*/records.jsonl")).read_text().splitlines()
+    status = {record["backend"]: record["status"] for record in map(json.loads, lines)}
+    assert (status["numpy"], status["raises_build"]) == ("ok", "failed")
+
+
+def test_check_all_fails_a_faulty_backend_in_one_line_and_checks_the_others(install_fake_plugin):
+    install_fake_plugin(*FAULTY)
+    result = rnnbench("check", "--backend", "all", "--dtype", "float32", env=OTHERS_BLOCKED)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    out = result.stdout
+    assert "conformance of 'numpy'" in out and "PASS" in out
+    failed = [line for line in out.splitlines() if line.startswith("failed")]
+    assert any("raises_build" in line and "build() blew up" in line and FAULTY_SAYS in line for line in failed), out
+    assert any("exits_available" in line and "SystemExit" in line for line in failed), out
+
+
+def test_check_goes_on_after_a_backend_whose_build_raises(install_fake_plugin):
+    install_fake_plugin(*FAULTY)
+    result = rnnbench("check", "--backend", "raises_build", "--backend", "numpy", "--dtype", "float32")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("failed") and "raises_build" in line and BLOCK_HINT in line for line in lines), lines
+    assert "conformance of 'numpy'" in result.stdout
+
+
+def test_a_plugin_backend_records_its_distribution_and_version(install_fake_plugin, tmp_path):
+    install_fake_plugin("two", "two_ways", "rnnbench-two-ways", "0.4")
+    result = rnnbench("run", *STD, "--backend", "two_ways", "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    record = json.loads(next((tmp_path / "results").glob("*/records.jsonl")).read_text().splitlines()[0])
+    assert record["versions"]["rnnbench-two-ways"] == "0.4"
+    assert "numpy" in record["versions"]
+
+
+def test_sys_exit_while_importing_a_plugin_is_one_line_naming_it_not_a_silent_exit(install_fake_plugin, tmp_path):
+    install_fake_plugin("quits", "exits_on_import", "rnnbench-quits", "0.3")
+    listing = rnnbench("plugins", "--json")
+    assert listing.returncode == 0, listing.stderr
+    row = {row["name"]: row for row in json.loads(listing.stdout)}["quits"]
+    assert not row["available"] and "'quits' (rnnbench-quits 0.3) failed to import: SystemExit: sys.exit(3)" in \
+        row["reason"]
+    result = rnnbench("run", *STD, "--backend", "quits", "--results-dir", str(tmp_path / "results"))
+    line = one_error_line(result)
+    assert result.returncode == 1 and "failed to import: SystemExit: sys.exit(3)" in line
+    assert f"{BLOCK_ENV}=quits" in line and not (tmp_path / "results").exists()

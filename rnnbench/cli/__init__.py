@@ -76,7 +76,7 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, implementa
     """Prove a backend computes the reference function; exit 0 only if all is within tolerance."""
     from rnnbench.backend import canonical_device
     from rnnbench.cli.tables import conformance_table
-    from rnnbench.conformance import run_checks
+    from rnnbench.conformance import REFERENCE_BACKEND, Report, run_checks
     from rnnbench.plugins.registry import Registry
 
     registry = Registry()
@@ -84,16 +84,23 @@ def check_command(backends: tuple[str, ...], dtype: str, device: str, implementa
     dtypes = ("float64", "float32") if dtype == "both" else (dtype,)
     device = canonical_device(device)
     reports = [report for b in chosen for report in run_checks(registry, b.name, dtypes, device, implementation)]
+    # A backend whose plugin code failed before the check (under 'all') fails it; the others are checked.
+    faults = registry.faults
+    reports += [Report(name, REFERENCE_BACKEND, error=faults[name]) for name in skipped if name in faults]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
         console = _console()
         for name, status in skipped.items():
-            console.print(f"skipped: {status.message(name)}")
+            if name not in faults:
+                console.print(f"skipped: {status.message(name)}", markup=False, soft_wrap=True)
         for report in reports:
-            console.print(conformance_table(report, every_case))
+            if report.comparisons:
+                console.print(conformance_table(report, every_case))
             for note in report.skipped:
-                console.print(f"not checked: {note}")
+                console.print(f"not checked: {note}", markup=False)
+            if report.error is not None:
+                console.print(f"failed: {report.error}", markup=False, soft_wrap=True)
     if not reports or not all(r.ok for r in reports):
         sys.exit(1)
 
@@ -296,5 +303,5 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except RnnbenchError as exc:
-        click.echo(f"rnnbench: error: {printable(exc)}", err=True)
+        click.echo(f"rnnbench: error: {printable(exc, one_line=False)}", err=True)
         sys.exit(exc.exit_code)

@@ -2,39 +2,57 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
 
+from rnnbench.backend import Availability
+
 if TYPE_CHECKING:
     from rnnbench.backend import Backend
     from rnnbench.conformance import Report
-    from rnnbench.plugins.registry import Entry, Registry
+    from rnnbench.plugins import Origin
+    from rnnbench.plugins.registry import Registry
 
 DEVICE_KINDS = ("cpu", "gpu")
 
 
 def plugin_rows(registry: Registry) -> list[dict]:
-    """Every backend and task: name, kind, origin, versions, availability; a backend's implementations."""
+    """Every backend and task: name, kind, origin, versions, availability; a backend's implementations.
+
+    A backend whose plugin code fails is listed as not available, the failure as the reason; a plugin
+    whose registration hook fails is listed (kind "plugin") with that reason.
+    """
     rows = []
-    entries: list[Entry[Any]] = [*registry.backend_entries.values(), *registry.task_entries.values()]
-    for entry in entries:
-        plugin = entry.cls()
-        status = plugin.available()
-        versions = plugin.versions() if entry.kind == "backend" and status.ok else {}
-        rows.append({
-            "name": entry.name,
-            "kind": entry.kind,
-            "origin": entry.origin.describe(),
-            "plugin": entry.origin.plugin,
-            "description": entry.cls.description,
-            "versions": versions,
-            "available": status.ok,
-            "reason": status.reason,
-            "install_hint": status.install_hint,
-        } | (implementation_fields(plugin) if entry.kind == "backend" else {}))
+    for entry in registry.backend_entries.values():
+        backend = registry.backend(entry.name)  # a stand-in, never available, where the plugin failed
+        status = backend.available()
+        rows.append(_row(entry.name, "backend", entry.origin, backend.description, status,
+                         registry.versions(entry.name)) | implementation_fields(backend))
+    for entry in registry.task_entries.values():
+        rows.append(_row(entry.name, "task", entry.origin, entry.cls.description, registry.task_status(entry.name),
+                         {}))
+    listed = {row["name"] for row in rows}
+    for plugin, fault in registry.faults.items():
+        if plugin not in listed:
+            rows.append(_row(plugin, "plugin", registry.pm.origin_of(plugin), "", Availability(False, fault), {}))
     return rows
+
+
+def _row(name: str, kind: str, origin: Origin, description: object, status: Availability,
+         versions: dict[str, str]) -> dict:
+    return {
+        "name": name,
+        "kind": kind,
+        "origin": origin.describe(),
+        "plugin": origin.plugin,
+        "description": description if isinstance(description, str) else "",
+        "versions": versions,
+        "available": status.ok,
+        "reason": status.reason,
+        "install_hint": status.install_hint,
+    }
 
 
 def implementation_fields(backend: Backend) -> dict:
@@ -59,7 +77,8 @@ def plugins_table(rows: list[dict]) -> Table:
         if row["available"]:
             available = "[green]yes[/green]"
         else:
-            available = f"[red]no[/red]: {escape(row['reason'])}; {escape(row['install_hint'])}"  # keeps [jax]
+            hint = f"; {row['install_hint']}" if row["install_hint"] else ""
+            available = f"[red]no[/red]: {escape(row['reason'] + hint)}"  # escaped: keeps [jax]
         table.add_row(escape(row["name"]), row["kind"], escape(row["origin"]), escape(versions), available)
     return table
 

@@ -16,12 +16,12 @@ import pluggy
 
 from rnnbench import hookspecs
 from rnnbench.errors import PluginError
+from rnnbench.plugins.guard import BLOCK_ENV, describe_exception, plugin_line
 
 ENTRY_POINT_GROUP = "rnnbench"
 # Set to 1/true/yes to load only the built-in plugins (like PYTEST_DISABLE_PLUGIN_AUTOLOAD).
 DISABLE_AUTOLOAD_ENV = "RNNBENCH_DISABLE_PLUGIN_AUTOLOAD"
-# Comma-separated plugin names to block: entry-point names or built-in dotted names.
-BLOCK_ENV = "RNNBENCH_BLOCK_PLUGINS"
+# BLOCK_ENV (rnnbench.plugins.guard): comma-separated plugin names to block, entry-point or built-in dotted names.
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "rnnbench.backends.numpy_backend",
@@ -50,12 +50,13 @@ class Origin:
 
 
 class PluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers each plugin's origin."""
+    """A pluggy manager that remembers each plugin's origin, and the third-party plugins that failed to load."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.origins: dict[str, Origin] = {}
+        self.faults: dict[str, str] = {}  # plugin name -> one line: why it is not loaded, how to block it
 
     def origin_of(self, plugin_name: str) -> Origin:
         return self.origins.get(plugin_name, Origin(plugin_name, "registered at run time", ""))
@@ -79,7 +80,11 @@ def make_plugin_manager(
 
     ``block`` adds to the names in ``RNNBENCH_BLOCK_PLUGINS``;
     ``load_entry_points`` defaults to on unless
-    ``RNNBENCH_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    ``RNNBENCH_DISABLE_PLUGIN_AUTOLOAD`` is set. A third-party plugin that
+    fails to import (``sys.exit`` included), to register or implements an
+    unknown hook is left out and kept in ``pm.faults`` (one line naming it
+    and how to block it); the others load. A built-in that fails is a bug
+    and raises.
     """
     pm = PluginManager()
     for name in [*_blocked_from_env(), *block]:
@@ -116,20 +121,32 @@ def _register_entry_points(pm: PluginManager) -> None:
         origin = Origin(ep.name, dist.name if dist else ep.value, dist.version if dist else "")
         try:
             plugin = ep.load()
-        except Exception as exc:  # any import-time failure of third-party code
-            raise PluginError(
-                f"Plugin {ep.name!r} ({origin.describe()}) failed to import: {type(exc).__name__}: {exc}. "
-                f"Fix or uninstall it, or block it with {BLOCK_ENV}={ep.name}"
-            ) from exc
-        _register(pm, plugin, origin)
+        except (Exception, SystemExit) as exc:  # any import-time failure of third-party code, sys.exit included
+            _fault(pm, origin, f"failed to import: {describe_exception(exc)}")
+            continue
+        try:
+            _register(pm, plugin, origin)
+        except PluginError as exc:
+            _fault(pm, origin, f"could not be registered: {exc.__cause__}")
+
+
+def _fault(pm: PluginManager, origin: Origin, what: str) -> None:
+    """Leave the third-party plugin ``origin`` out, with one line saying ``what`` went wrong and how to block it."""
+    pm.faults[origin.plugin] = plugin_line(origin, what)
+    pm.origins[origin.plugin] = origin
 
 
 def _check_pending(pm: PluginManager) -> None:
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise PluginError(
-            f"Plugin {name!r} ({pm.origin_of(name).describe()}) implements an unknown hook: {exc}. "
-            f"Known hooks: {', '.join(sorted(h for h in dir(hookspecs) if h.startswith('rnnbench_')))}"
-        ) from exc
+    """A third-party plugin implementing an unknown hook (a misspelling) is left out as a fault; a built-in raises."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            known = ", ".join(sorted(h for h in dir(hookspecs) if h.startswith("rnnbench_")))
+            what = f"implements an unknown hook: {exc}. Known hooks: {known}"
+            if name not in pm.origins or pm.origins[name].distribution is None:
+                raise PluginError(f"Plugin {name!r} ({pm.origin_of(name).describe()}) {what}") from exc
+            pm.unregister(exc.plugin)
+            _fault(pm, pm.origins[name], what)

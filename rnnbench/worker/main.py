@@ -154,7 +154,7 @@ def empty_document() -> Document:
 def prepare(case: Case, registry: Registry, process_settings: dict[str, str], doc: Document) -> Setup:
     """Everything before the measurement, recorded in ``doc`` as it becomes known."""
     backend = registry.available_backend(case.backend)  # imports this backend's module only
-    doc["versions"] = backend.versions()
+    doc["versions"] = registry.record_versions(case.backend)  # the plugin's distribution, then its frameworks
     applied = backend.configure(ParitySettings(case.threads, case.flush_denormals))
     doc["runtime"] = {"kernel_path": None, "settings": {**process_settings, **applied}}
     task = bind_task(registry.task(case.task), case)
