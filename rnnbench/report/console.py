@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from rnnbench.printable import printable
 from rnnbench.report.columns import seconds
 from rnnbench.report.compare import (
     ALPHA,
@@ -15,7 +16,6 @@ from rnnbench.report.compare import (
     CompareResult,
     Comparison,
 )
-from rnnbench.printable import printable
 
 STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW: "yellow", ONE_PROCESS: "yellow",
           NOT_COMPARABLE: "magenta"}

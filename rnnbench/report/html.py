@@ -14,8 +14,8 @@ import jinja2
 import markupsafe
 
 from rnnbench import __version__
-from rnnbench.report.model import PathsArg, ReportData, load_report_data
 from rnnbench.printable import printable
+from rnnbench.report.model import PathsArg, ReportData, load_report_data
 from rnnbench.report.views import report_view
 
 

@@ -14,9 +14,9 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
+from rnnbench.printable import printable
 from rnnbench.report.columns import equivalence, seconds, shape, throughput
 from rnnbench.report.model import ReportData, is_missing, task_info
-from rnnbench.printable import printable
 from rnnbench.report.tables import task_table
 from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, verdict, win_text
 

@@ -14,9 +14,9 @@ import io
 
 import pandas as pd
 
+from rnnbench.printable import printable
 from rnnbench.report.columns import columns
 from rnnbench.report.model import PathsArg, ReportData, load_report_data
-from rnnbench.printable import printable
 from rnnbench.report.tables import best_mask, task_table
 from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, score_text, verdict, win_text
 from rnnbench.report.views import run_view
