@@ -221,8 +221,9 @@ def test_run_all_skips_a_faulty_backend_with_the_reason(install_fake_plugin, tmp
     skipped = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if line.startswith("skipped")]
     assert any("raises_implementations" in line and FAULTY_SAYS in line for line in skipped), result.stderr
     lines = next((tmp_path / "results").glob("*/records.jsonl")).read_text().splitlines()
-    status = {record["backend"]: record["status"] for record in map(json.loads, lines)}
-    assert (status["numpy"], status["raises_build"]) == ("ok", "failed")
+    records = {record["backend"]: record for record in map(json.loads, lines)}
+    assert [records[name]["status"] for name in ("numpy", "raises_build", "exits_build")] == ["ok", "failed", "failed"]
+    assert records["exits_build"]["error"] == "SystemExit: 3"  # in the worker too: a document, not a crash
 
 
 def test_check_all_fails_a_faulty_backend_in_one_line_and_checks_the_others(install_fake_plugin):
@@ -254,6 +255,11 @@ def test_a_plugin_backend_records_its_distribution_and_version(install_fake_plug
     record = json.loads(next((tmp_path / "results").glob("*/records.jsonl")).read_text().splitlines()[0])
     assert record["versions"]["rnnbench-two-ways"] == "0.4"
     assert "numpy" in record["versions"]
+    report = rnnbench("report", str(next((tmp_path / "results").iterdir())), "-o", str(tmp_path / "report.html"))
+    assert report.returncode == 0, report.stderr
+    assert "backend_versions.two_ways" in (html := (tmp_path / "report.html").read_text())
+    row = html[html.index("backend_versions.two_ways"):].split("</tr>")[0]
+    assert "rnnbench-two-ways 0.4" in row and "numpy " in row  # the environment table traces results to the plugin
 
 
 def test_sys_exit_while_importing_a_plugin_is_one_line_naming_it_not_a_silent_exit(install_fake_plugin, tmp_path):

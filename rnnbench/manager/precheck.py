@@ -66,6 +66,8 @@ class Verdict:
         if self.ok is None:
             return f"not checked: {self.error}"
         worst = "" if self.worst_rel is None else f" (worst relative error {self.worst_rel:.2g}, {self.worst})"
+        if self.ok is False and self.error is not None:
+            return f"FAIL: {self.error}"
         return ("pass" if self.ok else f"FAIL: {self.failures} of {self.comparisons} outside tolerance") + worst
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,15 +88,20 @@ def key(backend: str, device: str, implementation: str | None = None) -> str:
 def verdict_from_reports(reports: list[dict[str, Any]], dtype: str, device: str) -> Verdict:
     """The verdict of ``rnnbench check --json`` output (one report per backend; here one)."""
     comparisons = [c for report in reports for c in report.get("comparisons", [])]
+    errors = [report["error"] for report in reports if report.get("error")]  # the backend raised mid-check
+    if errors and not comparisons:
+        return Verdict(ok=False, dtype=dtype, device=device, comparisons=0, failures=1, worst_rel=None, worst=None,
+                       error=errors[0])
     if not comparisons:
         skipped = "; ".join(s for report in reports for s in report.get("skipped", []))
         return Verdict.unchecked(dtype, device, skipped or "no case was compared")
     worst = max(comparisons, key=lambda c: c["max_rel"] if math.isfinite(c["max_rel"]) else math.inf)
     failures = sum(not c["ok"] for c in comparisons)
     finite = math.isfinite(worst["max_rel"])  # records are strict JSON: no NaN or infinity in them
-    return Verdict(ok=failures == 0, dtype=dtype, device=device, comparisons=len(comparisons), failures=failures,
-                   worst_rel=worst["max_rel"] if finite else None,
-                   worst=f"{worst['case']} {worst['quantity']}" + ("" if finite else " (not finite)"))
+    return Verdict(ok=failures == 0 and not errors, dtype=dtype, device=device, comparisons=len(comparisons),
+                   failures=failures, worst_rel=worst["max_rel"] if finite else None,
+                   worst=f"{worst['case']} {worst['quantity']}" + ("" if finite else " (not finite)"),
+                   error=errors[0] if errors else None)
 
 
 def check_in_subprocess(backend: str, device: str, dtype: str, threads: int, timeout_s: float,

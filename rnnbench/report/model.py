@@ -62,10 +62,23 @@ def load_report_data(paths: PathsArg) -> ReportData:
         raise UsageError(f"no result records in {', '.join(map(str, paths))}. Accepted: run folders of rnnbench run")
     frame = contenders(pd.concat(frames, ignore_index=True))
     tasks = tuple(task_info(frame, name) for name in sorted(frame.task.unique()))
-    environments = tuple((run_id(frame, run_dir), machine, env) for run_dir in dirs
-                         for machine, env in _environments(run_dir, skipped).items())
+    environments = tuple(
+        (run_id(frame, run_dir), machine, env | {"backend_versions": _versions(frame, run_dir, machine)})
+        for run_dir in dirs for machine, env in _environments(run_dir, skipped).items())
     run_files = tuple(read_run_file(run_dir, skipped) for run_dir in dirs)
     return ReportData(frame, tasks, dirs, environments, tuple(skipped), run_files)
+
+
+def _versions(frame: pd.DataFrame, run_dir: Path, machine: str) -> dict[str, str]:
+    """Per backend of the run on ``machine``, what its records name: a plugin's distribution and version first,
+    then the frameworks it declares (``Backend.versions``), so a plugin's results can be traced to it."""
+    rows = frame[(frame.run_dir == str(run_dir)) & (frame.machine == machine)]
+    named = {}
+    for backend, group in rows.groupby("backend", sort=True):
+        versions = group.record.iloc[-1].get("versions")
+        if isinstance(versions, dict) and versions:
+            named[str(backend)] = ", ".join(f"{name} {version}" for name, version in versions.items())
+    return named
 
 
 def _read_runs(paths: list[str | os.PathLike[str]], skipped: list[str]) -> tuple[list[pd.DataFrame], tuple[Path, ...]]:

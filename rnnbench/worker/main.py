@@ -120,7 +120,7 @@ def run_cases(cases: list[Case], registry: Registry | None = None, process_setti
                 gc.collect()
                 setup = prepare(case, registry, process_settings or {}, doc)
             record_mode(doc, MODES[case.mode](setup))
-        except Exception as exc:  # every failure of the case becomes the document's status
+        except (Exception, SystemExit) as exc:  # every failure of the case (plugin code's sys.exit too) is its status
             record_failure(doc, exc)
             setup = None
         doc["process"] = {"id": process, "position": index, "after": [c.case_id for c in cases[:index]]}

@@ -30,6 +30,10 @@ def test_the_verdict_counts_failures_and_names_the_worst_comparison() -> None:
     skipped = verdict_from_reports([{"comparisons": [], "skipped": ["float64: x supports only float32"]}],
                                    "float64", "cpu")
     assert skipped.ok is None and "supports only float32" in skipped.label
+    raised = "Plugin 'x' (x 1.0) failed in build: RuntimeError: boom"
+    for compared in ([], [comparison("lstm-lm-L1-float32", "output", 1e-7, True)]):  # before or after a case
+        verdict = verdict_from_reports([{"comparisons": compared, "error": raised}], "float32", "cpu")
+        assert verdict.ok is False and verdict.label == f"FAIL: {raised}"
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Backends whose plugin code fails the ways careless plugins do: each is the NumPy reference with one fault.
 
 Metadata that raises (``available``, ``versions``, ``implementations``, ``sys.exit(3)`` in
-``available``), metadata of the wrong type, and a ``build`` that raises. The core must name the
+``available``), metadata of the wrong type, and a ``build`` that raises or calls ``sys.exit``. The core must name the
 plugin, show the fault as one line and go on with the other backends.
 """
 
@@ -69,6 +69,13 @@ class RaisesInBuild(NumpyBackend):
         raise RuntimeError("build() blew up")
 
 
+class ExitsInBuild(NumpyBackend):
+    name = "exits_build"
+
+    def build(self, spec, params, optimizer, device="cpu"):  # type: ignore[no-untyped-def]
+        sys.exit(3)
+
+
 METADATA_FAULTS = {RaisesInAvailable.name: "available() blew up", ExitsInAvailable.name: "SystemExit",
                    RaisesInVersions.name: "versions() blew up",
                    RaisesInImplementations.name: "implementations() blew up",
@@ -78,4 +85,4 @@ METADATA_FAULTS = {RaisesInAvailable.name: "available() blew up", ExitsInAvailab
 @hookimpl
 def rnnbench_register_backends():  # type: ignore[no-untyped-def]
     return [RaisesInAvailable, ExitsInAvailable, RaisesInVersions, RaisesInImplementations, WrongAvailable,
-            WrongVersions, WrongImplementations, RaisesInBuild]
+            WrongVersions, WrongImplementations, RaisesInBuild, ExitsInBuild]
