@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -14,6 +15,17 @@ import click
 from rich.console import Console
 
 from rnnbench.errors import UsageError
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that refuses NaN and infinities, which compare as inside any open-ended range
+    (``--fail-on-regression nan`` turned the CI gate off)."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
 
 RUN_PATH = click.Path(exists=True, path_type=Path)  # a run folder, a folder of runs, or a pytest-benchmark JSON file
 FORMATS = ("html", "markdown", "csv")
@@ -113,9 +125,9 @@ def _drop_stdout() -> None:
 @click.command("compare")
 @click.argument("base", type=RUN_PATH)
 @click.argument("new", type=RUN_PATH)
-@click.option("--fail-on-regression", "fail_percent", type=click.FloatRange(min=0), metavar="PCT",
+@click.option("--fail-on-regression", "fail_percent", type=FiniteFloatRange(min=0), metavar="PCT",
               help="Exit 1 if any significant slowdown exceeds PCT percent (for CI).")
-@click.option("--run-spread", "run_spread", type=click.FloatRange(min=0, max=100), metavar="PCT",
+@click.option("--run-spread", "run_spread", type=FiniteFloatRange(min=0, max=100), metavar="PCT",
               help="The standard deviation of a whole run's speed, in percent, added to every test between two "
                    "runs [default: this machine's `rnnbench noise` beside NEW, else the development VM's 1.4%].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -101,6 +101,11 @@ def test_cli_fails_on_a_significant_regression_beyond_the_threshold(cli, tmp_pat
     assert err.startswith("rnnbench: error: 1 significant slowdowns above 50%; worst " + CASE.format("numpy", "lstm"))
     code, _, err = cli("compare", str(ROUNDS), str(slowed), "--fail-on-regression", "1000000")
     assert (code, err) == (0, "")
+    for not_a_threshold in ("nan", "inf", "-1"):  # a gate that could never trip is refused, not passed
+        code, _, err = cli("compare", str(ROUNDS), str(slowed), "--fail-on-regression", not_a_threshold)
+        assert code == 2 and "--fail-on-regression" in err, err
+    code, _, err = cli("compare", str(ROUNDS), str(slowed), "--run-spread", "nan")
+    assert code == 2 and "'nan' is not a finite number" in err, err
 
 
 def test_cli_never_fails_on_an_untested_case(cli):
