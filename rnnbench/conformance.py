@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from rnnbench.backend import Backend
+from rnnbench.backend import Backend, Model
 from rnnbench.kit import parse_device
 from rnnbench.params import Params, init_params
 from rnnbench.plugins.guard import describe_exception, fault_message
@@ -319,26 +319,28 @@ def _case_comparisons(backend: Backend, reference: Backend, case: Case, spec: Mo
     x, y = batch(spec, seed)
     params = init_params(spec, seed)
     exact = spec.full_precision()  # reduced precisions are held to the float32 reference, within their tolerance
-    want = reference.build(exact, params, OPTIMIZERS[0])
-    got = backend.build(spec, params, OPTIMIZERS[0], device=device)
+    optimizers = OPTIMIZERS if spec.precision == spec.dtype else REDUCED_OPTIMIZERS
+    # Built with the first optimiser: output, loss and gradients take no step, so the same models then take
+    # that optimiser's steps; each other optimiser needs a model of its own (a build per optimiser, no more).
+    want = reference.build(exact, params, optimizers[0])
+    got = backend.build(spec, params, optimizers[0], device=device)
     yield compare(case, "output", {"output": got.predict(x)}, {"output": want.predict(x)}, device)
     got_loss, got_grads = got.loss_and_grads(x, y)
     want_loss, want_grads = want.loss_and_grads(x, y)
     yield compare(case, "loss", {"loss": np.asarray(got_loss)}, {"loss": np.asarray(want_loss)}, device)
     yield compare(case, "grad", got_grads, want_grads, device)
-    for optimizer in OPTIMIZERS if spec.precision == spec.dtype else REDUCED_OPTIMIZERS:
-        yield compare(case, f"{optimizer.name} step", *_after_step(backend, reference, spec, params,
-                                                                  optimizer, device, x, y), device)
+    for n, optimizer in enumerate(optimizers):
+        if n > 0:
+            got = backend.build(spec, params, optimizer, device=device)
+            want = reference.build(exact, params, optimizer)
+        yield compare(case, f"{optimizer.name} step", *_after_step(got, want, x, y), device)
 
 
-def _after_step(backend: Backend, reference: Backend, spec: ModelSpec, params: Params,
-                optimizer: OptimizerSpec, device: str, x: np.ndarray, y: np.ndarray) -> tuple[Params, Params]:
+def _after_step(got: Model, want: Model, x: np.ndarray, y: np.ndarray) -> tuple[Params, Params]:
     """Parameters after two optimiser steps on the same batch, backend then reference.
 
     Two steps, not one, so the optimiser state (moments, momentum) is used too.
     """
-    got = backend.build(spec, params, optimizer, device=device)
-    want = reference.build(spec.full_precision(), params, optimizer)
     for model in (got, want):
         model.train_step(x, y)
         model.train_step(x, y)

@@ -19,6 +19,7 @@ from rnnbench.conformance import (
     batch,
     cases,
     check_backend,
+    check_case,
     check_reference,
     compare,
     run_check,
@@ -66,6 +67,23 @@ def test_a_gradient_off_by_1e5_fails_conformance(install_fake_plugin):
     assert not report.ok
     failed = {c.quantity for c in report.comparisons if not c.ok}
     assert failed == {"grad"}
+
+
+def test_the_check_builds_a_case_once_per_optimiser():
+    from rnnbench.backends.numpy_backend import NumpyBackend
+
+    class Counting(NumpyBackend):
+        name = "counting"
+        builds = 0
+
+        def build(self, spec, params, optimizer, device="cpu"):  # type: ignore[no-untyped-def]
+            Counting.builds += 1
+            return super().build(spec, params, optimizer, device)
+
+    case = cases(("float32",))[0]
+    comparisons = list(check_case(Counting(), NumpyBackend(), case))
+    assert [c.quantity for c in comparisons][-len(OPTIMIZERS):] == [f"{o.name} step" for o in OPTIMIZERS]
+    assert Counting.builds == len(OPTIMIZERS)  # output, loss and gradients on the first optimiser's model
 
 
 def test_float32_on_a_gpu_is_held_to_the_looser_fused_kernel_tolerance_and_nothing_else_is():
