@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from rnnbench.backend import Backend, Model
+from rnnbench.errors import UsageError
 from rnnbench.kit import parse_device
 from rnnbench.params import Params, init_params
 from rnnbench.plugins.guard import describe_exception, fault_message
@@ -254,6 +255,8 @@ def check_reference(reference: Backend, seed: int = 0, implementation: str | Non
     for case in cases(("float64",)):
         try:
             report.comparisons.append(check_reference_case(reference, case, seed))
+        except UsageError:  # a refusal the contract provides for: the user's choice cannot run, not a fault
+            raise
         except (Exception, SystemExit) as exc:  # the backend's code raised: its report fails in one line
             report.fail(case, exc)
             break
@@ -296,6 +299,8 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
     for case in cases(tuple(d for d in dtypes if d in supported), shapes):
         try:
             report.comparisons.extend(check_case(backend, reference, case, device, seed))
+        except UsageError:  # a refusal the contract provides for (tf32 on a CPU): one line, exit 2, as before
+            raise
         except (Exception, SystemExit) as exc:  # the backend's code raised: its report fails in one line
             report.fail(case, exc)
             break

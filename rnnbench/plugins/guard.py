@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rnnbench.errors import PluginError
+from rnnbench.errors import PluginError, UsageError
 from rnnbench.printable import printable
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def guard(origin: Origin, what: str) -> Iterator[None]:
     """Run plugin code; any failure (``SystemExit`` included, Ctrl-C excepted) becomes a ``PluginFault``."""
     try:
         yield
-    except PluginFault:
+    except (PluginFault, UsageError):  # a refusal the contract provides for (tf32 on a CPU): the backend's own line
         raise
     except (Exception, SystemExit) as exc:  # plugin code may fail in any way: it is named, not hidden
         raise PluginFault(fault_message(origin, what, describe_exception(exc))) from exc

@@ -65,60 +65,6 @@ def test_a_torn_tail_at_any_byte_is_cut_off_before_the_next_append(finished_run,
         assert (folder / f"{RECORDS_FILE}.torn-1").read_bytes() == last[:cut]
 
 
-class ReplayExecutor:
-    """The executor seam faked: each case "runs" instantly and returns what its worker returned in the real run.
-
-    Everything else a resume does (the repair of the torn tail, the lock, which cases are finished,
-    the records written) is the real manager's, so every byte offset can be resumed in seconds.
-    """
-
-    def __init__(self, documents: dict[str, dict]) -> None:
-        self.documents, self.ran = documents, []
-
-    def __enter__(self) -> ReplayExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def devices(self, backend: str) -> list[str]:
-        return ["cpu"]
-
-    def check(self, cases: object) -> None:
-        return None
-
-    def run(self, processes, timeout_s, started):  # type: ignore[no-untyped-def]
-        from rnnbench.manager.executors.base import Finished
-        from rnnbench.manager.process import WorkerOutcome, now_iso
-
-        for case in (case for process in processes for case in process):
-            started(case)
-            self.ran.append(case.case_id)
-            yield Finished(case, now_iso(), WorkerOutcome(document=self.documents[case.case_id], returncode=0,
-                                                          timed_out=False, seconds=0.5, output_tail="", command=[]),
-                           None)
-
-
-@pytest.mark.slow
-def test_a_resume_at_every_byte_offset_of_the_last_record_ends_with_every_case_once(finished_run, tmp_path,
-                                                                                   monkeypatch):
-    records = list(read_records(finished_run))
-    documents = {r["case_id"]: {**r, "status": r["status"], "error": r["error"]} for r in records}
-    data = (finished_run / RECORDS_FILE).read_bytes()
-    last_start = data.rstrip(b"\n").rfind(b"\n") + 1
-    torn_id = records[-1]["case_id"]
-    for cut in range(last_start + 1, len(data)):  # every byte of the last record but its whole length
-        folder = copy_run(finished_run, tmp_path / f"cut{cut}")
-        (folder / RECORDS_FILE).write_bytes(data[:cut])
-        replay = ReplayExecutor(documents)
-        monkeypatch.setattr("rnnbench.manager.runner.make_executor", lambda *args, replay=replay: replay)
-        run(RunOptions(), resume=folder, quiet=True)
-        assert replay.ran == [torn_id], cut  # only the torn case ran again
-        ids = [r["case_id"] for r in read_records(folder)]
-        assert sorted(ids) == sorted(documents), cut  # every case exactly once
-        shutil.rmtree(folder)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["first byte", "middle", "last byte"])
 def test_resume_after_a_torn_tail_runs_the_torn_case_once(finished_run, tmp_path, where):
