@@ -40,6 +40,7 @@ def all_plugins() -> Registry:
     return Registry(make_plugin_manager())
 
 
+@pytest.mark.slow
 def test_numpy_reference_matches_finite_differences(all_plugins):
     report = check_reference(all_plugins.backend("numpy"))
     assert [c.case for c in report.comparisons] == [c.label for c in cases(("float64",))]
@@ -47,6 +48,7 @@ def test_numpy_reference_matches_finite_differences(all_plugins):
     assert max(c.max_rel for c in report.comparisons) <= 1e-6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CHECKED)
 def test_backend_matches_numpy_reference(all_plugins, name):
     backend = all_plugins.backend(name)
@@ -115,6 +117,7 @@ def test_last_loss_is_the_loss_of_the_step_just_taken(all_plugins, name):
 MIXED_SHAPES = {("rnn", "lm", 2), ("lstm", "regress", 1), ("gru", "classify", 1)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ("mixed_bfloat16", "mixed_float16"))
 @pytest.mark.parametrize("name", ("torch", "tensorflow", "jax"))
 def test_mixed_precision_computes_in_16_bits_within_its_tolerance_of_the_float32_reference(all_plugins, name,
@@ -149,6 +152,7 @@ def _steps_skipped(backend, steps: int = 14) -> list[bool]:
     return skipped
 
 
+@pytest.mark.slow
 def test_float16_skips_the_overflowing_steps_and_backs_off_the_scale_the_same_way_in_every_framework(all_plugins):
     found = {}
     for name in ("torch", "tensorflow", "jax"):

@@ -21,6 +21,7 @@ def _has_gpu() -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_has_gpu(), reason="a GPU is here: the script runs the real check (tools/gpu-check.sh)")
 def test_without_a_gpu_the_check_says_so_in_one_line_and_exits_0(tmp_path: Path) -> None:
     done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "results")], capture_output=True, text=True,

@@ -127,6 +127,7 @@ def test_models_record_the_implementation_that_built_them(all_plugins, name):
     assert default.runtime_info().settings["implementation"] == backend.default_implementation("cpu", spec)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_nothing_chosen_is_the_default_chosen_bit_for_bit(all_plugins, name):
     backend = all_plugins.backend(name)
@@ -165,6 +166,7 @@ def test_an_implementation_off_its_device_is_refused_naming_those_that_run_there
         backend.checked_implementation("gpu:0")
 
 
+@pytest.mark.slow
 def test_check_all_reports_each_implementation_by_name(cli):
     code, out, err = cli("check", "--backend", "numpy", "--implementation", "all", "--json")
     assert code == 0, err
@@ -269,6 +271,7 @@ def test_implementation_names_and_devices_follow_the_rule(fields, message):
         Implementation(description="x", **fields)
 
 
+@pytest.mark.slow
 def test_run_checks_of_the_default_is_one_report(all_plugins):
     [report] = run_checks(all_plugins, "numpy")
     assert report.ok and report.implementation is None and report.implementations == ["reference"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import rnnbench
 
 ROOT = Path(rnnbench.__file__).parent
@@ -113,3 +115,41 @@ def test_imports_under_type_checking_are_not_edges_and_its_else_branch_is():
     source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from rnnbench.spec import ModelSpec\n"
               "else:\n    import rnnbench.kit\ndef f():\n    from rnnbench import errors\n")
     assert _imports(ast.parse(source), "rnnbench.somewhere", False) == {"rnnbench.kit", "rnnbench.errors"}
+
+
+# Layers that must never reach another, even through a third module: (importer prefix, forbidden prefix, why).
+NEVER = [
+    ("rnnbench.worker", "rnnbench.manager", "the worker runs what it is sent; the case message is below both"),
+    ("rnnbench.report", "rnnbench.backends", "a report reads records and never imports a framework"),
+    ("rnnbench.results", "rnnbench.backends", "results are records, readable without any framework"),
+    ("rnnbench.case", "rnnbench.manager", "the case message is below the manager"),
+    ("rnnbench.document", "rnnbench.worker", "the worker's document is below the worker"),
+    ("rnnbench.host", "rnnbench.worker", "machine facts are below the worker"),
+]
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph[todo.pop()]:
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+@pytest.mark.parametrize(("importer", "forbidden", "why"), NEVER, ids=[f"{a} -/-> {b}" for a, b, _ in NEVER])
+def test_a_layer_never_reaches_what_it_must_not(importer, forbidden, why):
+    graph = import_graph()
+    broken = {module: sorted(t for t in reachable(graph, module) if _within(t, forbidden))
+              for module in graph if _within(module, importer)}
+    assert {m: found for m, found in broken.items() if found} == {}, why
+
+
+def test_the_never_rules_see_a_path_through_a_third_module():
+    graph = {"rnnbench.worker.a": {"rnnbench.kit"}, "rnnbench.kit": {"rnnbench.manager.x"}, "rnnbench.manager.x": set()}
+    assert "rnnbench.manager.x" in reachable(graph, "rnnbench.worker.a")

@@ -80,6 +80,7 @@ def test_head_losses_are_the_documented_functions():
     assert head_loss(DENSE, np.array([[1.0, 2.0]]), np.array([[0.0, 4.0]])) == pytest.approx(2.5)
 
 
+@pytest.mark.slow
 def test_every_backend_minimises_the_documented_loss_of_each_head(registry):
     for name in installed_backends(registry):
         backend = registry.available_backend(name)

@@ -163,6 +163,7 @@ def test_a_raising_registration_hook_is_a_fault_and_the_rest_loads(install_fake_
     assert f"{BLOCK_ENV}=broken" in fault
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["raising_hook", "exiting_hook"])
 def test_a_raising_registration_hook_does_not_stop_a_run_of_another_backend(install_fake_plugin, tmp_path, module):
     install_fake_plugin("broken", module, "rnnbench-broken", "0.2")
@@ -213,6 +214,7 @@ def test_running_a_faulty_backend_is_one_line_before_anything_is_written(install
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_run_all_skips_a_faulty_backend_with_the_reason(install_fake_plugin, tmp_path):
     install_fake_plugin(*FAULTY)
     result = rnnbench("run", *STD, "--backend", "all", "--results-dir", str(tmp_path / "results"),
@@ -226,6 +228,7 @@ def test_run_all_skips_a_faulty_backend_with_the_reason(install_fake_plugin, tmp
     assert records["exits_build"]["error"] == "SystemExit: 3"  # in the worker too: a document, not a crash
 
 
+@pytest.mark.slow
 def test_check_all_fails_a_faulty_backend_in_one_line_and_checks_the_others(install_fake_plugin):
     install_fake_plugin(*FAULTY)
     result = rnnbench("check", "--backend", "all", "--dtype", "float32", env=OTHERS_BLOCKED)
@@ -238,6 +241,7 @@ def test_check_all_fails_a_faulty_backend_in_one_line_and_checks_the_others(inst
     assert any("exits_available" in line and "SystemExit" in line for line in failed), out
 
 
+@pytest.mark.slow
 def test_check_goes_on_after_a_backend_whose_build_raises(install_fake_plugin):
     install_fake_plugin(*FAULTY)
     result = rnnbench("check", "--backend", "raises_build", "--backend", "numpy", "--dtype", "float32")
@@ -248,6 +252,7 @@ def test_check_goes_on_after_a_backend_whose_build_raises(install_fake_plugin):
     assert "conformance of 'numpy'" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_plugin_backend_records_its_distribution_and_version(install_fake_plugin, tmp_path):
     install_fake_plugin("two", "two_ways", "rnnbench-two-ways", "0.4")
     result = rnnbench("run", *STD, "--backend", "two_ways", "--results-dir", str(tmp_path / "results"))

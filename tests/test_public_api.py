@@ -55,6 +55,7 @@ def test_the_report_functions_work_on_a_real_run(tmp_path):
     assert len(published) == 1 and (tmp_path / "site" / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_check_is_the_conformance_check(registry):
     report = rnnbench.check(registry, "numpy", dtypes=("float64",))
     assert report.backend == "numpy" and report.ok

@@ -25,6 +25,7 @@ pytest_plugins = ["pytester"]
 CONFORMANCE = ("-p", "rnnbench.testing", "--rnnbench-suite", "conformance")
 
 
+@pytest.mark.slow
 def test_conformance_suite_passes_for_a_third_party_backend(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(*CONFORMANCE, "--rnnbench-backend", "torchloop", "-v")
     # 3 cells x 3 heads x 1-2 layers, in float64 and float32: one test each.
@@ -87,6 +88,7 @@ def test_without_the_option_the_plugin_adds_nothing(pytester: pytest.Pytester) -
     assert "rnnbench:" not in result.stdout.str() and "rnnbench.testing/" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_benchmarks_suite_times_the_backend_and_its_json_loads_as_records(pytester: pytest.Pytester) -> None:
     out = pytester.path / "bench.json"
     result = pytester.runpytest_subprocess(
@@ -137,6 +139,7 @@ def _saved(cwd: Path) -> list[str]:
     return sorted(path.name for path in (cwd / "saved").glob("*/*.json"))
 
 
+@pytest.mark.slow
 def test_bench_runner_saves_first_then_fails_on_a_slowdown(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_sleep=BENCH_FILE)
     first = _bench(pytester.path, 0.001)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from rnnbench.errors import UsageError
 
+
 class FiniteFloatRange(click.FloatRange):
     """A float range that refuses NaN and infinities, which compare as inside any open-ended range
     (``--fail-on-regression nan`` turned the CI gate off)."""

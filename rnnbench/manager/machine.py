@@ -22,7 +22,7 @@ import numpy as np
 
 from rnnbench import __version__
 from rnnbench.backend import installed_versions
-from rnnbench.worker.parity import usable_cpus
+from rnnbench.host import usable_cpus
 
 FRAMEWORKS = ("numpy", "torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "optax", "pandas")
 

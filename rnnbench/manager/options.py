@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.backend import canonical_device
+from rnnbench.case import MODES, Case
 from rnnbench.errors import UsageError
+from rnnbench.host import usable_cpus
 from rnnbench.kit import parse_device
-from rnnbench.manager.case import MODES, Case
 from rnnbench.manager.tuned import apply_tuned, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, GPU_ONLY_PRECISIONS, PRECISIONS
-from rnnbench.worker.parity import usable_cpus
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -31,6 +31,7 @@ from typing import Any
 
 from rnnbench.conformance import Shape
 from rnnbench.errors import UsageError
+from rnnbench.host import usable_cpus
 from rnnbench.manager.process import (
     Job,
     ProcessOutcome,
@@ -42,7 +43,6 @@ from rnnbench.manager.process import (
 )
 from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import read_json_file, write_json_file
-from rnnbench.worker.parity import usable_cpus
 
 CHECK_FILE = "conformance.json"
 DEFAULT = "default"  # the implementation argument that means the backend's default
@@ -196,14 +196,15 @@ def main(argv: list[str]) -> int:
     SHAPES is "all" or the (cell-head-layers) cases to check, comma-separated.
     """
     from rnnbench.conformance import run_check
+    from rnnbench.document import write_document
+    from rnnbench.host import limit_memory
     from rnnbench.plugins.registry import Registry
-    from rnnbench.worker.main import limit_memory, write_atomic
 
     backend, device, dtype, limit, implementation, shapes, out = argv
     limit_memory(int(limit) or None)
     report = run_check(Registry(), backend, (dtype,), device, None if implementation == DEFAULT else implementation,
                        _parse_shapes(shapes))
-    write_atomic(out, {"reports": [report.to_dict()]})
+    write_document(out, {"reports": [report.to_dict()]})
     return 0
 
 

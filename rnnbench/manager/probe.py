@@ -38,17 +38,17 @@ def devices_in_subprocess(backend: str, timeout_s: float = PROBE_TIMEOUT_S, thre
 
 
 def main(argv: list[str]) -> int:
+    from rnnbench.document import write_document
     from rnnbench.plugins.registry import Registry
-    from rnnbench.worker.main import write_atomic
 
     if len(argv) != 2:
         print("usage: python -m rnnbench.manager.probe BACKEND OUT_JSON", file=sys.stderr)
         return 2
     backend, out = argv
     try:
-        write_atomic(out, {"devices": Registry().available_backend(backend).devices()})
+        write_document(out, {"devices": Registry().available_backend(backend).devices()})
     except RnnbenchError as exc:
-        write_atomic(out, {"error": str(exc)})
+        write_document(out, {"error": str(exc)})
         return exc.exit_code
     return 0
 

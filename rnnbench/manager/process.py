@@ -28,14 +28,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rnnbench.manager.case import Case
+from rnnbench import document as document_contract
+from rnnbench.case import Case
+from rnnbench.host import thread_environment
 from rnnbench.results import schema
-from rnnbench.worker.parity import thread_environment
 
-WORKER_STATUSES = ("ok", "nan", "oom", "failed", "lost")  # lost: set by an executor whose machine vanished
-WORKER_KEYS = ("status", "error")
 TAIL_CHARS = 4000
-OOM_MARKERS = ("MemoryError", "std::bad_alloc", "out of memory", "Cannot allocate memory", "OOM")
 
 # Frameworks must not grab all GPU memory up front, or memory figures mean nothing;
 # TF's C++ logging would bury the stderr tail.
@@ -306,11 +304,11 @@ def classify(outcome: WorkerOutcome, timeout_s: float) -> tuple[str, str | None]
     if outcome.timed_out:
         return "timeout", f"no result within the {timeout_s:g} s timeout; the worker was killed"
     if document is not None:
-        missing = [k for k in WORKER_KEYS if k not in document]
-        if missing or document["status"] not in WORKER_STATUSES:
+        missing = [k for k in document_contract.REQUIRED if k not in document]
+        if missing or document["status"] not in document_contract.STATUSES:
             return "failed", f"invalid worker document: missing {missing} or status {document.get('status')!r}"
         return document["status"], document.get("error")
-    if any(marker in outcome.output_tail for marker in OOM_MARKERS):
+    if document_contract.says_oom(outcome.output_tail):
         return "oom", f"the worker ran out of memory (exit {outcome.returncode})"
     if outcome.returncode is not None and outcome.returncode < 0:
         name = signal.Signals(-outcome.returncode).name

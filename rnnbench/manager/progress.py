@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 from rnnbench.printable import printable
 
 

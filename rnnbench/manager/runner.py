@@ -19,10 +19,10 @@ from typing import Any
 from rich.console import Console
 
 from rnnbench.backend import Availability, Backend
+from rnnbench.case import Case, case_spec
 from rnnbench.conformance import Shape, shape_of
 from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
-from rnnbench.manager.case import Case, case_spec
 from rnnbench.manager.executors import Executor, Finished, make_executor
 from rnnbench.manager.options import RunOptions, case_timeout_s, expand
 from rnnbench.manager.precheck import Target, Verdict, check_pairs, read_verdicts

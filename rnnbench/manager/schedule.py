@@ -27,7 +27,7 @@ import dataclasses
 import random
 from collections.abc import Sequence
 
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 
 ORDER_SEED_MAX = 2**32 - 1
 

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.manager import rundir
-from rnnbench.manager.case import Case
 from rnnbench.manager.options import RunOptions, case_timeout_s
 from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
 from rnnbench.manager.precheck import key as precheck_key

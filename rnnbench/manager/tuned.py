@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnnbench.case import Case
 from rnnbench.errors import UsageError
-from rnnbench.manager.case import Case
 from rnnbench.plugins.registry import Registry
 from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import read_json_file

@@ -144,7 +144,7 @@ def configured(backend: Backend) -> Configured:
     """``backend`` set to every usable CPU, framework defaults otherwise; skip if that cannot be done here."""
     from rnnbench.backend import ParitySettings
     from rnnbench.errors import UsageError
-    from rnnbench.worker.parity import usable_cpus
+    from rnnbench.host import usable_cpus
 
     if backend.name not in _CONFIGURED:
         threads = len(usable_cpus())

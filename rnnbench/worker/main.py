@@ -28,7 +28,7 @@ The document (every key always present, ``None`` where not reached):
 Several pairs are cases run one after another in this process
 (``run_cases``): one process serves several cases of its backend, so the
 interpreter, the framework's import and its thread pools are paid once
-(rnnbench.manager.schedule decides which cases share a process, and in
+(the manager's schedule decides which cases share a process, and in
 what order). A case that differs from the one before only in mode is
 measured on its setup (memory, then accuracy of the same configuration);
 any other case prepares its own. Each document is written the moment its
@@ -49,7 +49,6 @@ import itertools
 import json
 import math
 import os
-import resource
 import sys
 import time
 import traceback
@@ -60,12 +59,13 @@ from typing import Any
 
 import numpy as np
 
-from rnnbench import files
 from rnnbench.backend import Backend, ParitySettings
+from rnnbench.case import Case, case_spec
+from rnnbench.document import KEYS, is_oom, write_document
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
+from rnnbench.host import limit_memory
 from rnnbench.kit import check_batch
-from rnnbench.manager.case import Case, case_spec
 from rnnbench.params import init_params
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import ModelSpec
@@ -77,16 +77,6 @@ Document = dict[str, Any]
 
 PREFETCH_BATCHES = 8  # batches fetched before timing and cycled through the calls
 MAX_ERROR_CHARS = 2000
-KEYS = ("status", "error", "traceback", "runtime", "versions", "spec", "optimizer", "batch", "items", "flops",
-        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds", "process", "implementation",
-        "subnormal")
-# Failures that mean "out of memory" although they are not MemoryError: torch's CPU
-# allocator (RuntimeError), TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED.
-OOM_TYPES = ("OutOfMemoryError", "ResourceExhaustedError")
-OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "resource_exhausted",
-               "unable to allocate", "failed to allocate", "std::bad_alloc")
-
-
 # ---- in-process ---------------------------------------------------------------------------
 
 
@@ -255,13 +245,6 @@ def record_failure(doc: Document, exc: BaseException) -> None:
                error=one_line(exc), traceback="".join(traceback.format_exception(exc)))
 
 
-def is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError) or type(exc).__name__ in OOM_TYPES:
-        return True
-    text = str(exc).lower()
-    return any(marker in text for marker in OOM_MARKERS)
-
-
 def one_line(exc: BaseException) -> str:
     """"Type: message" on one line, whitespace collapsed, cut to MAX_ERROR_CHARS."""
     message = " ".join(str(exc).split())
@@ -292,19 +275,6 @@ def jsonable(value: object) -> object:
 # ---- the process --------------------------------------------------------------------------
 
 
-def limit_memory(limit_mb: int | None) -> dict[str, str]:
-    """Cap this process's address space (RLIMIT_AS) before any framework loads."""
-    if limit_mb is None:
-        return {}
-    if isinstance(limit_mb, bool) or not isinstance(limit_mb, int) or limit_mb < 1:
-        raise UsageError(f"memory_limit_mb={limit_mb!r} is not valid. Accepted: an integer >= 1, or None")
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    wanted = limit_mb * 1024 * 1024
-    soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-    return {"memory_limit": f"RLIMIT_AS {soft // (1024 * 1024)} MB"}
-
-
 def run_files(pairs: list[tuple[str, str]], started: float) -> None:
     """Read the cases, apply the process-level settings (the first case's), run them; a document for each."""
     try:
@@ -315,15 +285,10 @@ def run_files(pairs: list[tuple[str, str]], started: float) -> None:
         doc = empty_document()
         record_failure(doc, exc)
         for _, out in pairs:
-            write_atomic(out, finish(dict(doc), started))
+            write_document(out, finish(dict(doc), started))
         return
     run_cases(cases, process_settings=applied, started=started,
-              written=lambda index, doc: write_atomic(pairs[index][1], doc))
-
-
-def write_atomic(path: str, doc: Document) -> None:
-    """Write ``doc`` so that OUT_JSON either does not exist or holds the whole document."""
-    files.write_atomic(Path(path), json.dumps(doc, allow_nan=False))
+              written=lambda index, doc: write_document(pairs[index][1], doc))
 
 
 def main(argv: list[str]) -> int:

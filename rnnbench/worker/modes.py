@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from rnnbench.backend import Backend, Model
+from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
-from rnnbench.manager.case import Case
 from rnnbench.results.stats import summarize
 from rnnbench.spec import ModelSpec, OptimizerSpec
 from rnnbench.task import Batch, Budget, Task

@@ -15,21 +15,7 @@ import os
 
 from rnnbench.backend import ParitySettings
 from rnnbench.errors import UsageError
-
-# Read by OpenBLAS, MKL, OpenMP runtimes and Accelerate when they load.
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-
-
-def usable_cpus() -> list[int]:
-    """The CPUs this process may run on, in ascending order."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-def thread_environment(threads: int) -> dict[str, str]:
-    """Variables to set in a worker's environment before any library loads."""
-    return {name: str(threads) for name in THREAD_ENV_VARS}
+from rnnbench.host import thread_environment, usable_cpus
 
 
 def pin_process(settings: ParitySettings) -> dict[str, str]:

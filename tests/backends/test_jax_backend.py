@@ -353,6 +353,7 @@ def test_the_default_is_scan_on_the_cpu_and_hoisted_on_gpus() -> None:
         "scan", "hoisted")
 
 
+@pytest.mark.slow
 def test_unroll_computes_the_scan_function_with_a_partial_last_iteration() -> None:
     spec = replace(LM, cell="gru", hidden_size=3, dtype="float64")
     params = init_params(spec, 4)

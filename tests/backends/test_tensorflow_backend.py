@@ -131,6 +131,7 @@ def test_get_params_returns_what_set_params_loaded_exactly(lstm_model):
         assert got[name].dtype == np.float64
 
 
+@pytest.mark.slow
 def test_the_canonical_bias_pair_trains_like_the_reference_and_keras_holds_its_sum(lstm_model):
     spec = lstm_model.spec
     params = init_params(spec, 7)

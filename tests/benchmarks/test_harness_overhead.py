@@ -33,7 +33,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from rnnbench.backend import Model
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
 from rnnbench.task import Batch

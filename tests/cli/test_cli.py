@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RNNBENCH = shutil.which("rnnbench", path=str(Path(sys.executable).parent)) or "rnnbench"
 
 
@@ -52,6 +54,7 @@ def test_bad_option_value_is_a_usage_error():
     assert "'float16' is not one of 'float64', 'float32', 'both'" in done.stderr
 
 
+@pytest.mark.slow
 def test_tf32_without_a_gpu_is_one_line_and_exit_2_before_anything_is_written(tmp_path):
     results = tmp_path / "results"
     for argv, wanted in [
@@ -69,6 +72,7 @@ def test_tf32_without_a_gpu_is_one_line_and_exit_2_before_anything_is_written(tm
     assert not results.exists()
 
 
+@pytest.mark.slow
 def test_check_prints_json_and_exits_0_for_a_conforming_plugin_backend():
     done = run("check", "--backend", "torchloop", "--dtype", "float64", "--json")
     assert done.returncode == 0, done.stderr

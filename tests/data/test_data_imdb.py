@@ -59,6 +59,7 @@ def reviews(mirror: Path) -> dict[str, bytes]:
     return {name: data for name, data in iter_members(mirror / REPACK) if name in wanted}
 
 
+@pytest.mark.slow
 def test_published_facts(imdb):
     assert (len(imdb.x_train), len(imdb.x_test)) == (25_000, 25_000)
     assert imdb.x_train.lengths[:3].tolist() == [218, 189, 141]

@@ -48,6 +48,7 @@ def copy_run(source: Path, target: Path) -> Path:
 # ---- 1. a torn last line ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_torn_tail_at_any_byte_is_cut_off_before_the_next_append(finished_run, tmp_path):
     data = (finished_run / RECORDS_FILE).read_bytes()
     lines = data.splitlines(keepends=True)
@@ -362,6 +363,7 @@ def test_report_renders_every_intact_record_and_names_the_lines_it_skipped(cli, 
     assert code == 2 and "cannot write the report to" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_resume_over_a_corrupt_environment_measures_it_again(finished_run, tmp_path):
     folder = copy_run(finished_run, tmp_path / "run")
     (folder / "environment.json").write_text("{not json")

@@ -58,6 +58,7 @@ def test_a_backend_without_the_implementation_named_is_refused_when_named_and_sk
     assert records["numpy"]["status"] == "skipped" and "no implementation 'also'" in records["numpy"]["error"]
 
 
+@pytest.mark.slow
 def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(install_fake_plugin,
                                                                            tmp_path: Path) -> None:
     install_fake_plugin("two", "two_ways")
@@ -78,6 +79,7 @@ def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(ins
     assert "two\\_ways\\[also\\]" in markdown and "| two\\_ways |" in markdown
 
 
+@pytest.mark.slow
 def test_the_check_covers_the_default_each_network_resolves_to(install_fake_plugin, tmp_path: Path) -> None:
     install_fake_plugin("two", "two_ways")  # its default: "plain", and "also" from hidden size 64 up
     options = RunOptions(backends=("two_ways",), hidden_sizes=(8, 64), **SMALL)  # type: ignore[arg-type]

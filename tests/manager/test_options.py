@@ -76,6 +76,7 @@ def test_stop_at_target_ends_training_at_the_first_evaluation_that_meets_it(tmp_
         RunOptions(stop_at_target="yes")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_mixed_precision_runs_where_a_backend_computes_it_and_is_skipped_with_why_elsewhere(tmp_path: Path) -> None:
     small = dict(tasks=("airline",), cells=("gru",), modes=("throughput",), profile="smoke", threads=1,
                  dtype="mixed_bfloat16")

@@ -58,6 +58,7 @@ def test_a_run_checks_each_backend_once_and_every_record_carries_its_verdict(ins
         "numpy": "ok", "off_by_a_bit": "ok"}  # a failing check flags the numbers; it does not stop them
 
 
+@pytest.mark.slow
 def test_a_hanging_check_is_stopped_at_the_timeout(install_fake_plugin):
     install_fake_plugin("misbehaving", "misbehaving")
     verdict = check_in_subprocess("hangs", "cpu", "float32", threads=1, timeout_s=5.0, memory_limit_mb=None)

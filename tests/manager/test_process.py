@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from rnnbench.manager.process import Job, run_concurrently, run_process
 
@@ -40,6 +41,7 @@ def test_closing_a_concurrent_run_early_kills_the_children_still_running(tmp_pat
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.mark.slow
 def test_the_timeout_restarts_each_time_the_child_reports_progress(tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     # Four parts of 1 s each: 4 s in all, over a 3 s timeout that each part alone is well within.

@@ -2,7 +2,7 @@ import io
 
 from rich.console import Console
 
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 from rnnbench.manager.progress import LiveDisplay, PlainLines
 
 HOSTILE = "bad\x1b[2J\x1b]0;owned\x07\nforged line [10/10] ok"

@@ -26,9 +26,9 @@ import pytest
 from paths import PLUGIN_DIR
 from terminal import ctrl_c_raises
 
+from rnnbench.case import Case
 from rnnbench.cli import main
 from rnnbench.errors import UsageError
-from rnnbench.manager.case import Case
 from rnnbench.manager.executors.ray_cluster import (
     LOST_MACHINE,
     REACH_TIMEOUT_S,
@@ -252,6 +252,7 @@ def test_a_lost_ray_task_is_recorded_as_lost_on_an_unknown_machine(cluster, regi
     assert not (report.run_dir / MACHINES_DIR).exists()  # a label, not a machine: no environment to save
 
 
+@pytest.mark.slow
 def test_a_case_no_node_can_take_is_refused_before_the_run_starts(registry_with_faults, tmp_path):
     options = RunOptions(backends=("numpy",), cells=("rnn",), executor="ray", **{**SMALL, "threads": 3})
     with pytest.raises(UsageError, match=r"needs 3 CPUs and 0 GPU on one node.*largest: 2 CPUs"):
@@ -314,6 +315,7 @@ TAKE_THE_NODE = ("import sys; from rnnbench.manager.executors.ray_node import no
                  "with node_turn(sys.argv[1] == 'share'): print('got it', flush=True)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mine", "theirs", "they_wait"), [
     ("alone", "alone", True), ("alone", "share", True), ("share", "alone", True), ("share", "share", False)])
 def test_a_case_has_its_node_to_itself_unless_both_share_it(tmp_path, monkeypatch, mine, theirs, they_wait):

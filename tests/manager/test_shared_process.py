@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 from rnnbench.manager.options import RunOptions
 from rnnbench.manager.runner import run
 from rnnbench.manager.schedule import schedule
@@ -50,6 +50,7 @@ def test_settings_a_process_applies_once_part_processes() -> None:
     assert sorted(map(len, schedule([one, two, dataclasses.replace(one, flush_denormals=True)], seed=0))) == [1, 1, 1]
 
 
+@pytest.mark.slow
 def test_a_process_serves_every_throughput_case_of_its_backend_and_memory_is_measured_first(tmp_path: Path) -> None:
     options = RunOptions(backends=("numpy",), cells=("gru", "rnn"), rounds=2, **SMALL)  # type: ignore[arg-type]
     records = list(read_records(run(options, tmp_path, quiet=True).run_dir))
@@ -66,6 +67,7 @@ def test_a_process_serves_every_throughput_case_of_its_backend_and_memory_is_mea
     assert all(set(t["subnormal"]) == {"params", "grads"} for t in timed)
 
 
+@pytest.mark.slow
 def test_cases_after_a_crash_of_their_shared_process_run_again_alone(install_fake_plugin, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     install_fake_plugin("once", "aborts_once")

@@ -13,6 +13,7 @@ from rich.console import Console
 from scipy.stats import ttest_1samp
 
 from rnnbench.errors import UsageError
+from rnnbench.host import usable_cpus
 from rnnbench.manager.options import RunOptions, expand
 from rnnbench.manager.precheck import CHECK_FILE
 from rnnbench.manager.process import run_worker, scratch_dir
@@ -32,7 +33,6 @@ from rnnbench.manager.tuned import TUNED_FILE, Settings, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.text import markdown_report
 from rnnbench.results.store import RECORDS_FILE, RecordWriter, read_records
-from rnnbench.worker.parity import usable_cpus
 
 OPTIONS = dict(backends=("two_ways",), tasks=("airline",), cells=("gru",), profile="smoke", check=False)
 
@@ -142,6 +142,7 @@ def test_run_tuned_applies_only_a_significant_win(install_fake_plugin, tmp_path:
     assert (ran.implementation, ran.threads) == (("also", 1) if applied else (None, case.threads))
 
 
+@pytest.mark.slow
 def test_a_spent_budget_leaves_the_rest_untuned(install_fake_plugin, tmp_path: Path) -> None:
     install_fake_plugin("two", "two_ways")
     ticks = itertools.count(0.0, 100.0)  # each look at the clock: 100 s later

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from paths import GOLDEN
 
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 from rnnbench.report.compare import NOT_COMPARABLE, ONE_PROCESS, TOO_FEW, compare_runs
 from rnnbench.results.frame import load_results
 

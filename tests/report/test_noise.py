@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from paths import GOLDEN
 
 from rnnbench.report.model import load_report_data
@@ -13,6 +14,7 @@ from rnnbench.report.noise import NOISE_FILE, find_noise
 from rnnbench.report.verdict import verdict
 
 
+@pytest.mark.slow
 def test_noise_runs_an_a_a_and_the_next_verdict_on_the_machine_quotes_it(cli, tmp_path: Path) -> None:
     results = tmp_path / "results"
     code, out, err = cli("noise", "--backend", "numpy", "--task", "airline", "--cell", "rnn", "--profile", "smoke",

@@ -49,6 +49,7 @@ def _visible(element) -> bool:
     return element.is_displayed() and element.size["width"] > 0 and element.size["height"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
 def test_tables_and_charts_are_visible(browser, report, width, height):
     browser.set_window_size(width, height)

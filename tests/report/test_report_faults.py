@@ -82,6 +82,7 @@ def site_files(site: Path) -> dict[str, bytes]:
 # ---- 3. one bad record ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("median", [float("inf"), 0, -0.01, float("nan")])
 def test_an_impossible_median_is_left_out_named_and_never_shown_as_throughput(run_folder, median):
     number = first_timed_line(run_folder)
@@ -107,6 +108,7 @@ def test_a_record_without_a_machine_is_reported_as_an_unknown_machine(tmp_path):
     assert "unknown machine" in (folder / "report.html").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", ""])
 def test_a_corrupt_run_json_is_named_and_the_records_still_reported_and_published(run_folder, tmp_path, content):
     (run_folder / RUN_FILE).write_text(content)
@@ -155,6 +157,7 @@ def test_a_wholly_unreadable_input_is_one_line_and_exit_1(tmp_path):
 # ---- 12. publish: a taken id, an empty input ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_publish_refuses_a_different_run_with_a_taken_id_and_writes_nothing(tmp_path):
     site = tmp_path / "site"
     first = write_run(RUN, tmp_path / "first")
@@ -234,6 +237,7 @@ def test_publish_onto_a_full_disk_is_one_line_and_leaves_no_cut_file(tiny_disk):
     assert all(text.endswith(b"</html>\n") for name, text in site_files(site).items() if name.endswith(".html"))
 
 
+@pytest.mark.slow
 def test_publish_onto_a_read_only_site_is_one_line_and_changes_nothing(roomy_disk, tmp_path):
     site = roomy_disk / "site"
     assert rnnbench("publish", str(RUN), "--site", str(site)).returncode == 0
@@ -258,6 +262,7 @@ def test_a_report_onto_a_full_disk_keeps_the_file_it_replaces(tiny_disk):
     assert old.read_text() == "the report of yesterday\n" and no_temporary_files(tiny_disk)
 
 
+@pytest.mark.slow
 def test_a_report_to_dev_full_is_one_line_and_dev_null_stays_a_device(tmp_path):
     one_error_line(rnnbench("report", "--format", "csv", str(RUN), "-o", "/dev/full"), "/dev/full: No space")
     with open("/dev/full", "w") as full:  # standard output itself on a full device
@@ -303,6 +308,7 @@ def seed_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run(options, tmp_path_factory.mktemp("sweep"), quiet=True).run_dir
 
 
+@pytest.mark.slow
 def test_a_seed_sweep_shows_its_seeds_in_every_report_format(seed_sweep, tmp_path):
     outputs = {fmt: tmp_path / f"r.{fmt}" for fmt in ("html", "markdown", "csv")}
     for fmt, path in outputs.items():

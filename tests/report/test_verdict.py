@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from paths import GOLDEN
 
 from rnnbench.manager.options import RunOptions
@@ -70,6 +71,7 @@ def test_the_html_report_opens_with_the_verdict():
     assert "Relative training speed" in page and "heat-0" in page
 
 
+@pytest.mark.slow
 def test_a_full_profile_run_names_the_first_to_the_target_and_how_many_seeds_it_rests_on(tmp_path, install_fake_plugin):
     install_fake_plugin("two", "two_ways")  # the reference under another name: a second real backend
     options = RunOptions(backends=("numpy", "two_ways"), tasks=("airline",), cells=("lstm",), modes=("accuracy",),

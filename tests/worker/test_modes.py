@@ -18,14 +18,15 @@ import numpy as np
 import pytest
 
 from rnnbench import hookimpl
+from rnnbench.case import Case
+from rnnbench.document import KEYS
 from rnnbench.flops import forward_flops, train_step_flops
-from rnnbench.manager.case import Case
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import ModelSpec
 from rnnbench.task import Batch, Budget, Task
 from rnnbench.tasks.airline import AirlineTask
-from rnnbench.worker.main import KEYS, empty_document, prepare, run_case
+from rnnbench.worker.main import empty_document, prepare, run_case
 from rnnbench.worker.modes import capped_budget, throughput
 
 
@@ -138,6 +139,7 @@ def test_memory_document(registry: Registry) -> None:
     assert mem["device"] is None  # on the host
 
 
+@pytest.mark.slow
 def test_memory_sees_a_large_first_step_allocation(registry: Registry) -> None:
     """NumPy allocates its workspace on the first step: the LSTM gates alone are (T, B, 4H) = 32 MiB here."""
     doc = run_case(small_case("memory", hidden_size=256, batch_size=64, seq_len=128, memory_steps=1), registry)

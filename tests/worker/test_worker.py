@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from rnnbench.case import Case
+from rnnbench.document import KEYS, is_oom, write_document
+from rnnbench.host import thread_environment
 from rnnbench.manager import process as manager
-from rnnbench.manager.case import Case
-from rnnbench.worker.main import KEYS, is_oom, jsonable, main, one_line, run_files, write_atomic
-from rnnbench.worker.parity import thread_environment
+from rnnbench.worker.main import jsonable, main, one_line, run_files
 
 WORKER_TIMEOUT_S = 120
 
@@ -107,10 +108,10 @@ def test_usage_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_write_atomic_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     target.write_text("old")
-    write_atomic(str(target), {"status": "ok"})
+    write_document(str(target), {"status": "ok"})
     assert json.loads(target.read_text()) == {"status": "ok"} and list(tmp_path.iterdir()) == [target]
     with pytest.raises(ValueError):
-        write_atomic(str(target), {"x": float("nan")})  # never a document that strict JSON rejects
+        write_document(str(target), {"x": float("nan")})  # never a document that strict JSON rejects
     assert json.loads(target.read_text()) == {"status": "ok"} and list(tmp_path.iterdir()) == [target]
 
 

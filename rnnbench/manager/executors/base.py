@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 from rnnbench.manager.process import WorkerOutcome
 
 EXECUTORS = ("local", "ray")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from rnnbench.manager.case import Case
+from rnnbench.case import Case
 from rnnbench.manager.executors.base import Finished, Outcomes
 from rnnbench.manager.probe import devices_in_subprocess
 from rnnbench.manager.process import now_iso, run_worker, run_workers, scratch_dir

@@ -29,8 +29,8 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
+from rnnbench.case import Case
 from rnnbench.errors import UsageError
-from rnnbench.manager.case import Case
 from rnnbench.manager.executors.base import Finished, Outcomes
 from rnnbench.manager.executors.ray_node import StartBook, run_case
 from rnnbench.manager.probe import devices_in_subprocess

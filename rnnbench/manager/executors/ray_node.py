@@ -31,12 +31,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from rnnbench.case import Case
 from rnnbench.errors import UsageError
+from rnnbench.host import usable_cpus
 from rnnbench.manager import machine as environment
-from rnnbench.manager.case import Case
 from rnnbench.manager.process import WorkerOutcome, now_iso, run_worker, scratch_dir
 from rnnbench.results.store import safe_filename
-from rnnbench.worker.parity import usable_cpus
 
 CLAIM_POLL_S = 0.2  # how often a case waiting for free CPUs looks again
 
