@@ -43,3 +43,17 @@ def test_the_example_imports_no_built_in_backend_and_no_framework_at_import():
                                              if isinstance(node, ast.ImportFrom) and node.module}
     assert "torch" not in top_level
 
+
+
+def test_the_example_shows_each_output_hook():
+    import pandas as pd
+    from rnnbench_example import rnnbench_report_sections, rnnbench_update_machine_info
+
+    frame = pd.DataFrame({"backend": ["torch", "torchloop", "numpy"], "task": ["airline"] * 3, "cell": ["gru"] * 3,
+                          "mode": ["throughput"] * 3, "train_samples_per_s": [200.0, 50.0, 100.0]})
+    [section] = rnnbench_report_sections(frame=frame)
+    assert section.rows == (("airline", "gru", "0.25x"),)
+    assert rnnbench_report_sections(frame=frame[frame.backend != "torchloop"]) == []  # only where it ran
+    info: dict = {}
+    rnnbench_update_machine_info(info=info)
+    assert all(isinstance(flag, str) for flag in info.get("cpu_vector_extensions", []))

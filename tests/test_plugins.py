@@ -278,3 +278,28 @@ def test_sys_exit_while_importing_a_plugin_is_one_line_naming_it_not_a_silent_ex
     line = one_error_line(result)
     assert result.returncode == 1 and "failed to import: SystemExit: sys.exit(3)" in line
     assert f"{BLOCK_ENV}=quits" in line and not (tmp_path / "results").exists()
+
+
+# ---- output hooks: a machine fact and a report section, added by a plugin alone ----------------------
+
+
+def test_a_plugin_adds_a_machine_fact_and_a_report_section_through_hooks_alone(install_fake_plugin, tmp_path):
+    install_fake_plugin("reporting", "reporting", "rnnbench-reporting", "0.1")
+    install_fake_plugin("reporting_faulty", "reporting_faulty", "rnnbench-reporting-faulty", "0.1")
+    result = rnnbench("run", *STD, "--backend", "numpy", "--results-dir", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    assert "'reporting_faulty' (rnnbench-reporting-faulty 0.1) failed in rnnbench_update_machine_info" in \
+        result.stderr + result.stdout
+    [run_dir] = (tmp_path / "results").iterdir()
+    environment = json.loads((run_dir / "environment.json").read_text())
+    assert environment["lab_rack"] == "B4 <shelf 2>\x1b[2J" and "half written" not in environment
+    html_file = tmp_path / "report.html"
+    assert rnnbench("report", str(run_dir), "-o", str(html_file)).returncode == 0
+    html = html_file.read_text()
+    assert "<h2>Records per backend</h2>" in html and "<td>numpy</td><td>1</td>" in html
+    assert "B4 &lt;shelf 2&gt;\\x1b[2J" in html and "\x1b" not in html  # the fact, escaped, in the environment
+    markdown = rnnbench("report", str(run_dir), "--format", "markdown")
+    assert markdown.returncode == 0 and "## Records per backend" in markdown.stdout
+    assert "| numpy | 1 |" in markdown.stdout
+    assert "'reporting_faulty' (rnnbench-reporting-faulty 0.1) failed in rnnbench_report_sections" in \
+        markdown.stdout + markdown.stderr  # named where the report says what it left out

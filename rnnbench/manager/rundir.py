@@ -26,6 +26,7 @@ from rnnbench.manager.machine import collect
 from rnnbench.manager.options import RunOptions
 from rnnbench.manager.process import now_iso
 from rnnbench.manager.tuned import TUNED_FILE
+from rnnbench.plugins.registry import Registry
 from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import (
     ENVIRONMENT_FILE,
@@ -100,9 +101,10 @@ def run_id_of(run_dir: Path, saved: dict[str, Any]) -> str:
     return run_id if isinstance(run_id, str) and run_id else Path(os.path.abspath(run_dir)).name
 
 
-def ensure_environment(run_dir: Path, threads: int) -> str | None:
+def ensure_environment(run_dir: Path, threads: int, registry: Registry) -> str | None:
     """``environment.json``, measured now when the folder has none (a run stopped before writing it) or
-    one that cannot be read; one line saying so for the latter, else None."""
+    one that cannot be read, with what plugins add (``rnnbench_update_machine_info``); a line saying so for
+    the latter and for each plugin whose addition failed, else None."""
     path = run_dir / ENVIRONMENT_FILE
     note = None
     if path.is_file():
@@ -111,8 +113,10 @@ def ensure_environment(run_dir: Path, threads: int) -> str | None:
             return None
         except ResultsError as exc:
             note = f"{exc}; measured this machine again"
-    write_environment(run_dir, collect(threads))
-    return note
+    info = collect(threads)
+    faults = registry.update_machine_info(info)
+    write_environment(run_dir, info)
+    return "\n".join([*([note] if note else []), *faults]) or None
 
 
 @contextlib.contextmanager

@@ -153,7 +153,7 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
         writer = RecordWriter(report.run_dir)
         if writer.repaired:
             console.print(writer.repaired, markup=False)
-        if note := rundir.ensure_environment(report.run_dir, options.threads):
+        if note := rundir.ensure_environment(report.run_dir, options.threads, registry):
             console.print(note, markup=False)
         for name, status in report.skipped_backends.items():
             console.print(f"skipped: {printable(status.message(name))}", markup=False)

@@ -97,7 +97,8 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
     began, found = clock(), list[Tuned]()
     write_json_file(run_dir / TUNED_FILE, _tuned_file(found, cases))
     with rundir.lock(run_dir):
-        rundir.ensure_environment(run_dir, options.threads)
+        if note := rundir.ensure_environment(run_dir, options.threads, registry):
+            console.print(printable(note, one_line=False), markup=False)
         passed = _checked(run_dir, registry, cases, options, timeout_s, console)
         verdicts = read_verdicts(run_dir)  # none with --no-check
 

@@ -15,15 +15,18 @@ lists it), and naming it is a ``PluginError`` with that line.
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rnnbench.backend import Availability, Backend
 from rnnbench.errors import BackendUnavailable, PluginError, UsageError
 from rnnbench.plugins import Origin, PluginManager, make_plugin_manager
 from rnnbench.plugins.guard import PluginFault, fault_message, guard
 from rnnbench.plugins.metadata import check_metadata, stand_in
+from rnnbench.report.section import ReportSection
 from rnnbench.task import Task
 
 PluginClass = TypeVar("PluginClass", type[Backend], type[Task])
@@ -134,6 +137,50 @@ class Registry:
             return Availability(False, fault_message(entry.origin, what, f"it returned {type(status).__name__}. "
                                                                          "Accepted: an Availability"))
         return status
+
+    def update_machine_info(self, info: dict[str, Any]) -> list[str]:
+        """``info`` with every plugin's additions (``rnnbench_update_machine_info``), each plugin's call on
+        a copy, kept only when it raised nothing and left JSON; the one-line faults of the others."""
+        faults = []
+        for origin, call in self._each_implementation("rnnbench_update_machine_info"):
+            trial = copy.deepcopy(info)
+            try:
+                with guard(origin, "rnnbench_update_machine_info"):
+                    call(info=trial)
+                    if not isinstance(trial.get("machine"), str):
+                        raise TypeError("it removed or changed the key 'machine'")
+                    json.dumps(trial, allow_nan=False)
+            except PluginFault as fault:
+                faults.append(str(fault))
+                continue
+            info.clear()
+            info.update(trial)
+        return faults
+
+    def report_sections(self, frame: Any) -> tuple[list[ReportSection], list[str]]:
+        """Every plugin's report sections (``rnnbench_report_sections``), and the one-line faults of the
+        plugins whose hook raised or returned anything but a list of ReportSection."""
+        sections, faults = [], []
+        for origin, call in self._each_implementation("rnnbench_report_sections"):
+            try:
+                with guard(origin, "rnnbench_report_sections"):
+                    found = call(frame=frame)
+                    found = found[0] if found else []
+                    if not isinstance(found, list) or not all(isinstance(s, ReportSection) for s in found):
+                        raise TypeError(f"it returned {type(found).__name__}. Accepted: a list of ReportSection")
+            except PluginFault as fault:
+                faults.append(str(fault))
+                continue
+            sections += found
+        return sections, faults
+
+    def _each_implementation(self, hook_name: str) -> list[tuple[Origin, Any]]:
+        """(origin, caller of that plugin's implementation alone, through pluggy) for each implementer."""
+        hook = getattr(self.pm.hook, hook_name)
+        implementers = [impl.plugin for impl in hook.get_hookimpls()]
+        return [(self.pm.origin_of(impl.plugin_name),
+                 self.pm.subset_hook_caller(hook_name, [p for p in implementers if p is not impl.plugin]))
+                for impl in hook.get_hookimpls()]
 
     def origin(self, name: str) -> Origin:
         """Where the backend ``name`` comes from."""

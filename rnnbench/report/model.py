@@ -17,6 +17,8 @@ from typing import Any
 import pandas as pd
 
 from rnnbench.errors import UsageError
+from rnnbench.plugins.registry import Registry
+from rnnbench.report.section import ReportSection
 from rnnbench.results.frame import load_results
 from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import RUN_FILE, read_environments, read_json_file, run_dirs
@@ -39,6 +41,7 @@ class ReportData:
     environments: tuple[tuple[str, str, dict[str, Any]], ...]  # (run id, machine, environment) per machine
     skipped: tuple[str, ...] = ()  # "FILE:LINE: why" of each line, file or run that could not be read, left out
     run_files: tuple[dict[str, Any], ...] = ()  # each run's run.json beside run_dirs ({}: none, or unreadable)
+    sections: tuple[ReportSection, ...] = ()  # what plugins add (rnnbench_report_sections), after the core's
 
 
 PathsArg = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -66,7 +69,9 @@ def load_report_data(paths: PathsArg) -> ReportData:
         (run_id(frame, run_dir), machine, env | {"backend_versions": _versions(frame, run_dir, machine)})
         for run_dir in dirs for machine, env in _environments(run_dir, skipped).items())
     run_files = tuple(read_run_file(run_dir, skipped) for run_dir in dirs)
-    return ReportData(frame, tasks, dirs, environments, tuple(skipped), run_files)
+    sections, faults = Registry().report_sections(frame)
+    skipped += [f"{fault} (its sections are left out)" for fault in faults]
+    return ReportData(frame, tasks, dirs, environments, tuple(skipped), run_files, tuple(sections))
 
 
 def _versions(frame: pd.DataFrame, run_dir: Path, machine: str) -> dict[str, str]:

@@ -99,7 +99,19 @@ def render_markdown(data: ReportData) -> str:
         parts.append("")
     note = ("Throughput: samples/s at the median step time [95% interval]; best of each cell and configuration "
             "in bold; memory: peak resident memory above the post-setup baseline.")
-    return "\n".join([*markdown_verdict(data), *markdown_runs(data), note, "", *parts])
+    return "\n".join([*markdown_verdict(data), *markdown_runs(data), note, "", *parts, *markdown_sections(data)])
+
+
+def markdown_sections(data: ReportData) -> list[str]:
+    """What plugins add (``rnnbench_report_sections``): a heading, its sentence and its table each."""
+    lines: list[str] = []
+    for section in data.sections:
+        lines += [f"## {_markdown_cell(section.title, False)}", "", _markdown_cell(section.note, False), "",
+                  "| " + " | ".join(_markdown_cell(h, False) for h in section.headers) + " |",
+                  "|" + "|".join("---" for _ in section.headers) + "|"]
+        lines += ["| " + " | ".join(_markdown_cell(cell, False) for cell in row) + " |" for row in section.rows]
+        lines.append("")
+    return lines
 
 
 def markdown_runs(data: ReportData) -> list[str]:

@@ -13,6 +13,7 @@ from rnnbench.report.charts import backend_colors, task_charts
 from rnnbench.report.columns import Column, columns
 from rnnbench.report.environment import EnvironmentTable, environment_table
 from rnnbench.report.model import ReportData, TaskInfo, run_id, seeds, seeds_text
+from rnnbench.report.section import ReportSection
 from rnnbench.report.svg import Chart
 from rnnbench.report.tables import best_mask, task_table
 from rnnbench.report.verdict import Win, measures, rows_by_case, score_text, verdict, win_text
@@ -71,6 +72,7 @@ class ReportView:
     environment: EnvironmentTable
     records: int
     verdict: VerdictView
+    sections: tuple[ReportSection, ...] = ()  # what plugins add, after the environment
 
 
 def _sort_key(value: Any) -> str:
@@ -155,4 +157,4 @@ def report_view(data: ReportData) -> ReportView:
     colors = backend_colors([str(b) for b in data.frame.backend])
     return ReportView(tuple(run_view(data, d) for d in data.run_dirs),
                       tuple(task_view(data, task, colors) for task in data.tasks),
-                      environment_table(data.environments), len(data.frame), verdict_view(data))
+                      environment_table(data.environments), len(data.frame), verdict_view(data), data.sections)

@@ -36,6 +36,7 @@ from rnnbench.errors import UsageError
 from rnnbench.host import usable_cpus
 from rnnbench.manager import machine as environment
 from rnnbench.manager.process import WorkerOutcome, now_iso, run_worker, scratch_dir
+from rnnbench.plugins.registry import Registry
 from rnnbench.results.store import safe_filename
 
 CLAIM_POLL_S = 0.2  # how often a case waiting for free CPUs looks again
@@ -132,6 +133,7 @@ def node_environment(run_id: str, threads: int, node_cpus: list[int]) -> dict[st
         # Measured pinned to this case's CPUs while it has the node to itself (unless the run shares nodes, when
         # other cases may run beside it); the node offers node_cpus.
         env = environment.collect(threads) | {"usable_cpus": node_cpus}
+        Registry().update_machine_info(env)  # what plugins add; a failing plugin's addition is left out
         path.write_text(json.dumps(env))
         _prune_environments(keep=path)
         return env

@@ -19,13 +19,16 @@ batches against the data contract, so no backend repeats that check.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rnnbench import hookimpl
 from rnnbench.backend import Backend, Model, ParitySettings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from rnnbench.params import Params
+    from rnnbench.report.section import ReportSection
     from rnnbench.spec import ModelSpec, OptimizerSpec
 
 
@@ -56,3 +59,36 @@ class TorchLoopBackend(Backend):
 @hookimpl
 def rnnbench_register_backends() -> list[type[Backend]]:
     return [TorchLoopBackend]
+
+
+# Output hooks: what a plugin adds to the machine's description and to every report, with no core edit.
+
+
+@hookimpl
+def rnnbench_update_machine_info(info: dict[str, Any]) -> None:
+    """The CPU's vector extensions, which decide the kernels PyTorch's CPU backend picks (read from
+    /proc/cpuinfo, so no framework is imported to describe the machine)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return
+    info["cpu_vector_extensions"] = sorted(f for f in set(flags) if f.startswith(("avx", "fma", "amx", "sse4")))
+
+
+@hookimpl
+def rnnbench_report_sections(frame: pd.DataFrame) -> list[ReportSection]:
+    """Where torchloop ran: its Python step loop beside torch's fused kernels, per task and cell."""
+    if "torchloop" not in set(frame.backend):
+        return []
+    from rnnbench.report.section import ReportSection
+
+    rows = frame[frame.backend.isin(["torchloop", "torch"]) & (frame["mode"] == "throughput")]
+    speed = rows.groupby(["task", "cell", "backend"])["train_samples_per_s"].median().unstack("backend")
+    if "torch" not in speed or "torchloop" not in speed:
+        return []
+    table = tuple((task, cell, f"{loop / fused:.2f}x") for (task, cell), loop, fused
+                  in zip(speed.index, speed["torchloop"], speed["torch"], strict=True))
+    return [ReportSection("torchloop beside torch", "Training speed of the Python step loop over torch's own "
+                          "layers (median samples/s; 1.00x: as fast).", ("task", "cell", "torchloop / torch"),
+                          table)]
