@@ -47,6 +47,7 @@ def test_the_example_imports_no_built_in_backend_and_no_framework_at_import():
 
 def test_the_example_shows_each_output_hook():
     import pandas as pd
+
     from rnnbench_example import rnnbench_report_sections, rnnbench_update_machine_info
 
     frame = pd.DataFrame({"backend": ["torch", "torchloop", "numpy"], "task": ["airline"] * 3, "cell": ["gru"] * 3,

@@ -23,7 +23,6 @@ from rnnbench.data.errors import DataCorrupt
 ROOT = "aclImdb"
 LABELLED = re.compile(
     r"aclImdb/(README|imdb\.vocab|imdbEr\.txt|(train|test)/urls_(pos|neg)\.txt|(train|test)/(pos|neg)/\d+_\d+\.txt)")
-LABELLED_COUNT = 50_007  # 4 x 12,500 reviews + README, imdb.vocab, imdbEr.txt + 4 urls files
 
 
 def iter_members(source: Path) -> Iterator[tuple[str, bytes]]:

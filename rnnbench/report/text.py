@@ -16,7 +16,7 @@ import pandas as pd
 
 from rnnbench.printable import printable
 from rnnbench.report.columns import columns
-from rnnbench.report.model import PathsArg, ReportData, load_report_data
+from rnnbench.report.model import ReportData
 from rnnbench.report.tables import best_mask, task_table
 from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, score_text, verdict, win_text
 from rnnbench.report.views import run_view
@@ -147,9 +147,3 @@ def render_csv(data: ReportData) -> str:
     return stream.getvalue()
 
 
-def markdown_report(paths: PathsArg) -> str:
-    return render_markdown(load_report_data(paths))
-
-
-def csv_report(paths: PathsArg) -> str:
-    return render_csv(load_report_data(paths))

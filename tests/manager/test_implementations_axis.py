@@ -12,7 +12,8 @@ from rnnbench.manager.options import RunOptions, expand
 from rnnbench.manager.precheck import CHECK_FILE
 from rnnbench.manager.runner import run
 from rnnbench.plugins.registry import Registry
-from rnnbench.report.text import markdown_report
+from rnnbench.report.model import load_report_data
+from rnnbench.report.text import render_markdown
 from rnnbench.results.store import read_records
 
 SMALL = dict(tasks=("airline",), cells=("gru",), modes=("throughput",), profile="smoke", threads=1)
@@ -75,7 +76,7 @@ def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(ins
     assert records["plain"]["implementation"] == {"name": "plain", "default": True}
     assert records["also"]["implementation"] == {"name": "also", "default": False}
     assert records["also"]["conformance"]["ok"] is True
-    markdown = markdown_report(report.run_dir)
+    markdown = render_markdown(load_report_data(report.run_dir))
     assert "two\\_ways\\[also\\]" in markdown and "| two\\_ways |" in markdown
 
 

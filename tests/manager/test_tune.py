@@ -31,7 +31,8 @@ from rnnbench.manager.tune import (
 )
 from rnnbench.manager.tuned import TUNED_FILE, Settings, load_tuned
 from rnnbench.plugins.registry import Registry
-from rnnbench.report.text import markdown_report
+from rnnbench.report.model import load_report_data
+from rnnbench.report.text import render_markdown
 from rnnbench.results.store import RECORDS_FILE, RecordWriter, read_records
 
 OPTIONS = dict(backends=("two_ways",), tasks=("airline",), cells=("gru",), profile="smoke", check=False)
@@ -70,7 +71,7 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
     verdicts = json.loads((tuned_run / CHECK_FILE).read_text())
     for record in records.values():  # each carries the check of the implementation it ran
         assert record["conformance"] == verdicts[f"two_ways/cpu/{record['implementation']['name']}"]
-    markdown = markdown_report(tuned_run)
+    markdown = render_markdown(load_report_data(tuned_run))
     assert "two\\_ways\\[tuned: " in markdown  # the tuned contender beside the default, in one table
 
 

@@ -17,7 +17,8 @@ from paths import GOLDEN
 
 from rnnbench.cli import main
 from rnnbench.report.html import html_report
-from rnnbench.report.text import csv_report, markdown_report
+from rnnbench.report.model import load_report_data
+from rnnbench.report.text import render_csv, render_markdown
 from rnnbench.results.store import read_records
 
 RUN, SWEEP, FAILED, HOSTILE = (GOLDEN / n for n in ("report-run", "report-sweep", "report-failed", "report-hostile"))
@@ -129,12 +130,12 @@ def test_a_measurement_no_row_has_is_left_out_rather_than_a_column_of_dashes(tmp
     shutil.copytree(RUN, run)
     lines = (run / "records.jsonl").read_text().splitlines()
     (run / "records.jsonl").write_text("".join(f"{line}\n" for line in lines if json.loads(line)["mode"] == "accuracy"))
-    markdown = markdown_report(run)
+    markdown = render_markdown(load_report_data(run))
     header = next(line for line in markdown.splitlines() if line.startswith("| backend"))
     assert "time to target" in header and "test\\_rmse" in header and "steps trained" in header
     for measured in ("samples/s", "vs fastest", "first training step", "peak host MB", "device peak MB"):
         assert measured not in header, measured
-    assert "samples/s" in markdown_report(RUN)  # the full run keeps them
+    assert "samples/s" in render_markdown(load_report_data(RUN))  # the full run keeps them
 
 
 def test_best_value_and_ratio_to_the_fastest_per_cell(page, records):
@@ -244,10 +245,10 @@ def test_hostile_strings_show_as_text():
 
 
 def test_hostile_strings_in_markdown_and_csv():
-    markdown = markdown_report(HOSTILE)
+    markdown = render_markdown(load_report_data(HOSTILE))
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown and "<script" not in markdown and "<img" not in markdown
     assert '| numpy "quoted" &amp; &lt;b&gt;bold&lt;/b&gt; kernel |' in markdown  # "&" first: "&lt;" stays visible
-    frame = pd.read_csv(io.StringIO(csv_report(HOSTILE)))
+    frame = pd.read_csv(io.StringIO(render_csv(load_report_data(HOSTILE))))
     assert HOSTILE_BACKEND in set(frame.backend)
 
 
@@ -262,7 +263,7 @@ def _hostile_copy(tmp_path: Path, backend: str) -> Path:
 
 def test_markdown_leaves_no_live_markup(tmp_path):
     backend = "[x](javascript:alert(5)) ![i](y) *a* _b_ `c` ~~d~~ &amp; a|b \\"
-    markdown = markdown_report(_hostile_copy(tmp_path, backend))
+    markdown = render_markdown(load_report_data(_hostile_copy(tmp_path, backend)))
     escaped = "\\[x\\](javascript:alert(5)) !\\[i\\](y) \\*a\\* \\_b\\_"
     lines = [line for line in markdown.splitlines() if "javascript" in line]
     assert lines and all(escaped in line for line in lines)  # the verdict's lines too
@@ -272,7 +273,7 @@ def test_markdown_leaves_no_live_markup(tmp_path):
 
 
 def test_markdown_has_a_table_per_task_with_best_in_bold(records):
-    markdown = markdown_report(RUN)
+    markdown = render_markdown(load_report_data(RUN))
     lines = markdown.splitlines()
     start = lines.index("## airline")
     blank, header, rule, *rows = lines[start + 1:start + 10]
@@ -289,7 +290,7 @@ def test_markdown_has_a_table_per_task_with_best_in_bold(records):
 
 
 def test_csv_keeps_numbers_as_numbers(records):
-    frame = pd.read_csv(io.StringIO(csv_report([RUN, FAILED])))
+    frame = pd.read_csv(io.StringIO(render_csv(load_report_data([RUN, FAILED]))))
     assert len(frame) == 6 + 2 and set(frame.task) == {"airline"}
     row = frame[(frame.backend == "torch") & (frame.cell == "lstm")].iloc[0]
     speed = records[("torch", "lstm", "throughput")]["throughput"]["train"]["summary"]
@@ -318,9 +319,9 @@ def test_cli_writes_html_of_several_runs_in_the_current_folder(tmp_path, cli, mo
 
 def test_cli_markdown_and_csv_to_stdout_or_file(tmp_path, cli):
     code, out, _ = cli("report", "--format", "markdown", str(RUN))
-    assert code == 0 and out == markdown_report(RUN)
+    assert code == 0 and out == render_markdown(load_report_data(RUN))
     code, out, _ = cli("report", "--format", "csv", str(RUN), "-o", str(tmp_path / "r.csv"))
-    assert code == 0 and (tmp_path / "r.csv").read_text() == csv_report(RUN)
+    assert code == 0 and (tmp_path / "r.csv").read_text() == render_csv(load_report_data(RUN))
 
 
 def test_cli_rejects_a_folder_without_results(tmp_path, cli):

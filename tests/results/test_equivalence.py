@@ -9,7 +9,8 @@ import pytest
 from rnnbench.manager.options import RunOptions
 from rnnbench.manager.runner import run
 from rnnbench.plugins.registry import Registry
-from rnnbench.report.text import markdown_report
+from rnnbench.report.model import load_report_data
+from rnnbench.report.text import render_markdown
 from rnnbench.results.equivalence import EQUIVALENCE_TOLERANCE, max_rel_gap
 from rnnbench.results.frame import load_results
 
@@ -42,7 +43,7 @@ def test_every_framework_learns_like_the_reference_and_a_backend_that_trains_dif
     assert frame.at["learns_differently", "equivalence_max_rel_gap"] > EQUIVALENCE_TOLERANCE
     assert frame.at["learns_differently", "equivalence_ok"] is False
 
-    markdown = markdown_report(report.run_dir)
+    markdown = render_markdown(load_report_data(report.run_dir))
     verdict = markdown.split("## forecasting")[0]
     assert "Trains differently from numpy: learns\\_differently forecasting lstm" in verdict
     assert "(trains differently)" in markdown.split("## forecasting")[1]
