@@ -1,4 +1,4 @@
-"""pytest-benchmark JSON files as schema-2 throughput records, so CI's benchmarks join the reports.
+"""pytest-benchmark JSON files as throughput records of the current schema, so CI's benchmarks join the reports.
 
 A file written by pytest-benchmark (``--benchmark-json FILE``, or
 ``--benchmark-autosave`` / ``--benchmark-save`` under its storage folder)

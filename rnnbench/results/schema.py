@@ -1,9 +1,9 @@
 """The record schema: its version, the statuses, the fields, how a record is built, validated and migrated.
 
-Every writer of records (the manager's ``build_record``, the pytest-benchmark
-reader) builds them through ``build_record``/``derived_fields`` and every
-reader validates them here after migrating, so the schema lives in one
-module that imports no other part of the results layer.
+The manager builds its records through ``build_record``; the pytest-benchmark
+reader (``rnnbench.results.pytest_benchmark``) fills the same fields for its
+own; every reader validates records here after migrating, so the schema lives
+in one module that imports no other part of the results layer.
 
 A record (schema 4) is one case's measurement in one worker process. Besides the case (``config``)
 and what the worker measured (``throughput``, ``memory``, ``accuracy``,
