@@ -144,7 +144,7 @@ def compare_command(base: Path, new: Path, fail_percent: float | None, run_sprea
     test, which --fail-on-regression ignores.
     """
     from rnnbench.report.compare import RegressionError, compare_runs
-    from rnnbench.report.console import compare_table, notes
+    from rnnbench.report.compare_table import compare_table, notes
 
     result = compare_runs(base, new, None if run_spread is None else run_spread / 100)
     if not result.comparisons:

@@ -22,7 +22,7 @@ from rnnbench.case import MODES, Case
 from rnnbench.errors import UsageError
 from rnnbench.host import usable_cpus
 from rnnbench.kit import parse_device
-from rnnbench.manager.tuned import apply_tuned, load_tuned
+from rnnbench.manager.tuned_settings import apply_tuned, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, GPU_ONLY_PRECISIONS, PRECISIONS
 

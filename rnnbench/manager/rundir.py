@@ -25,7 +25,7 @@ from rnnbench.errors import UsageError
 from rnnbench.manager.machine import collect
 from rnnbench.manager.options import RunOptions
 from rnnbench.manager.process import now_iso
-from rnnbench.manager.tuned import TUNED_FILE
+from rnnbench.manager.tuned_settings import TUNED_FILE
 from rnnbench.plugins.registry import Registry
 from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import (

@@ -40,7 +40,7 @@ from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_worker, scratch_dir
 from rnnbench.manager.runner import add_peak_fraction, checked_target, measured_shapes, plan
-from rnnbench.manager.tuned import TUNED_FILE, Settings
+from rnnbench.manager.tuned_settings import TUNED_FILE, Settings
 from rnnbench.plugins.registry import Registry
 from rnnbench.printable import printable
 from rnnbench.report.significance import process_test

@@ -29,7 +29,7 @@ from rnnbench.manager.tune import (
     candidates,
     tune,
 )
-from rnnbench.manager.tuned import TUNED_FILE, Settings, load_tuned
+from rnnbench.manager.tuned_settings import TUNED_FILE, Settings, load_tuned
 from rnnbench.plugins.registry import Registry
 from rnnbench.report.model import load_report_data
 from rnnbench.report.text import render_markdown
