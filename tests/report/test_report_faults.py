@@ -4,6 +4,7 @@ disk, and the CLI in real subprocesses where its exit status and its one line ar
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -208,22 +209,27 @@ def mount_tmpfs(where: Path, size: str) -> None:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
 
 
+@contextlib.contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    mount_tmpfs(where, size)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 48 KiB file system: room for a small file, not for a report (about 150 KiB)."""
-    where = tmp_path / "tiny"
-    mount_tmpfs(where, "48k")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
+    with tmpfs(tmp_path / "tiny", "48k") as where:
+        yield where
 
 
 @pytest.fixture
 def roomy_disk(tmp_path: Path) -> Iterator[Path]:
     """A file system of its own, to be remounted read-only: as root, chmod stops no write, a mount does."""
-    where = tmp_path / "disk"
-    mount_tmpfs(where, "8m")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
+    with tmpfs(tmp_path / "disk", "8m") as where:
+        yield where
 
 
 def no_temporary_files(folder: Path) -> bool:
