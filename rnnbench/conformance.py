@@ -22,7 +22,7 @@ before it are kept and the other backends are still checked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -252,15 +252,20 @@ def check_reference(reference: Backend, seed: int = 0, implementation: str | Non
     if implementation is not None:
         reference.use_implementation(implementation)
     report = Report(reference.name, "finite differences", implementation=implementation)
-    for case in cases(("float64",)):
+    _check_each(report, cases(("float64",)), lambda case: [check_reference_case(reference, case, seed)])
+    return report
+
+
+def _check_each(report: Report, checked: list[Case], comparisons: Callable[[Case], Iterable[Comparison]]) -> None:
+    """Each case's comparisons into ``report``, until the backend's code raises in one (``Report.fail``)."""
+    for case in checked:
         try:
-            report.comparisons.append(check_reference_case(reference, case, seed))
-        except UsageError:  # a refusal the contract provides for: the user's choice cannot run, not a fault
+            report.comparisons.extend(comparisons(case))
+        except UsageError:  # a refusal the contract provides for (tf32 on a CPU): one line, exit 2
             raise
         except (Exception, SystemExit) as exc:  # the backend's code raised: its report fails in one line
             report.fail(case, exc)
             break
-    return report
 
 
 def check_reference_case(reference: Backend, case: Case, seed: int = 0) -> Comparison:
@@ -296,14 +301,8 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
     for dtype in dtypes:
         if dtype not in supported:
             report.skipped.append(f"{dtype}: {backend.name} supports only {', '.join(supported)}")
-    for case in cases(tuple(d for d in dtypes if d in supported), shapes):
-        try:
-            report.comparisons.extend(check_case(backend, reference, case, device, seed))
-        except UsageError:  # a refusal the contract provides for (tf32 on a CPU): one line, exit 2, as before
-            raise
-        except (Exception, SystemExit) as exc:  # the backend's code raised: its report fails in one line
-            report.fail(case, exc)
-            break
+    _check_each(report, cases(tuple(d for d in dtypes if d in supported), shapes),
+                lambda case: check_case(backend, reference, case, device, seed))
     return report
 
 

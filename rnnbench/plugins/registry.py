@@ -68,11 +68,7 @@ class Registry:
     def _collect(self, hook_name: str, kind: str, base: type) -> dict:
         entries: dict = {}
         failed = list(self.pm.faults)  # plugins that did not load, then those whose hook failed
-        hook = getattr(self.pm.hook, hook_name)
-        implementers = [impl.plugin for impl in hook.get_hookimpls()]  # registration order: built-ins first
-        for impl in hook.get_hookimpls():
-            origin = self.pm.origin_of(impl.plugin_name)
-            only = self.pm.subset_hook_caller(hook_name, [p for p in implementers if p is not impl.plugin])
+        for origin, only in self._each_implementation(hook_name):  # registration order: built-ins first
             try:
                 with guard(origin, hook_name):
                     results = only()  # through pluggy, this plugin's implementation alone

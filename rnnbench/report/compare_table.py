@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from rich.table import Table
 
 from rnnbench.printable import printable
@@ -16,13 +15,14 @@ from rnnbench.report.compare import (
     CompareResult,
     Comparison,
 )
+from rnnbench.report.summary import rich_text
 
 STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW: "yellow", ONE_PROCESS: "yellow",
           NOT_COMPARABLE: "magenta"}
 
 
 def compare_table(result: CompareResult, base: str, new: str) -> Table:
-    table = Table(title=_rich(f"step time {new} / {base}: one value per worker process (its median); ratio of "
+    table = Table(title=rich_text(f"step time {new} / {base}: one value per worker process (its median); ratio of "
                               f"geometric means [95% t interval], Welch's t-test on the logs (paired by round "
                               f"within one run); significant when p < {ALPHA}; a test needs {MIN_PROCESSES} "
                               "processes a side"))
@@ -32,16 +32,11 @@ def compare_table(result: CompareResult, base: str, new: str) -> Table:
                          overflow="fold")
     for c in result.comparisons:
         style = STYLES[c.verdict]
-        table.add_row(_rich(c.case_id), c.kind, f"{c.n_base}/{c.n_new} {c.basis}", seconds(c.base_median_s),
+        table.add_row(rich_text(c.case_id), c.kind, f"{c.n_base}/{c.n_new} {c.basis}", seconds(c.base_median_s),
                       seconds(c.new_median_s), _ratio(c), f"{c.change_percent:+.1f}%",
                       "-" if c.p_value is None else f"{c.p_value:.3g}",
-                      f"[{style}]{_rich(_verdict_text(c))}[/{style}]")
+                      f"[{style}]{rich_text(_verdict_text(c))}[/{style}]")
     return table
-
-
-def _rich(text: str) -> str:
-    """Record text as rich shows it: its control characters and rich markup escaped."""
-    return escape(printable(text))
 
 
 def _verdict_text(c: Comparison) -> str:

@@ -3,7 +3,7 @@
 Style, the sort script and the charts are inline, so the page opens from a
 file on an offline machine. No value is marked safe: every string from the
 records passes through autoescaping, in tables and in the SVG alike, after its control
-characters are escaped (``rnnbench.report.printable``).
+characters are escaped (``rnnbench.printable``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ COLUMNS = ("backend", "cell", "device", "shape", "train samples/s [95% CI]", "fi
            "steps", "loss gap", "status")
 
 
-def _rich(text: str) -> str:
+def rich_text(text: str) -> str:
     """Record text as rich shows it: its control characters and rich markup escaped."""
     return escape(printable(text))
 
@@ -47,9 +47,9 @@ def verdict_lines(data: ReportData) -> list[str | Table]:
     for column in ("task", "case", *(HEADINGS[m] for m in shown)):
         table.add_column(column)
     for task, case, by in rows_by_case(found.wins):
-        table.add_row(*(_rich(t) for t in (task, case, *(win_text(by[m]) if m in by else "-" for m in shown))))
-    return ["[bold]Verdict[/bold]", *(_rich(f"- {line}") for line in found.answer), *([table] if found.wins else []),
-            *(_rich(f"caveat: {line}") for line in found.caveats)]
+        table.add_row(*(rich_text(t) for t in (task, case, *(win_text(by[m]) if m in by else "-" for m in shown))))
+    return ["[bold]Verdict[/bold]", *(rich_text(f"- {line}") for line in found.answer),
+            *([table] if found.wins else []), *(rich_text(f"caveat: {line}") for line in found.caveats)]
 
 
 def summary_tables(frame: pd.DataFrame) -> list[Table]:
@@ -57,12 +57,12 @@ def summary_tables(frame: pd.DataFrame) -> list[Table]:
     tables = []
     for name in sorted(frame.task.unique()):
         task = task_info(frame, name)
-        table = Table(title=_rich(f"{name}: training throughput (samples/s at the median step [95% CI]), "
+        table = Table(title=rich_text(f"{name}: training throughput (samples/s at the median step [95% CI]), "
                                   f"peak memory above baseline, {task.headline or 'metric'}, steps trained, "
                                   "loss gap to the reference at the same steps"))
         for column in COLUMNS:
             table.add_column(column, justify="left" if column in ("backend", "cell", "device", "status") else "right")
         for _, row in task_table(frame, task).iterrows():
-            table.add_row(*(_rich(cell) for cell in _cells(row)))
+            table.add_row(*(rich_text(cell) for cell in _cells(row)))
         tables.append(table)
     return tables

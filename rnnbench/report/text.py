@@ -5,7 +5,7 @@ CSV keeps numbers as numbers: one row per task, backend, cell and
 configuration, with the interval bounds in their own columns and the seeds
 its records ran with (how many, the lowest, the highest: a ``--seed`` sweep
 is one row). Every text from a plugin or a record has its control
-characters escaped (``rnnbench.report.printable``).
+characters escaped (``rnnbench.printable``).
 """
 
 from __future__ import annotations
