@@ -1,9 +1,11 @@
-"""Shared fixtures: fresh plugin managers and fake installed plugins."""
+"""Shared fixtures: fresh plugin managers and fake installed plugins; tests that need the machine alone."""
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -17,11 +19,38 @@ if "RNNBENCH_DATA_DIR" not in os.environ and MIRROR.is_dir():
     os.environ["RNNBENCH_DATA_DIR"] = str(MIRROR)
 
 
+# pytest-xdist names its worker in the environment; a pytest the test starts would take itself for one
+# (pytest-benchmark then disables benchmarks).
+XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
 @pytest.fixture(autouse=True)
 def _plugin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test inherits plugin blocking or autoload settings from the shell."""
-    monkeypatch.delenv(BLOCK_ENV, raising=False)
-    monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
+    """No test inherits plugin blocking or autoload settings from the shell, nor xdist's worker identity."""
+    for name in (BLOCK_ENV, DISABLE_AUTOLOAD_ENV, *XDIST_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _machine_turn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under ``pytest -n``: a test marked ``alone`` runs with no other test beside it; the others share.
+
+    Such a test measures the machine (an A/A run's spread, a guard against contention), which a test on
+    the other core would change. A readers-writer lock over the files of the session's shared temporary
+    root: every test holds the room shared, an ``alone`` test holds it exclusively; the turnstile, taken
+    first by both, keeps a waiting ``alone`` test from being passed by a stream of shared ones. Without
+    xdist there is one test at a time, and the locks are free.
+    """
+    root = tmp_path_factory.getbasetemp().parent  # one folder for every xdist worker of this session
+    alone = request.node.get_closest_marker("alone") is not None
+    with ExitStack() as held:
+        turnstile = held.enter_context(open(root / "rnnbench-turnstile.lock", "a"))
+        room = held.enter_context(open(root / "rnnbench-room.lock", "a"))
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        yield
 
 
 @pytest.fixture
@@ -86,3 +115,9 @@ def data_dir() -> str:
     if not MIRROR.is_dir():
         pytest.skip(f"no data mirror at {MIRROR} (set RNNBENCH_DATA_DIR)")
     return str(MIRROR)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first, in collection order otherwise: under ``pytest -n`` the long ones start early and the
+    short ones fill in behind them, rather than one long check running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

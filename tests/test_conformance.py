@@ -28,7 +28,7 @@ from rnnbench.errors import UsageError
 from rnnbench.params import init_params
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
-from rnnbench.spec import ModelSpec, OptimizerSpec
+from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec
 
 # CI installs every framework, so none of these is skipped there.
 CHECKED = ("torch", "tensorflow", "jax", "torchloop")
@@ -49,15 +49,18 @@ def test_numpy_reference_matches_finite_differences(all_plugins):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("cell", CELLS)  # a cell at a time: the parts of a slow framework's check can run in parallel
 @pytest.mark.parametrize("name", CHECKED)
-def test_backend_matches_numpy_reference(all_plugins, name):
+def test_backend_matches_numpy_reference(all_plugins, name, cell):
     backend = all_plugins.backend(name)
     status = backend.available()
     if not status.ok:
         pytest.skip(status.message(name))
-    report = run_check(all_plugins, name)
+    shapes = {(cell, head, layers) for head in HEADS for layers in (1, 2)}
+    report = run_check(all_plugins, name, shapes=shapes)
     failures = [c for c in report.comparisons if not c.ok]
     assert report.ok, failures
+    assert {c.case for c in report.comparisons} == {c.label for c in cases(shapes=shapes)}  # every dtype, none skipped
     quantities = {c.quantity for c in report.comparisons}
     assert quantities == {"output", "loss", "grad", "adam step", "rmsprop step", "sgd step"}
 

@@ -183,11 +183,16 @@ def _worker_of(manager: psutil.Process, timeout_s: float = 120) -> psutil.Proces
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
-def test_a_worker_dies_with_its_manager(with_hanging_backend, tmp_path, how):
+def test_a_worker_dies_with_its_manager(with_hanging_backend, tmp_path, monkeypatch, how):
+    # A temporary folder of its own: a run elsewhere (a parallel test) would clear the killed manager's scratch.
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
     manager = subprocess.Popen([sys.executable, "-m", "rnnbench", "run", "--backend", "hangs", "--task", "airline",
                                 "--cell", "rnn", "--mode", "throughput", "--profile", "smoke", "--threads", "1",
                                 "--no-check", "--timeout", "300", "--results-dir", str(tmp_path / "results")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=os.environ | {"TMPDIR": str(scratch_root)})
     worker = _worker_of(psutil.Process(manager.pid))
     manager.send_signal(how)
     _, err = manager.communicate(timeout=60)

@@ -15,6 +15,7 @@ from rnnbench.report.verdict import verdict
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # an A/A run's spread: a test on the other core would be its noise
 def test_noise_runs_an_a_a_and_the_next_verdict_on_the_machine_quotes_it(cli, tmp_path: Path) -> None:
     results = tmp_path / "results"
     code, out, err = cli("noise", "--backend", "numpy", "--task", "airline", "--cell", "rnn", "--profile", "smoke",
