@@ -30,7 +30,7 @@ Several pairs are cases run one after another in this process
 interpreter, the framework's import and its thread pools are paid once
 (the manager's schedule decides which cases share a process, and in
 what order). A case that differs from the one before only in mode is
-measured on its setup (memory, then accuracy of the same configuration);
+measured on its setup (memory, then throughput of the same configuration; never accuracy);
 any other case prepares its own. Each document is written the moment its
 case ends; ``process`` in it says which process ran it (``id``, the same
 for every case of the process), at which ``position``, and which cases ran
@@ -72,6 +72,7 @@ from rnnbench.spec import ModelSpec
 from rnnbench.task import SYNTHETIC_STREAM, Batch, Task, synthetic_batch
 from rnnbench.worker.modes import MODES, ModeResult, Setup
 from rnnbench.worker.parity import pin_process
+from rnnbench.worker.training import training_batches
 
 Document = dict[str, Any]
 
@@ -121,15 +122,16 @@ def run_cases(cases: list[Case], registry: Registry | None = None, process_setti
 
 
 def shares_setup(before: Case, case: Case) -> bool:
-    """Whether ``case`` can be measured on the setup of ``before``: only the mode differs, and not to accuracy."""
-    return dataclasses.replace(before, mode=case.mode) == case and case.mode != "accuracy"
+    """Whether ``case`` can be measured on the setup of ``before``: only the mode differs, and neither is
+    accuracy (it trains the model and spends its batch stream)."""
+    return dataclasses.replace(before, mode=case.mode) == case and "accuracy" not in (before.mode, case.mode)
 
 
 def carry_over(setup: Setup, case: Case, doc: Document, before: Document) -> Setup:
     """The previous case's setup for ``case`` (its mode is all that differs), the document filled as prepare does."""
     if not shares_setup(setup.case, case):
         raise UsageError(f"case {case.case_id} cannot share a process with {setup.case.case_id}. Accepted: cases "
-                         "that differ only in mode, not accuracy (it builds its own model)")
+                         "that differ only in mode, neither of them accuracy (it trains the model)")
     doc.update(versions=before.get("versions"), runtime=before.get("runtime"),
                implementation=before.get("implementation"))
     carried = dataclasses.replace(setup, case=case)
@@ -154,13 +156,17 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
     setup = Setup(case, backend, task, spec, optimizer, case.batch_size or task.recipe().batch_size,
                   case.seq_len or task.seq_len)
     describe(doc, setup)
-    if case.mode != "accuracy":  # accuracy mode trains through train(), which builds its own model
+    begun = time.perf_counter()
+    if case.mode == "accuracy":  # the task's whole seeded stream, loaded now
+        setup.stream = training_batches(task, spec, case.seed)
+    else:
         setup.batches = prefetch(setup)
         for x, y in setup.batches:  # the data contract, once per case, the same for every backend
             check_batch(spec, x, y, setup.batch_size, setup.seq_len)
-        setup.model = backend.build(spec, init_params(spec, case.seed), optimizer, case.device)
-        info = setup.model.runtime_info()
-        doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
+    setup.model = backend.build(spec, init_params(spec, case.seed), optimizer, case.device)
+    setup.seconds = time.perf_counter() - begun
+    info = setup.model.runtime_info()
+    doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
     return setup
 
 
@@ -234,9 +240,6 @@ def as_dtype(array: np.ndarray, spec: ModelSpec) -> np.ndarray:
 
 def record_mode(doc: Document, result: ModeResult) -> None:
     doc.update(result.sections, status=result.status, error=result.error)
-    if result.runtime is not None:
-        settings = {**(doc["runtime"] or {}).get("settings", {}), **result.runtime.get("settings", {})}
-        doc["runtime"] = {"kernel_path": result.runtime.get("kernel_path"), "settings": settings}
 
 
 def record_failure(doc: Document, exc: BaseException) -> None:

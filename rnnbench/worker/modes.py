@@ -14,7 +14,7 @@ import gc
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +42,10 @@ class Setup:
     optimizer: OptimizerSpec
     batch_size: int  # B of every batch the modes feed
     seq_len: int  # T of every batch the modes feed
-    model: Model | None = None  # None in accuracy mode: train() builds its own
-    batches: list[Batch] = field(default_factory=list)  # pre-fetched, cycled through the calls
+    model: Model | None = None  # built by the worker's prepare, the same way for every mode
+    batches: list[Batch] = field(default_factory=list)  # throughput and memory: pre-fetched, cycled through the calls
+    stream: Iterator[Batch] | None = None  # accuracy: the task's seeded training batches, the data loaded
+    seconds: float = 0.0  # loading the data and building the model (not the task binding before them)
     # The first training call of this process (compilation included), when the memory pass made it:
     # a throughput case after it in the same process reports this as its first step, so compile time
     # is never hidden by sharing a process.
@@ -66,7 +68,6 @@ class ModeResult:
     status: str  # "ok" or "nan"
     error: str | None
     sections: dict[str, Any]  # e.g. {"throughput": {...}}
-    runtime: dict[str, Any] | None = None  # kernel path and settings, when the mode built the model itself
 
 
 # ---- throughput ------------------------------------------------------------------------
@@ -204,20 +205,21 @@ def memory(setup: Setup) -> ModeResult:
 
 
 def accuracy(setup: Setup) -> ModeResult:
-    """Train within the profile's budget (capped by the case) and evaluate; "nan" when it diverged."""
-    from rnnbench.worker.training import train
+    """Train the setup's model within the profile's budget (capped by the case) and evaluate; "nan" when it
+    diverged. The training loop of ``rnnbench.train``, over the model and batch stream the setup prepared."""
+    from rnnbench.worker.training import Trainee, train_model
 
     case = setup.case
     if case.batch_size is not None or case.seq_len is not None:
         raise UsageError("accuracy mode trains on the task's own batches. Accepted: batch_size and seq_len "
                          "unset (overrides are for the throughput and memory modes)")
-    result = train(setup.backend, setup.task, case.cell, profile=case.profile,  # type: ignore[arg-type]
-                   seed=case.seed, device=case.device, budget=capped_budget(setup.task.budget(), case),
-                   spec=setup.spec, stop_at_target=case.stop_at_target)
-    record = result.to_dict()
+    assert setup.stream is not None, "prepare() gives every accuracy case a stream of its own"
+    trainee = Trainee(setup.backend, setup.task, setup.spec, setup.require_model(), setup.stream, case.seed,
+                      case.device, setup.seconds)
+    result = train_model(trainee, capped_budget(setup.task.budget(), case), case.stop_at_target)
     diverged = result.status == "diverged"
-    return ModeResult("nan" if diverged else "ok", result.reason if diverged else None, {"accuracy": record},
-                      runtime=result.runtime)
+    return ModeResult("nan" if diverged else "ok", result.reason if diverged else None,
+                      {"accuracy": result.to_dict()})
 
 
 def capped_budget(budget: Budget, case: Case) -> Budget:

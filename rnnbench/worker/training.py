@@ -113,28 +113,65 @@ def train(backend: Backend | str, task: Task | str, cell: Cell, *, profile: Prof
     ``budget`` replaces the profile's; ``stop_at_target`` ends the run at
     the first evaluation that meets the task's target; ``on_eval`` is
     called with each curve point as it is added (outside the timing), e.g.
-    to show progress; ``spec`` replaces the task's network for ``cell``
-    (the accuracy mode passes its case's sizes and dtype).
+    to show progress; ``spec`` replaces the task's network for ``cell``.
     """
     backend, task = _resolve(backend, task, profile)
     if cell not in CELLS:
         raise UsageError(f"cell={cell!r} is not valid. Accepted: {', '.join(CELLS)}")
     started = clock()
     applied = backend.configure(settings) if settings is not None else {}
-    run = _Setup.build(backend, task, spec or task.model_spec(cell), seed, device, budget or task.budget())
-    setup_seconds = clock() - started
+    spec = spec or task.model_spec(cell)
+    stream = training_batches(task, spec, seed)
+    model = backend.build(spec, init_params(spec, seed), task.optimizer(spec.cell), device)
+    return train_model(Trainee(backend, task, spec, model, stream, seed, device, clock() - started, applied),
+                       budget, stop_at_target, on_eval, clock)
+
+
+@dataclass
+class Trainee:
+    """A built model and the batch stream it trains on: what ``train`` prepares, and the worker's accuracy mode
+    (whose setup builds the model as for every mode)."""
+
+    backend: Backend  # configured
+    task: Task  # bound to its profile and options
+    spec: ModelSpec
+    model: Model  # built from init_params(spec, seed) with the task's optimiser for the cell
+    batches: Iterator[Batch]  # training_batches(task, spec, seed)
+    seed: int
+    device: str
+    setup_seconds: float  # data loading, parameter drawing and build, before the first step
+    applied: dict[str, str] = field(default_factory=dict)  # what backend.configure applied
+
+
+def training_batches(task: Task, spec: ModelSpec, seed: int) -> Iterator[Batch]:
+    """The task's seeded training batches, the data loaded now (evaluation set included), outside any timing;
+    the first batch checked against the data contract, once, the same for every backend."""
+    task.eval_arrays()  # loads (and caches) the evaluation data now
+    batches = task.train_batches(seed)
+    first = next(batches)  # loads the training data now
+    check_batch(spec, *first)
+    return itertools.chain([first], batches)
+
+
+def train_model(trainee: Trainee, budget: Budget | None = None, stop_at_target: bool = False,
+                on_eval: Callable[[CurvePoint], None] | None = None, clock: Clock = time.perf_counter) -> TrainResult:
+    """Train ``trainee``'s model within ``budget`` (else its task's) and evaluate it; see ``train``."""
+    task, spec = trainee.task, trainee.spec
+    cell = spec.cell
+    run = _Run(spec, task.optimizer(cell), budget or task.budget(), task.target(cell), trainee.model,
+               trainee.batches)
     loop = _Loop(run, task, stop_at_target, clock, on_eval)
     loop.run()
-    extras = {} if loop.status == "diverged" else task.extras(run.model, seed)
+    extras = {} if loop.status == "diverged" else task.extras(run.model, trainee.seed)
     return TrainResult(
-        backend=backend.name, task=task.name, cell=cell, profile=task.config.profile, seed=seed, device=device,
-        options=task.config.options(), spec=run.spec, optimizer=run.optimizer, budget=run.budget,
-        status=loop.status, reason=loop.reason, steps=loop.step, train_seconds=loop.watch.train_seconds(),
-        wall_seconds=loop.watch.wall_seconds(), first_step_seconds=loop.first_step_seconds,
-        setup_seconds=setup_seconds, curve=tuple(loop.curve), step_losses=tuple(loop.step_losses),
-        final_metrics=loop.curve[-1].metrics,
+        backend=trainee.backend.name, task=task.name, cell=cell, profile=task.config.profile, seed=trainee.seed,
+        device=trainee.device, options=task.config.options(), spec=spec, optimizer=run.optimizer,
+        budget=run.budget, status=loop.status, reason=loop.reason, steps=loop.step,
+        train_seconds=loop.watch.train_seconds(), wall_seconds=loop.watch.wall_seconds(),
+        first_step_seconds=loop.first_step_seconds, setup_seconds=trainee.setup_seconds, curve=tuple(loop.curve),
+        step_losses=tuple(loop.step_losses), final_metrics=loop.curve[-1].metrics,
         target=run.target, time_to_target=loop.time_to_target, extras=extras,
-        runtime=_runtime(backend, run.model, applied))
+        runtime=_runtime(trainee.backend, run.model, trainee.applied))
 
 
 def _resolve(backend: Backend | str, task: Task | str, profile: Profile | None) -> tuple[Backend, Task]:
@@ -161,8 +198,8 @@ def _runtime(backend: Backend, model: Model, applied: dict[str, str]) -> dict[st
 
 
 @dataclass
-class _Setup:
-    """What a run needs before its first step; loading the data happens here, outside the timing."""
+class _Run:
+    """What the loop reads: the network, its optimiser, budget and target, the model and its batches."""
 
     spec: ModelSpec
     optimizer: OptimizerSpec
@@ -170,17 +207,6 @@ class _Setup:
     target: Target | None
     model: Model
     batches: Iterator[Batch]
-
-    @classmethod
-    def build(cls, backend: Backend, task: Task, spec: ModelSpec, seed: int, device: str,
-              budget: Budget) -> _Setup:
-        optimizer, target = task.optimizer(spec.cell), task.target(spec.cell)
-        task.eval_arrays()  # loads (and caches) the evaluation data now
-        batches = task.train_batches(seed)
-        first = next(batches)  # loads the training data now
-        check_batch(spec, *first)  # the data contract, once, the same for every backend
-        model = backend.build(spec, init_params(spec, seed), optimizer, device)
-        return cls(spec, optimizer, budget, target, model, itertools.chain([first], batches))
 
 
 class _Stopwatch:
@@ -221,7 +247,7 @@ class _Stopwatch:
 class _Loop:
     """The training loop of one run and what it found."""
 
-    def __init__(self, setup: _Setup, task: Task, stop_at_target: bool, clock: Clock,
+    def __init__(self, setup: _Run, task: Task, stop_at_target: bool, clock: Clock,
                  on_eval: Callable[[CurvePoint], None] | None = None) -> None:
         self.setup, self.task, self.stop_at_target, self.on_eval = setup, task, stop_at_target, on_eval
         self.watch = _Stopwatch(clock)
