@@ -50,7 +50,7 @@ def test_the_report_functions_work_on_a_real_run(tmp_path):
     assert len(frame) > 0 and {"backend", "task", "cell", "mode"} <= set(frame.columns)
     assert rnnbench.html_report([run_dir]).lstrip().lower().startswith("<!doctype html>")
     same = rnnbench.compare_runs(run_dir, run_dir)
-    assert same.comparisons and all(c.verdict == "one process: not tested" for c in same.comparisons)
+    assert same.comparisons and all(c.outcome == "one process: not tested" for c in same.comparisons)
     published = rnnbench.publish([run_dir], tmp_path / "site")
     assert len(published) == 1 and (tmp_path / "site" / "index.html").is_file()
 

@@ -243,7 +243,7 @@ def tune_command(config_path: Path | None, results_dir: Path, budget_s: float, q
         run_dir = tune(options, results_dir, console=progress, budget_s=budget_s)
     with_verdict, searched, why_not = tuned_summary(run_dir)
     if not with_verdict:  # no case measured: a verdict of none, and no settings to reuse
-        raise RnnbenchError(f"nothing tuned: none of {searched} cases got a verdict ({why_not}); the records, if "
+        raise RnnbenchError(f"nothing tuned: none of {searched} cases was decided ({why_not}); the records, if "
                             f"any, are in {run_dir}")
     console.print(f"tuned settings for {with_verdict} of {searched} cases in {run_dir / 'tuned.json'}; reuse them "
                   f"with: rnnbench run --tuned {run_dir}", markup=False)

@@ -9,14 +9,14 @@ checks all of them.
 A throughput figure from a backend that computes another function is not
 comparable, so a run checks every (backend, device) it measures against the
 NumPy reference (the cases and tolerances of ``rnnbench check``, in the
-run's dtype) and every record carries the verdict; reports show it. A
-failing backend is still measured: the verdict travels with its numbers.
+run's dtype) and every record carries the result; reports show it. A
+failing backend is still measured: the result travels with its numbers.
 
 Each check runs in a fresh process (``python -m rnnbench.manager.precheck``, started
 by the one launcher, ``rnnbench.manager.process``) under
 the run's per-case timeout and memory limit, so a backend that crashes,
 hangs or leaks in the check is recorded as unchecked with the reason, like
-a failed case. Verdicts are saved in ``conformance.json`` as they come, and
+a failed case. Results are saved in ``conformance.json`` as they come, and
 ``--resume`` reuses them.
 """
 
@@ -38,7 +38,6 @@ from rnnbench.manager.process import (
     python_module,
     read_document,
     run_concurrently,
-    run_process,
     scratch_dir,
 )
 from rnnbench.results.schema import ResultsError
@@ -49,7 +48,7 @@ DEFAULT = "default"  # the implementation argument that means the backend's defa
 
 
 @dataclass(frozen=True, kw_only=True)
-class Verdict:
+class CheckResult:
     """What the check of one backend on one device found, as every record of that pair carries it."""
 
     ok: bool | None  # None: the check itself did not finish (see error)
@@ -74,43 +73,34 @@ class Verdict:
         return asdict(self)
 
     @classmethod
-    def unchecked(cls, dtype: str, device: str, error: str) -> Verdict:
-        """The verdict of a check that did not finish, or compared nothing: why, and no figures."""
+    def unchecked(cls, dtype: str, device: str, error: str) -> CheckResult:
+        """The result of a check that did not finish, or compared nothing: why, and no figures."""
         return cls(ok=None, dtype=dtype, device=device, comparisons=0, failures=0, worst_rel=None, worst=None,
                    error=error)
 
 
 def key(backend: str, device: str, implementation: str | None = None) -> str:
-    """The verdict's key: backend/device, and /implementation when one was chosen (None: the default)."""
+    """The result's key: backend/device, and /implementation when one was chosen (None: the default)."""
     return f"{backend}/{device}" + (f"/{implementation}" if implementation is not None else "")
 
 
-def verdict_from_reports(reports: list[dict[str, Any]], dtype: str, device: str) -> Verdict:
-    """The verdict of ``rnnbench check --json`` output (one report per backend; here one)."""
+def result_from_reports(reports: list[dict[str, Any]], dtype: str, device: str) -> CheckResult:
+    """The result of ``rnnbench check --json`` output (one report per backend; here one)."""
     comparisons = [c for report in reports for c in report.get("comparisons", [])]
     errors = [report["error"] for report in reports if report.get("error")]  # the backend raised mid-check
     if errors and not comparisons:
-        return Verdict(ok=False, dtype=dtype, device=device, comparisons=0, failures=1, worst_rel=None, worst=None,
-                       error=errors[0])
+        return CheckResult(ok=False, dtype=dtype, device=device, comparisons=0, failures=1, worst_rel=None,
+                           worst=None, error=errors[0])
     if not comparisons:
         skipped = "; ".join(s for report in reports for s in report.get("skipped", []))
-        return Verdict.unchecked(dtype, device, skipped or "no case was compared")
+        return CheckResult.unchecked(dtype, device, skipped or "no case was compared")
     worst = max(comparisons, key=lambda c: c["max_rel"] if math.isfinite(c["max_rel"]) else math.inf)
     failures = sum(not c["ok"] for c in comparisons)
     finite = math.isfinite(worst["max_rel"])  # records are strict JSON: no NaN or infinity in them
-    return Verdict(ok=failures == 0 and not errors, dtype=dtype, device=device, comparisons=len(comparisons),
-                   failures=failures, worst_rel=worst["max_rel"] if finite else None,
-                   worst=f"{worst['case']} {worst['quantity']}" + ("" if finite else " (not finite)"),
-                   error=errors[0] if errors else None)
-
-
-def check_in_subprocess(backend: str, device: str, dtype: str, threads: int, timeout_s: float,
-                        memory_limit_mb: int | None, implementation: str | None = None) -> Verdict:
-    """Run the check of one pair in a fresh process; its crash or timeout becomes the verdict's error."""
-    with scratch_dir() as scratch:
-        job = _job(Path(scratch), (backend, device, implementation), dtype, threads, timeout_s, memory_limit_mb)
-        ended = run_process(job.command, timeout_s, threads, job.log_path)
-        return _verdict(ended, read_document(_out(job)), dtype, device, timeout_s)
+    return CheckResult(ok=failures == 0 and not errors, dtype=dtype, device=device, comparisons=len(comparisons),
+                       failures=failures, worst_rel=worst["max_rel"] if finite else None,
+                       worst=f"{worst['case']} {worst['quantity']}" + ("" if finite else " (not finite)"),
+                       error=errors[0] if errors else None)
 
 
 Target = tuple[str, str, str | None]  # backend, device, implementation (None: the default)
@@ -141,26 +131,26 @@ def _out(job: Job) -> Path:
     return Path(job.command[-1])
 
 
-def _verdict(ended: ProcessOutcome, document: dict[str, Any] | None, dtype: str, device: str,
-             timeout_s: float) -> Verdict:
+def _result(ended: ProcessOutcome, document: dict[str, Any] | None, dtype: str, device: str,
+             timeout_s: float) -> CheckResult:
     if ended.timed_out:
-        return Verdict.unchecked(dtype, device, f"the check did not finish within {timeout_s:g} s")
+        return CheckResult.unchecked(dtype, device, f"the check did not finish within {timeout_s:g} s")
     try:
-        return verdict_from_reports(document["reports"], dtype, device)  # type: ignore[index]
+        return result_from_reports(document["reports"], dtype, device)  # type: ignore[index]
     except (TypeError, KeyError):
-        return Verdict.unchecked(dtype, device, f"the check {ended.how_it_ended()}: {ended.last_line()}")
+        return CheckResult.unchecked(dtype, device, f"the check {ended.how_it_ended()}: {ended.last_line()}")
 
 
 def check_pairs(run_dir: Path, targets: Mapping[Target, Collection[Shape] | None], dtype: str, threads: int,
                 timeout_s: float, memory_limit_mb: int | None,
-                announce: Callable[[str, Verdict], None]) -> dict[str, Verdict]:
+                announce: Callable[[str, CheckResult], None]) -> dict[str, CheckResult]:
     """Verdicts of every (backend, device, implementation), reusing those ``run_dir`` holds; saved after each.
 
     Each target is checked at its (cell, head, layers) cases: the ones the run measures with it (None: all 18).
     """
     path = Path(run_dir) / CHECK_FILE
-    verdicts = read_verdicts(run_dir)
-    todo = [t for t in targets if key(*t) not in verdicts]
+    results = read_check_results(run_dir)
+    todo = [t for t in targets if key(*t) not in results]
     # A check compares numbers, it times nothing: the checks share the cores, one per core at once
     # (on 2 cores: 118 s instead of 148 s for the four backends, measured 2026-12-01), each with its
     # share of the threads.
@@ -170,20 +160,20 @@ def check_pairs(run_dir: Path, targets: Mapping[Target, Collection[Shape] | None
         jobs = {_job(Path(scratch), t, dtype, each, timeout_s, memory_limit_mb, targets[t]): t for t in todo}
         for job, ended in run_concurrently(list(jobs), parallel):
             target = jobs[job]
-            verdict = _verdict(ended, read_document(_out(job)), dtype, target[1], timeout_s)
-            verdicts[key(*target)] = verdict
-            announce(key(*target), verdict)
-            write_json_file(path, {k: v.to_dict() for k, v in verdicts.items()})
-    return verdicts
+            result = _result(ended, read_document(_out(job)), dtype, target[1], timeout_s)
+            results[key(*target)] = result
+            announce(key(*target), result)
+            write_json_file(path, {k: v.to_dict() for k, v in results.items()})
+    return results
 
 
-def read_verdicts(run_dir: Path) -> dict[str, Verdict]:
-    """The verdicts a run folder holds; UsageError, in one line, when its file cannot be read."""
+def read_check_results(run_dir: Path) -> dict[str, CheckResult]:
+    """The results a run folder holds; UsageError, in one line, when its file cannot be read."""
     path = Path(run_dir) / CHECK_FILE
     if not path.is_file():
         return {}
     try:
-        return {k: Verdict(**v) for k, v in read_json_file(path).items()}
+        return {k: CheckResult(**v) for k, v in read_json_file(path).items()}
     except (ResultsError, TypeError, AttributeError) as exc:
         raise UsageError(f"{path} cannot be read ({exc}). Accepted: the file the run wrote; delete it and the "
                          f"resumed run checks conformance again") from None

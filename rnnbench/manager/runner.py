@@ -25,7 +25,7 @@ from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
 from rnnbench.manager.executors import Executor, Finished, make_executor
 from rnnbench.manager.options import RunOptions, case_timeout_s, expand
-from rnnbench.manager.precheck import Target, Verdict, check_pairs, read_verdicts
+from rnnbench.manager.precheck import CheckResult, Target, check_pairs, read_check_results
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.probe import devices_in_subprocess
 from rnnbench.manager.process import build_record, build_record_of, now_iso, remove_stale_scratch
@@ -173,9 +173,9 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
 def _check_conformance(report: RunReport, options: RunOptions, registry: Registry, console: Console,
                        quiet: bool) -> None:
     """Check each implementation the matrix runs, per device, once, on this machine, before its first case."""
-    def announce(target: str, verdict: Verdict) -> None:
+    def announce(target: str, result: CheckResult) -> None:
         if not quiet:
-            console.print(printable(f"conformance {target} {verdict.dtype}: {verdict.label}"), markup=False)
+            console.print(printable(f"conformance {target} {result.dtype}: {result.label}"), markup=False)
 
     check_pairs(report.run_dir, conformance_targets(report.cases, registry), options.dtype, options.threads,
                 _timeout(options), options.memory_limit_mb, announce)
@@ -277,7 +277,7 @@ class _Saver:
         self.registry = registry
         self.local = read_environment(run_dir)
         self.machines: set[str] = set()
-        self.conformance = read_verdicts(run_dir)
+        self.conformance = read_check_results(run_dir)
 
     def __call__(self, result: Finished) -> dict[str, Any]:
         env = self.local if result.environment is None else result.environment
@@ -286,9 +286,9 @@ class _Saver:
                               self.timeout_s, result.started_at)
         record["shared_node"] = result.shared_node  # other cases may have run beside it (--ray-share-nodes)
         add_peak_fraction(record, env.get("matmul_peak_gflops") or {})
-        verdict = self.conformance.get(precheck_key(*checked_target(result.case, self.registry)))
-        if verdict is not None:
-            record["conformance"] = verdict.to_dict()
+        checked = self.conformance.get(precheck_key(*checked_target(result.case, self.registry)))
+        if checked is not None:
+            record["conformance"] = checked.to_dict()
         self.writer.append(record)
         return record
 

@@ -36,7 +36,7 @@ from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.manager import rundir
 from rnnbench.manager.options import RunOptions, case_timeout_s
-from rnnbench.manager.precheck import Verdict, check_pairs, read_verdicts
+from rnnbench.manager.precheck import CheckResult, check_pairs, read_check_results
 from rnnbench.manager.precheck import key as precheck_key
 from rnnbench.manager.process import WorkerOutcome, build_record, now_iso, run_worker, scratch_dir
 from rnnbench.manager.runner import add_peak_fraction, checked_target, measured_shapes, plan
@@ -56,7 +56,7 @@ FINAL_STEPS = 10  # timed calls of each side-by-side process at least
 FINAL_PROCESSES = 5
 DEFAULT_WON = "the default's own settings won"  # the default was timed beside other candidates, and was fastest
 ONLY_CANDIDATE = "the default is the only candidate"  # nothing to search: no other implementation or knob here
-NOT_TUNED = "not tuned"  # no verdict: no candidate finished (or no side-by-side process did); ``reason`` says why
+NOT_TUNED = "not tuned"  # no outcome: no candidate finished (or no side-by-side process did); ``reason`` says why
 BUDGET_SPENT = "the budget was spent before this case"
 
 
@@ -71,7 +71,7 @@ class Tuned:
     low: float | None = None  # 95% interval of the speedup
     high: float | None = None
     p_value: float | None = None
-    verdict: str = "not measured"  # faster, slower, not significant, too few samples, ...
+    outcome: str = "not measured"  # faster, slower, not significant, too few samples, ...
     reason: str | None = None  # why NOT_TUNED
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class Tuned:
                 "profile": c.profile, "batch_size": c.batch_size, "seq_len": c.seq_len,
                 "hidden_size": c.hidden_size, "num_layers": c.num_layers, "best": self.best.to_dict(),
                 "best_label": self.best.label(), "speedup": self.speedup, "speedup_ci": [self.low, self.high],
-                "p_value": self.p_value, "verdict": self.verdict, "reason": self.reason, "rungs": self.rungs}
+                "p_value": self.p_value, "outcome": self.outcome, "reason": self.reason, "rungs": self.rungs}
 
 
 def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
@@ -100,11 +100,11 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
         if note := rundir.ensure_environment(run_dir, options.threads, registry):
             console.print(printable(note, one_line=False), markup=False)
         passed = _checked(run_dir, registry, cases, options, timeout_s, console)
-        verdicts = read_verdicts(run_dir)  # none with --no-check
+        checks = read_check_results(run_dir)  # none with --no-check
 
-        def conformance(case: Case) -> dict[str, Any] | None:  # the verdict of the implementation it runs
-            verdict = verdicts.get(precheck_key(*checked_target(case, registry)))
-            return None if verdict is None else verdict.to_dict()
+        def conformance(case: Case) -> dict[str, Any] | None:  # the check of the implementation it runs
+            checked = checks.get(precheck_key(*checked_target(case, registry)))
+            return None if checked is None else checked.to_dict()
         writer, environment = RecordWriter(run_dir), read_environment(run_dir)
         machine, peak = str(environment.get("machine", "")), environment.get("matmul_peak_gflops") or {}
         with scratch_dir() as scratch:
@@ -115,12 +115,12 @@ def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: 
                     break
                 measure = _measurer(Path(scratch), timeout_s)
                 tuned = _search(case, candidates(registry, case, passed), measure)
-                if tuned.verdict == NOT_TUNED:
+                if tuned.outcome == NOT_TUNED:
                     pass
                 elif checked_target(tuned.best.apply(case), registry) == checked_target(case, registry) and (
                         tuned.best.flush_denormals, tuned.best.threads) == (case.flush_denormals, case.threads):
                     # the same configuration: nothing to compare; "won" only where others were timed beside it
-                    tuned.speedup, tuned.verdict = 1.0, DEFAULT_WON if tuned.rungs else ONLY_CANDIDATE
+                    tuned.speedup, tuned.outcome = 1.0, DEFAULT_WON if tuned.rungs else ONLY_CANDIDATE
                 else:
                     _side_by_side(tuned, measure, writer, (run_id, machine), timeout_s, peak, conformance)
                 found.append(tuned)
@@ -138,12 +138,12 @@ def _tuned_file(found: list[Tuned], cases: list[Case]) -> dict[str, Any]:
 
 
 def tuned_summary(run_dir: Path) -> tuple[int, int, str | None]:
-    """(cases with a verdict, cases searched or left, the first reason a case was not tuned) of a tune run."""
+    """(cases with an outcome, cases searched or left, the first reason a case was not tuned) of a tune run."""
     saved = read_json_file(run_dir / TUNED_FILE)
     cases, untuned = saved.get("cases") or [], saved.get("untuned") or []
-    verdicts = [c for c in cases if c.get("verdict") != NOT_TUNED]
-    reasons = [c.get("reason") for c in cases if c.get("verdict") == NOT_TUNED] + [u.get("reason") for u in untuned]
-    return len(verdicts), len(cases) + len(untuned), next((r for r in reasons if r), None)
+    decided = [c for c in cases if c.get("outcome") != NOT_TUNED]
+    reasons = [c.get("reason") for c in cases if c.get("outcome") == NOT_TUNED] + [u.get("reason") for u in untuned]
+    return len(decided), len(cases) + len(untuned), next((r for r in reasons if r), None)
 
 
 def candidates(registry: Registry, case: Case, passed: set[str]) -> list[Settings]:
@@ -165,13 +165,13 @@ def _checked(run_dir: Path, registry: Registry, cases: list[Case], options: RunO
     if not options.check:
         return {precheck_key(*t) for t in targets}
 
-    def announce(pair: str, verdict: Verdict) -> None:
-        console.print(f"conformance {pair} {verdict.dtype}: {verdict.label}", markup=False)
+    def announce(pair: str, result: CheckResult) -> None:
+        console.print(f"conformance {pair} {result.dtype}: {result.label}", markup=False)
 
     shapes = measured_shapes(cases, registry)
-    verdicts = check_pairs(run_dir, dict.fromkeys(targets, shapes), options.dtype, options.threads, timeout_s,
-                           options.memory_limit_mb, announce)
-    return {k for k, v in verdicts.items() if v.ok}
+    checks = check_pairs(run_dir, dict.fromkeys(targets, shapes), options.dtype, options.threads, timeout_s,
+                         options.memory_limit_mb, announce)
+    return {k for k, v in checks.items() if v.ok}
 
 
 Measure = Callable[[Case], WorkerOutcome]
@@ -192,7 +192,7 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
     """Successive halving over ``alive``: each rung times every survivor, the fastest 1/ETA go on."""
     default = Settings(None, case.flush_denormals, case.threads)
     if not alive:
-        return Tuned(case=case, best=default, rungs=[], verdict=NOT_TUNED,
+        return Tuned(case=case, best=default, rungs=[], outcome=NOT_TUNED,
                      reason="no candidate passed the conformance check")
     rungs: list[list[dict[str, Any]]] = []
     for warmup, steps in RUNGS:
@@ -208,8 +208,8 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
             if median is not None:
                 timed.append((median, settings))
         rungs.append(rung)
-        if not timed:  # no winner was measured: not a verdict for the default either
-            return Tuned(case=case, best=default, rungs=rungs, verdict=NOT_TUNED,
+        if not timed:  # no winner was measured: not an outcome for the default either
+            return Tuned(case=case, best=default, rungs=rungs, outcome=NOT_TUNED,
                          reason=f"no candidate finished ({rung[0]['error']})")
         timed.sort(key=lambda pair: pair[0])
         alive = [settings for _, settings in timed[:max(1, math.ceil(len(timed) / ETA))]]
@@ -248,8 +248,8 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
         record["tuning"] = {"role": role, "settings": tuned.best.to_dict() if role == "tuned" else None,
                             "label": tuned.best.label() if role == "tuned" else "default"}
         add_peak_fraction(record, peak)
-        if (verdict := conformance(case)) is not None:
-            record["conformance"] = verdict
+        if (checked := conformance(case)) is not None:
+            record["conformance"] = checked
         writer.append(record)
         calls = (((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or []
         if calls:
@@ -257,25 +257,25 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
         else:
             errors.append(f"{role}: {record.get('error') or record.get('status')}")
     if not (medians["default"] and medians["tuned"]):
-        tuned.verdict, tuned.reason = NOT_TUNED, f"the side by side measured no process of a side ({errors[0]})"
+        tuned.outcome, tuned.reason = NOT_TUNED, f"the side by side measured no process of a side ({errors[0]})"
     else:
         result = process_test(medians["default"], medians["tuned"], paired=True)
         tuned.speedup = 1 / result.ratio
         tuned.low = None if result.high is None else 1 / result.high
         tuned.high = None if result.low is None else 1 / result.low
-        tuned.p_value, tuned.verdict = result.p_value, result.verdict
+        tuned.p_value, tuned.outcome = result.p_value, result.outcome
 
 
 def _line(tuned: Tuned) -> str:
     c = tuned.case
     where = f"{c.backend} {c.task} {c.cell} {c.device}"
-    if tuned.verdict == NOT_TUNED:
+    if tuned.outcome == NOT_TUNED:
         return f"tune {where}: not tuned: {tuned.reason}"
-    if tuned.verdict in (DEFAULT_WON, ONLY_CANDIDATE):
-        return f"tune {where}: {tuned.verdict} ({tuned.best.label()}); nothing to compare"
+    if tuned.outcome in (DEFAULT_WON, ONLY_CANDIDATE):
+        return f"tune {where}: {tuned.outcome} ({tuned.best.label()}); nothing to compare"
     if tuned.speedup is None:
-        return f"tune {where}: best {tuned.best.label()}; not compared ({tuned.verdict})"
+        return f"tune {where}: best {tuned.best.label()}; not compared ({tuned.outcome})"
     interval = "" if tuned.low is None else f" [{tuned.low:.2f}, {tuned.high:.2f}]"
     sizes = " -> ".join(str(len(rung)) for rung in tuned.rungs) or "1"
     return (f"tune {where}: {tuned.best.label()} is {tuned.speedup:.2f}x the default's training speed"
-            f"{interval} ({tuned.verdict}; candidates {sizes} -> 1)")
+            f"{interval} ({tuned.outcome}; candidates {sizes} -> 1)")

@@ -14,7 +14,7 @@ from rnnbench.results.schema import ResultsError
 from rnnbench.results.store import read_json_file
 
 TUNED_FILE = "tuned.json"
-FASTER = "faster"  # the verdict of report.compare that `run --tuned` acts on
+FASTER = "faster"  # the outcome of report.compare that `run --tuned` acts on
 # What a tuned configuration is for: the same backend, task, cell, device, dtype and shape. The shape a case
 # runs at is its profile's (smoke B8 H16, quick B32 H64, ...) unless overridden, so the profile is matched
 # with the overrides: a winner at the smoke shape says nothing of the quick one.
@@ -87,7 +87,7 @@ def apply_tuned(cases: list[Case], tuned: list[dict[str, Any]], file: Path, regi
         raise UsageError(f"--tuned {file} tuned none of this run's cases (it tuned: {'; '.join(them[:4])}). "
                          "Accepted: the tune run of the same backends, tasks, cells, device, dtype, profile and "
                          "shapes")
-    best = {tuple(t.get(k) for k in MATCH): t for t in tuned if t.get("verdict") == FASTER}
+    best = {tuple(t.get(k) for k in MATCH): t for t in tuned if t.get("outcome") == FASTER}
     applied = []
     for case in cases:
         found = best.get(tuple(getattr(case, k) for k in MATCH))

@@ -16,13 +16,13 @@ which no process of either run sees: the test adds that run-level variance,
 beside the NEW run, else ``DEFAULT_RUN_SPREAD`` (measured on the
 development VM, docs/measurement.md), else as given (``--run-spread``).
 
-Before any verdict the two sides must have measured the same work on the
+Before any outcome the two sides must have measured the same work on the
 same machine (the workload fingerprint, which a field added at its default
 does not change: ``rnnbench.results.schema``). Where they did not the case is
 "not comparable", with the reason, and never a speed-up or a slowdown. A
 difference in how it was measured (the timing protocol, framework versions,
 the threads) is what comparing commits is for: the case is compared, and the
-difference is named beside the verdict.
+difference is named beside the outcome.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ __all__ = ["ALPHA", "KINDS", "MIN_PROCESSES", "NOT_COMPARABLE", "ONE_PROCESS", "
 
 KINDS = ("train", "infer")
 NOT_COMPARABLE = "not comparable"
-# What must be equal on both sides for a verdict at all, and what is named when it differs.
+# What must be equal on both sides for an outcome at all, and what is named when it differs.
 REQUIRED = ("machine", "workload")
 NAMED = ("protocol", "versions", "threads")
 # The standard deviation of a whole run's log level on the development VM (docs/measurement.md: three A/A
@@ -79,7 +79,7 @@ class Comparison:
     p_value: float | None  # two-sided; None without a test
     n_base: int  # processes on each side
     n_new: int
-    verdict: str  # "faster", "slower", "not significant", ONE_PROCESS, TOO_FEW or NOT_COMPARABLE
+    outcome: str  # "faster", "slower", "not significant", ONE_PROCESS, TOO_FEW or NOT_COMPARABLE
     basis: str = "processes"  # "processes" (unpaired) or "paired rounds"
     reason: str | None = None  # why the sides are not comparable (REQUIRED)
     differences: str | None = None  # how the measurement differed, where it did (NAMED): compared all the same
@@ -100,7 +100,7 @@ class CompareResult:
 
     def regressions(self, percent: float) -> list[Comparison]:
         """Significant slowdowns of more than ``percent`` percent (an untested case is never one)."""
-        return [c for c in self.comparisons if c.verdict == "slower" and c.change_percent > percent]
+        return [c for c in self.comparisons if c.outcome == "slower" and c.change_percent > percent]
 
     def to_dict(self) -> dict[str, Any]:
         return {"comparisons": [asdict(c) | {"change_percent": c.change_percent} for c in self.comparisons],
@@ -170,7 +170,7 @@ def _compare_case(case: str, kind: str, base: dict[tuple[str, int], float], new:
                   n_base=len(base), n_new=len(new))
     if reason := _differing(base_meta, new_meta, REQUIRED):
         return Comparison(**common, ratio=new_median / base_median, ci_low=None, ci_high=None, p_value=None,
-                          verdict=NOT_COMPARABLE, reason=reason)  # type: ignore[arg-type]
+                          outcome=NOT_COMPARABLE, reason=reason)  # type: ignore[arg-type]
     # The same rounds of the same run on both sides (a run compared with itself) pair; two runs never do, and
     # differ by their runs' levels too.
     same_run = set(base) == set(new)
@@ -180,7 +180,7 @@ def _compare_case(case: str, kind: str, base: dict[tuple[str, int], float], new:
 
 def _comparison(common: dict[str, Any], test: ProcessTest, differences: str | None) -> Comparison:
     return Comparison(**common | {"n_base": test.n_base, "n_new": test.n_new}, ratio=test.ratio, ci_low=test.low,
-                      ci_high=test.high, p_value=test.p_value, verdict=test.verdict, basis=test.basis,
+                      ci_high=test.high, p_value=test.p_value, outcome=test.outcome, basis=test.basis,
                       differences=differences)
 
 

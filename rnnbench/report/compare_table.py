@@ -27,21 +27,21 @@ def compare_table(result: CompareResult, base: str, new: str) -> Table:
                               f"within one run); significant when p < {ALPHA}; a test needs {MIN_PROCESSES} "
                               "processes a side"))
     for column in ("case", "kind", "processes", "base median", "new median", "new/base [95% CI]", "change", "p",
-                   "verdict"):
-        table.add_column(column, justify="left" if column in ("case", "kind", "processes", "verdict") else "right",
+                   "outcome"):
+        table.add_column(column, justify="left" if column in ("case", "kind", "processes", "outcome") else "right",
                          overflow="fold")
     for c in result.comparisons:
-        style = STYLES[c.verdict]
+        style = STYLES[c.outcome]
         table.add_row(rich_text(c.case_id), c.kind, f"{c.n_base}/{c.n_new} {c.basis}", seconds(c.base_median_s),
                       seconds(c.new_median_s), _ratio(c), f"{c.change_percent:+.1f}%",
                       "-" if c.p_value is None else f"{c.p_value:.3g}",
-                      f"[{style}]{rich_text(_verdict_text(c))}[/{style}]")
+                      f"[{style}]{rich_text(_outcome_text(c))}[/{style}]")
     return table
 
 
-def _verdict_text(c: Comparison) -> str:
-    """The verdict, why there is none, and how the two measurements differed."""
-    return c.verdict + "".join(f"; {note}" for note in (c.reason, c.differences) if note)
+def _outcome_text(c: Comparison) -> str:
+    """The outcome, why there is none, and how the two measurements differed."""
+    return c.outcome + "".join(f"; {note}" for note in (c.reason, c.differences) if note)
 
 
 def _ratio(c: Comparison) -> str:
@@ -57,13 +57,13 @@ def notes(result: CompareResult) -> list[str]:
     lines += [f"only in {where}: {case}" for where, cases in (("base", result.only_base), ("new", result.only_new))
              for case in cases]
     lines += [f"not compared (no successful timing in both): {case}" for case in result.not_ok]
-    if refused := sum(c.verdict == NOT_COMPARABLE for c in result.comparisons):
+    if refused := sum(c.outcome == NOT_COMPARABLE for c in result.comparisons):
         lines.append(f"{refused} comparisons are {NOT_COMPARABLE}: the two sides differ in machine or workload "
-                     "(see each case's verdict); no verdict was given for them")
-    if few := sum(c.verdict in (TOO_FEW, ONE_PROCESS) for c in result.comparisons):
+                     "(see each case's outcome); no outcome was given for them")
+    if few := sum(c.outcome in (TOO_FEW, ONE_PROCESS) for c in result.comparisons):
         lines.append(f"{few} comparisons are not tested (under {MIN_PROCESSES} processes a side: run with "
-                     "--rounds 3 or more): no verdict, and --fail-on-regression does not count them")
+                     "--rounds 3 or more): no outcome, and --fail-on-regression does not count them")
     if named := sum(c.differences is not None for c in result.comparisons):
         lines.append(f"{named} comparisons measured differently on the two sides (protocol, framework versions "
-                     "or threads, named beside each verdict): the ratio includes that difference")
+                     "or threads, named beside each outcome): the ratio includes that difference")
     return [printable(line) for line in lines]

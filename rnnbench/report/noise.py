@@ -70,7 +70,7 @@ def _case_noise(key: str, kind: str, first: dict[int, float], second: dict[int, 
     log_sd = float(np.sqrt(np.mean(np.square(spread)))) if spread else math.nan  # pooled within the halves
     return {"case_key": key, "kind": kind, "processes": [len(first), len(second)], "ratio": test.ratio,
             "error": test.error,
-            "ci": [test.low, test.high], "p_value": test.p_value, "significant": test.verdict in ("faster", "slower"),
+            "ci": [test.low, test.high], "p_value": test.p_value, "significant": test.outcome in ("faster", "slower"),
             "between_process_cv": math.sqrt(math.exp(log_sd**2) - 1) if math.isfinite(log_sd) else None,
             "minimum_detectable_ratio": minimum_detectable_ratio(log_sd, n, POWER) if math.isfinite(log_sd)
             else math.inf}

@@ -52,7 +52,7 @@ PAIRED, UNPAIRED = "paired rounds", "processes"
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessTest:
-    """NEW against BASE over processes: the ratio of step times (above 1: NEW is slower) and the verdict."""
+    """NEW against BASE over processes: the ratio of step times (above 1: NEW is slower) and the outcome."""
 
     ratio: float  # geometric mean of the ratios (paired) or ratio of geometric means (unpaired)
     error: float | None  # standard error of log(ratio), the run spread included; None without a test
@@ -62,7 +62,7 @@ class ProcessTest:
     n_base: int  # processes on each side (pairs, when paired)
     n_new: int
     basis: str  # PAIRED or UNPAIRED
-    verdict: str  # "faster", "slower", "not significant", ONE_PROCESS or TOO_FEW
+    outcome: str  # "faster", "slower", "not significant", ONE_PROCESS or TOO_FEW
 
     @property
     def tested(self) -> bool:
@@ -84,9 +84,9 @@ def process_test(base: Mapping[object, float], new: Mapping[object, float], pair
     ratio = float(np.exp(np.mean(np.log(new_values)) - np.mean(np.log(base_values))))
     n_base, n_new = base_values.size, new_values.size
     if min(n_base, n_new) < MIN_PROCESSES:
-        verdict = ONE_PROCESS if min(n_base, n_new) == 1 else TOO_FEW
+        outcome = ONE_PROCESS if min(n_base, n_new) == 1 else TOO_FEW
         return ProcessTest(ratio=ratio, error=None, low=None, high=None, p_value=None, n_base=n_base,
-                           n_new=n_new, basis=UNPAIRED, verdict=verdict)
+                           n_new=n_new, basis=UNPAIRED, outcome=outcome)
     return _welch(np.log(base_values), np.log(new_values), run_spread)
 
 
@@ -101,7 +101,7 @@ def _paired(logs: np.ndarray) -> ProcessTest:
     """One-sample t-test of the per-round log ratios against 0."""
     n = logs.size
     mean, error = float(np.mean(logs)), float(np.std(logs, ddof=1) / math.sqrt(n))
-    return _verdict(mean, error, n - 1, n, n, PAIRED)
+    return _tested(mean, error, n - 1, n, n, PAIRED)
 
 
 def _welch(base: np.ndarray, new: np.ndarray, run_spread: float = 0.0) -> ProcessTest:
@@ -112,10 +112,10 @@ def _welch(base: np.ndarray, new: np.ndarray, run_spread: float = 0.0) -> Proces
     within = vb + vn
     df = float(within**2 / (vb**2 / (base.size - 1) + vn**2 / (new.size - 1))) if within > 0 else math.inf
     error = float(math.sqrt(within + 2 * run_spread**2))
-    return _verdict(float(np.mean(new) - np.mean(base)), error, df, base.size, new.size, UNPAIRED)
+    return _tested(float(np.mean(new) - np.mean(base)), error, df, base.size, new.size, UNPAIRED)
 
 
-def _verdict(mean: float, error: float, df: float, n_base: int, n_new: int, basis: str) -> ProcessTest:
+def _tested(mean: float, error: float, df: float, n_base: int, n_new: int, basis: str) -> ProcessTest:
     """The ratio exp(mean), its t interval and the two-sided p-value of mean / error."""
     from scipy import stats
 
@@ -125,11 +125,11 @@ def _verdict(mean: float, error: float, df: float, n_base: int, n_new: int, basi
         p_value = float(2 * stats.t.sf(abs(mean) / error, df))
         half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * error
         low, high = mean - half, mean + half
-    verdict = NOT_SIGNIFICANT
+    outcome = NOT_SIGNIFICANT
     if p_value < ALPHA:
-        verdict = "slower" if mean > 0 else "faster"
+        outcome = "slower" if mean > 0 else "faster"
     return ProcessTest(ratio=math.exp(mean), error=error, low=math.exp(low), high=math.exp(high), p_value=p_value,
-                       n_base=n_base, n_new=n_new, basis=basis, verdict=verdict)
+                       n_base=n_base, n_new=n_new, basis=basis, outcome=outcome)
 
 
 def estimate_run_spread(log_ratios: Sequence[float], errors: Sequence[float]) -> float:

@@ -57,7 +57,7 @@ class Win:
     # "significant", "not significant", "too few processes", "one process: not tested", "one backend",
     # "not tested" (no timings to test); time to target:
     # "one seed", "seed ranges apart", "seed ranges overlap"
-    verdict: str
+    sureness: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +152,7 @@ def _target_win(task: str, label: str, reached: pd.DataFrame) -> Win:
     first = reached.iloc[0]
     if len(reached) < 2:
         return Win(task=task, cell=str(first.cell), case=label, measure="time to target", winner=str(first.backend),
-                   runner_up=None, margin=None, verdict="one backend")
+                   runner_up=None, margin=None, sureness="one backend")
     second = reached.iloc[1]
     if min(first.target_reached, second.target_reached) < 2:
         tested = "one seed"
@@ -162,7 +162,7 @@ def _target_win(task: str, label: str, reached: pd.DataFrame) -> Win:
         tested = "seed ranges overlap"
     return Win(task=task, cell=str(first.cell), case=label, measure="time to target", winner=str(first.backend),
                runner_up=str(second.backend), margin=float(second.time_to_target_s / first.time_to_target_s),
-               verdict=tested)
+               sureness=tested)
 
 
 def _speed_win(task: str, label: str, measure: str, kind: str, ranked: pd.DataFrame,
@@ -170,28 +170,28 @@ def _speed_win(task: str, label: str, measure: str, kind: str, ranked: pd.DataFr
     first = ranked.iloc[0]
     if len(ranked) < 2:
         return Win(task=task, cell=str(first.cell), case=label, measure=measure, winner=str(first.backend),
-                   runner_up=None, margin=None, verdict="one backend")
+                   runner_up=None, margin=None, sureness="one backend")
     second = ranked.iloc[1]
     key = (task, *(first[k] for k in GROUP[:-1]), first.cell)
     mine, theirs = samples.get((*key, first.backend, kind)), samples.get((*key, second.backend, kind))
     tested = "not tested"
     if mine and theirs:  # the runner-up's processes against the winner's, paired by round: "slower" is a sure win
-        outcome = process_test(mine, theirs, paired=True).verdict
+        outcome = process_test(mine, theirs, paired=True).outcome
         tested = {"slower": "significant", TOO_FEW: TOO_FEW, ONE_PROCESS: ONE_PROCESS}.get(outcome, "not significant")
     return Win(task=task, cell=str(first.cell), case=label, measure=measure, winner=str(first.backend),
                runner_up=str(second.backend), margin=float(first[f"{kind}_sps"] / second[f"{kind}_sps"]),
-               verdict=tested)
+               sureness=tested)
 
 
 def _memory_win(task: str, label: str, lean: pd.DataFrame) -> Win:
     first = lean.iloc[0]
     if len(lean) < 2:
         return Win(task=task, cell=str(first.cell), case=label, measure="memory", winner=str(first.backend),
-                   runner_up=None, margin=None, verdict="one backend")
+                   runner_up=None, margin=None, sureness="one backend")
     second = lean.iloc[1]
     margin = second.memory_peak_mb / first.memory_peak_mb if first.memory_peak_mb > 0 else math.inf
     return Win(task=task, cell=str(first.cell), case=label, measure="memory", winner=str(first.backend),
-               runner_up=str(second.backend), margin=float(margin), verdict="not tested")  # one peak per round
+               runner_up=str(second.backend), margin=float(margin), sureness="not tested")  # one peak per round
 
 
 # ---- per backend ----------------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def _answer(data: ReportData, scores: Sequence[Score], wins: Sequence[Win]) -> t
         if first:
             lines.append(f"{task}: " + "; ".join(
                 f"{w.winner} reaches the {w.case} target first" + (
-                    f", {w.margin:.2f}x sooner than {w.runner_up} ({w.verdict})" if w.runner_up else "")
+                    f", {w.margin:.2f}x sooner than {w.runner_up} ({w.sureness})" if w.runner_up else "")
                 for w in first) + ".")
     if same := equivalence_line(data.frame):
         lines.append(same)
@@ -286,7 +286,7 @@ def _answer(data: ReportData, scores: Sequence[Score], wins: Sequence[Win]) -> t
 def _overall(ranked: Sequence[Score], wins: Sequence[Win]) -> str:
     """Who leads over all cases, whether the lead is clear (intervals apart), and the cases won."""
     best, decided = ranked[0], [w for w in wins if w.runner_up is not None]
-    sure = sum(w.verdict == "significant" and w.winner == best.backend for w in decided)
+    sure = sum(w.sureness == "significant" and w.winner == best.backend for w in decided)
     geomeans = ", ".join(f"{s.backend} {score_text(s)}" for s in ranked)
     clear = len(ranked) == 1 or best.low > ranked[1].high
     lead = (f"{best.backend} is the fastest overall" if clear else
@@ -408,7 +408,7 @@ def win_text(win: Win) -> str:
     """"torch, 1.34x over numpy (significant)"."""
     if win.runner_up is None or win.margin is None:
         return f"{win.winner} (the only backend measured)"
-    return f"{win.winner}, {win.margin:.2f}x over {win.runner_up} ({win.verdict})"
+    return f"{win.winner}, {win.margin:.2f}x over {win.runner_up} ({win.sureness})"
 
 
 def score_text(score: Score) -> str:

@@ -145,10 +145,10 @@ def _win_cell(win: Win | None) -> tuple[str, str, str]:
     if win is None:
         return "-", "untested", "not measured"
     margin = f" {win.margin:.2f}x" if win.margin is not None and math.isfinite(win.margin) else ""
-    return f"{win.winner}{margin}", SURENESS.get(win.verdict, "untested"), win_text(win)
+    return f"{win.winner}{margin}", SURENESS.get(win.sureness, "untested"), win_text(win)
 
 
-# A win's verdict, as the colour of its cell: a test that decided, one that did not, or none at all.
+# A win's sureness, as the colour of its cell: a test that decided, one that did not, or none at all.
 SURENESS = {"significant": "sure", "seed ranges apart": "sure", "not significant": "unsure",
             "seed ranges overlap": "unsure"}
 

@@ -56,11 +56,11 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
     fastest = min(timed, key=lambda c: c["train_step_s"])["settings"]
     assert found["best"] == fastest  # the winner is the fastest of the last rung
     _run_tuned_applies_a_significant_win_to_the_matching_cases(tuned_run, found)
-    if found["verdict"] == DEFAULT_WON:  # "plain" with the default's knobs: the default's own configuration
+    if found["outcome"] == DEFAULT_WON:  # "plain" with the default's knobs: the default's own configuration
         assert (found["best"]["implementation"], found["best"]["flush_denormals"]) == ("plain", False)
         assert found["speedup"] == 1.0 and not (tuned_run / RECORDS_FILE).exists()  # nothing measured against itself
         return
-    assert found["speedup"] > 0 and found["verdict"] in ("faster", "slower", "not significant")
+    assert found["speedup"] > 0 and found["outcome"] in ("faster", "slower", "not significant")
     roles = [r["tuning"]["role"] for r in read_records(tuned_run)]
     assert roles == [role for role, _ in alternating(FINAL_PROCESSES)]
     records = {r["tuning"]["role"]: r for r in read_records(tuned_run)}
@@ -122,21 +122,21 @@ def _run_tuned_applies_a_significant_win_to_the_matching_cases(tuned_run: Path, 
     options = RunOptions(**{**OPTIONS, "cells": ("gru", "rnn")}, modes=("throughput",),  # type: ignore[arg-type]
                          tuned=str(tuned_run))
     cases = {c.cell: c for c in expand(options, Registry(), ["two_ways"], {"two_ways": ["cpu"]})}
-    best = found["best"] if found["verdict"] == "faster" else {"implementation": None, "flush_denormals": False,
+    best = found["best"] if found["outcome"] == "faster" else {"implementation": None, "flush_denormals": False,
                                                                "threads": cases["rnn"].threads}
     assert (cases["gru"].implementation, cases["gru"].flush_denormals, cases["gru"].threads) == (
         best["implementation"], best["flush_denormals"], best["threads"])
     assert cases["rnn"].implementation is None  # not tuned: as it was
 
 
-@pytest.mark.parametrize(("verdict", "applied"), [("faster", True), ("not significant", False), ("slower", False),
+@pytest.mark.parametrize(("outcome", "applied"), [("faster", True), ("not significant", False), ("slower", False),
                                                   (DEFAULT_WON, False)])
-def test_run_tuned_applies_only_a_significant_win(install_fake_plugin, tmp_path: Path, verdict: str,
+def test_run_tuned_applies_only_a_significant_win(install_fake_plugin, tmp_path: Path, outcome: str,
                                                   applied: bool) -> None:
     install_fake_plugin("two", "two_ways")
     [case] = expand(RunOptions(**OPTIONS, modes=("throughput",)), Registry(), ["two_ways"],  # type: ignore[arg-type]
                     {"two_ways": ["cpu"]})
-    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, verdict=verdict)
+    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, outcome=outcome)
     (tmp_path / TUNED_FILE).write_text(json.dumps({"cases": [found.to_dict()]}))
     options = RunOptions(**OPTIONS, modes=("throughput",), tuned=str(tmp_path))  # type: ignore[arg-type]
     [ran] = expand(options, Registry(), ["two_ways"], {"two_ways": ["cpu"]})
@@ -154,16 +154,16 @@ def test_a_spent_budget_leaves_the_rest_untuned(install_fake_plugin, tmp_path: P
 
 
 @pytest.mark.skipif(len(usable_cpus()) < 2, reason="one core: a single candidate, nothing is searched")
-def test_tune_where_no_candidate_finishes_is_not_a_verdict_and_exits_non_zero(install_fake_plugin, cli,
+def test_tune_where_no_candidate_finishes_is_not_decided_and_exits_non_zero(install_fake_plugin, cli,
                                                                                tmp_path: Path) -> None:
     install_fake_plugin("misbehaving", "misbehaving")  # "aborts": every training step ends its worker by SIGABRT
     code, out, err = cli("tune", "--backend", "aborts", "--task", "airline", "--cell", "gru", "--profile", "smoke",
                          "--no-check", "--results-dir", str(tmp_path / "r"))
-    assert code == 1 and "rnnbench: error: nothing tuned: none of 1 cases got a verdict (no candidate finished" in err
+    assert code == 1 and "rnnbench: error: nothing tuned: none of 1 cases was decided (no candidate finished" in err
     assert "tune aborts airline gru cpu: not tuned: no candidate finished" in out + err
     assert "default's own settings won" not in out + err and "reuse them" not in out + err
     [found] = load_tuned(next((tmp_path / "r").iterdir()))
-    assert found["verdict"] == NOT_TUNED and found["speedup"] is None
+    assert found["outcome"] == NOT_TUNED and found["speedup"] is None
     options = RunOptions(**{**OPTIONS, "backends": ("aborts",)}, modes=("throughput",),  # type: ignore[arg-type]
                          tuned=str(next((tmp_path / "r").iterdir())))
     [case] = expand(options, Registry(), ["aborts"], {"aborts": ["cpu"]})
@@ -175,7 +175,7 @@ def test_a_budget_spent_before_the_first_case_tunes_nothing_and_says_so(install_
     install_fake_plugin("two", "two_ways")
     code, out, err = cli("tune", "--backend", "two_ways", "--task", "airline", "--cell", "gru", "--profile",
                          "smoke", "--no-check", "--budget", "0.001", "--results-dir", str(tmp_path / "r"))
-    assert code == 1 and "nothing tuned: none of 1 cases got a verdict (the budget was spent" in err
+    assert code == 1 and "nothing tuned: none of 1 cases was decided (the budget was spent" in err
     assert "reuse them" not in out + err
     saved = json.loads((next((tmp_path / "r").iterdir()) / TUNED_FILE).read_text())
     assert saved["cases"] == [] and [u["reason"] for u in saved["untuned"]] == [BUDGET_SPENT]
@@ -207,7 +207,7 @@ def test_run_tuned_checks_every_tuned_value_before_anything_runs(install_fake_pl
     install_fake_plugin("two", "two_ways")
     [case] = expand(RunOptions(**OPTIONS, modes=("throughput",)), Registry(), ["two_ways"],  # type: ignore[arg-type]
                     {"two_ways": ["cpu"]})
-    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, verdict="faster").to_dict()
+    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, outcome="faster").to_dict()
     found["best"].update(bad)
     tune_dir = tmp_path / "tune"
     tune_dir.mkdir()
@@ -224,7 +224,7 @@ def test_run_tuned_matches_the_profile_and_keeps_the_tune_folder_resolved(instal
     install_fake_plugin("two", "two_ways")
     [case] = expand(RunOptions(**OPTIONS, modes=("throughput",)), Registry(), ["two_ways"],  # type: ignore[arg-type]
                     {"two_ways": ["cpu"]})
-    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, verdict="faster")
+    found = Tuned(case=case, best=Settings("also", False, 1), rungs=[], speedup=1.3, outcome="faster")
     (tmp_path / TUNED_FILE).write_text(json.dumps({"cases": [found.to_dict()]}))  # tuned at the smoke shape
     monkeypatch.chdir(tmp_path.parent)
     options = RunOptions(**{**OPTIONS, "profile": "quick"}, modes=("throughput",),  # type: ignore[arg-type]

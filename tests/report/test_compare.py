@@ -50,7 +50,7 @@ def _slow_numpy_training(record: dict[str, Any]) -> None:
 def test_a_run_compared_with_itself_pairs_its_rounds_and_finds_nothing():
     result = compare_runs(ROUNDS, ROUNDS)
     assert len(result.comparisons) == 4
-    assert {(c.basis, c.n_base, c.n_new, c.verdict, c.ratio, c.p_value) for c in result.comparisons} == \
+    assert {(c.basis, c.n_base, c.n_new, c.outcome, c.ratio, c.p_value) for c in result.comparisons} == \
         {("paired rounds", 5, 5, "not significant", 1.0, 1.0)}
     records = [json.loads(line) for line in (ROUNDS / "records.jsonl").read_text().splitlines()]
     torch = next(c for c in result.comparisons if c.case_id == CASE.format("torch", "lstm") and c.kind == "train")
@@ -62,7 +62,7 @@ def test_one_process_a_side_is_never_tested():
     """The loaded run's torch steps were 20x slower, yet one process a side carries no test."""
     for base, new in ((BASE, LOADED), (BASE, BASE), (BASE, ROUNDS)):
         result = compare_runs(base, new)
-        assert result.comparisons and {c.verdict for c in result.comparisons} == {ONE_PROCESS}
+        assert result.comparisons and {c.outcome for c in result.comparisons} == {ONE_PROCESS}
         assert all(c.p_value is None and c.ci_low is None for c in result.comparisons)
         assert not result.regressions(0)
     slow = next(c for c in compare_runs(BASE, LOADED).comparisons
@@ -81,17 +81,17 @@ def test_a_real_slowdown_across_runs_is_found_and_nothing_else(tmp_path):
     assert {key: (c.basis, c.n_base, c.n_new) for key, c in found.items()} == {
         key: ("processes", 5, 5) for key in found}  # two runs never pair their rounds
     slow = found[("numpy", "train")]
-    assert slow.verdict == "slower" and slow.ratio == pytest.approx(3.0) and 1 < slow.ci_low < 3 < slow.ci_high
-    assert {key: c.verdict for key, c in found.items() if key != ("numpy", "train")} == {
+    assert slow.outcome == "slower" and slow.ratio == pytest.approx(3.0) and 1 < slow.ci_low < 3 < slow.ci_high
+    assert {key: c.outcome for key, c in found.items() if key != ("numpy", "train")} == {
         ("torch", "train"): "not significant", ("numpy", "infer"): "not significant",
         ("torch", "infer"): "not significant"}
-    backwards = {(c.case_id.split("/")[0], c.kind): c.verdict for c in compare_runs(slowed, ROUNDS).comparisons}
+    backwards = {(c.case_id.split("/")[0], c.kind): c.outcome for c in compare_runs(slowed, ROUNDS).comparisons}
     assert backwards[("numpy", "train")] == "faster"
 
 
 def test_two_processes_a_side_are_too_few(tmp_path):
     early, late = _copy_run(tmp_path / "a", ROUNDS, rounds=(0, 1)), _copy_run(tmp_path / "b", ROUNDS, rounds=(3, 4))
-    assert {(c.n_base, c.verdict) for c in compare_runs(early, late).comparisons} == {(2, TOO_FEW)}
+    assert {(c.n_base, c.outcome) for c in compare_runs(early, late).comparisons} == {(2, TOO_FEW)}
 
 
 def test_cli_fails_on_a_significant_regression_beyond_the_threshold(cli, tmp_path):
@@ -117,7 +117,7 @@ def test_cli_self_compare_passes_and_prints_json(cli):
     code, out, _ = cli("compare", str(ROUNDS), str(ROUNDS), "--json", "--fail-on-regression", "0")
     document = json.loads(out)
     assert code == 0 and len(document["comparisons"]) == 4
-    assert {c["verdict"] for c in document["comparisons"]} == {"not significant"}
+    assert {c["outcome"] for c in document["comparisons"]} == {"not significant"}
 
 
 def test_cli_rejects_runs_without_common_cases(cli):
@@ -153,7 +153,7 @@ def test_a_different_machine_or_workload_is_not_comparable(tmp_path):
         record["spec"]["hidden_size"] = 999
 
     result = compare_runs(ROUNDS, _copy_run(tmp_path / "other", ROUNDS, elsewhere))
-    assert result.comparisons and {c.verdict for c in result.comparisons} == {NOT_COMPARABLE}
+    assert result.comparisons and {c.outcome for c in result.comparisons} == {NOT_COMPARABLE}
     assert all(c.reason.startswith("machine differs: ") and "another box" in c.reason for c in result.comparisons)
     assert not result.regressions(0)
     reasons = [c.reason for c in compare_runs(ROUNDS, _copy_run(tmp_path / "resized", ROUNDS, resized)).comparisons]
@@ -172,12 +172,12 @@ def test_a_field_added_at_its_default_and_a_new_protocol_still_compare(tmp_path)
         record["versions"] = {**record["versions"], "numpy": "9.9.9"}
 
     result = compare_runs(ROUNDS, _copy_run(tmp_path / "newer", ROUNDS, newer))
-    assert len(result.comparisons) == 4 and {c.verdict for c in result.comparisons} == {"not significant"}
+    assert len(result.comparisons) == 4 and {c.outcome for c in result.comparisons} == {"not significant"}
     assert all("protocol differs: calls-v0 vs blocks-v2" in c.differences and "versions differs" in c.differences
                for c in result.comparisons)
 
     def retuned(record: dict[str, Any]) -> None:
         record["spec"]["tf32"] = True  # not the default: another function, another workload
 
-    assert {c.verdict for c in compare_runs(ROUNDS, _copy_run(tmp_path / "tf32", ROUNDS, retuned)).comparisons} == \
+    assert {c.outcome for c in compare_runs(ROUNDS, _copy_run(tmp_path / "tf32", ROUNDS, retuned)).comparisons} == \
         {NOT_COMPARABLE}

@@ -50,7 +50,7 @@ def significant_share(trials: int, ratio: float, process_sd: float, paired: bool
         rounds = rng.standard_normal(processes)
         base = side(1.0, processes, process_sd, 0.03, rng, round_sd, rounds)
         new = side(ratio, processes, process_sd, 0.03, rng, round_sd, rounds)
-        hits += process_test(base, new, paired=paired).verdict in ("faster", "slower")
+        hits += process_test(base, new, paired=paired).outcome in ("faster", "slower")
     return hits / trials
 
 
@@ -117,10 +117,10 @@ def test_the_tests_are_the_t_tests_on_the_logs_and_agree_with_their_intervals():
 
 def test_one_process_or_too_few_give_no_test():
     one = process_test({0: 1.0}, {0: 3.0, 1: 3.1, 2: 2.9}, paired=True)
-    assert (one.verdict, one.p_value, one.low, one.n_base) == (ONE_PROCESS, None, None, 1)
+    assert (one.outcome, one.p_value, one.low, one.n_base) == (ONE_PROCESS, None, None, 1)
     assert one.ratio == pytest.approx(math.exp(np.mean(np.log([3.0, 3.1, 2.9]))))
     two = process_test({0: 1.0, 1: 1.1}, {0: 3.0, 1: 3.1})
-    assert (two.verdict, two.tested) == (TOO_FEW, False)
+    assert (two.outcome, two.tested) == (TOO_FEW, False)
     # Paired needs three shared rounds; with fewer the sides are tested unpaired.
     assert process_test({0: 1.0, 1: 1.1, 2: 1.0}, {1: 3.0, 2: 3.1, 3: 2.9}, paired=True).basis == UNPAIRED
 
@@ -129,7 +129,7 @@ def test_identical_sides_and_an_exact_difference():
     same = {0: 1.0, 1: 1.1, 2: 0.9}
     assert (process_test(same, same, paired=True).p_value, process_test(same, same, paired=True).ratio) == (1.0, 1.0)
     exact = process_test({r: 1.0 for r in range(3)}, {r: 2.0 for r in range(3)})  # a fake clock's constant steps
-    assert (exact.verdict, exact.ratio, exact.low, exact.high) == ("slower", 2.0, 2.0, 2.0)
+    assert (exact.outcome, exact.ratio, exact.low, exact.high) == ("slower", 2.0, 2.0, 2.0)
 
 
 @pytest.mark.parametrize("bad", [{}, {0: 0.0}, {0: -1.0}, {0: math.nan}])
@@ -147,8 +147,8 @@ def test_two_runs_that_differ_as_wholes_need_the_run_spread_and_it_can_be_measur
     ratios, errors = [], []
     for _ in range(300):
         base, new = (side(math.exp(spread * rng.standard_normal()), 5, 0.02, 0.02, rng) for _ in range(2))
-        alone += process_test(base, new).verdict in ("faster", "slower")
-        with_spread += process_test(base, new, run_spread=spread).verdict in ("faster", "slower")
+        alone += process_test(base, new).outcome in ("faster", "slower")
+        with_spread += process_test(base, new, run_spread=spread).outcome in ("faster", "slower")
         plain = process_test(base, new)
         ratios.append(math.log(plain.ratio))
         errors.append(plain.error)

@@ -46,11 +46,11 @@ def test_the_geomean_is_over_relative_speeds_and_the_winner_is_the_fastest():
 def test_rounds_give_a_significance_for_each_win():
     found = verdict(load_report_data(ROUNDS))  # five rounds of numpy and torch LSTM
     [training] = [w for w in found.wins if w.measure == "training"]
-    assert training.runner_up is not None and training.verdict in ("significant", "not significant")
+    assert training.runner_up is not None and training.sureness in ("significant", "not significant")
     assert not any("One process per case" in c for c in found.caveats)
     one = verdict(load_report_data(RUN))
     assert any("One process per case" in c for c in one.caveats)
-    assert {w.verdict for w in one.wins if w.measure in ("training", "inference") and w.runner_up} == {
+    assert {w.sureness for w in one.wins if w.measure in ("training", "inference") and w.runner_up} == {
         "one process: not tested"}
 
 
@@ -60,7 +60,7 @@ def test_a_sweep_is_one_case_per_point_and_failures_are_caveats():
     assert cases == {"lstm B32 T12 H8 L1", "lstm B32 T12 H16 L1", "lstm B32 T12 H32 L1"} or len(cases) == 3
     failed = verdict(load_report_data(FAILED))
     assert any("did not finish" in c and "2 failed" in c for c in failed.caveats)
-    assert {w.verdict for w in failed.wins if w.measure == "training"} == {"one backend"}
+    assert {w.sureness for w in failed.wins if w.measure == "training"} == {"one backend"}
 
 
 def test_the_html_report_opens_with_the_verdict():
@@ -81,7 +81,7 @@ def test_a_full_profile_run_names_the_first_to_the_target_and_how_many_seeds_it_
     [win] = [w for w in found.wins if w.measure == "time to target"]
     table = task_table(load_report_data(one).frame, load_report_data(one).tasks[0]).set_index("backend")
     first, second = table.time_to_target_s.sort_values().index
-    assert (win.winner, win.runner_up, win.verdict) == (first, second, "one seed")
+    assert (win.winner, win.runner_up, win.sureness) == (first, second, "one seed")
     assert win.margin == table.at[second, "time_to_target_s"] / table.at[first, "time_to_target_s"]
     markdown = render_markdown(load_report_data(one))
     shown = f"| airline | lstm | {first}, {win.margin:.2f}x over {second} (one seed) |".replace("_", "\\_")
@@ -90,4 +90,4 @@ def test_a_full_profile_run_names_the_first_to_the_target_and_how_many_seeds_it_
 
     seeds = run(dataclasses.replace(options, seeds=(0, 1)), tmp_path / "seeds", quiet=True).run_dir
     [win] = [w for w in verdict(load_report_data(seeds)).wins if w.measure == "time to target"]
-    assert win.verdict in ("seed ranges apart", "seed ranges overlap")
+    assert win.sureness in ("seed ranges apart", "seed ranges overlap")
