@@ -167,16 +167,20 @@ def compare_command(base: Path, new: Path, fail_percent: float | None, run_sprea
 @click.argument("runs", nargs=-1, required=True, type=RUN_PATH)
 @click.option("--site", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder of the static site (created if missing; runs published earlier stay listed).")
-def publish_command(runs: tuple[Path, ...], site: Path) -> None:
+@click.option("--docs", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A built documentation site (mkdocs build: build/docs) to put beside the results as SITE/docs, "
+                   "linked from the index; a later publish without it keeps the copy.")
+def publish_command(runs: tuple[Path, ...], site: Path, docs: Path | None) -> None:
     """Publish the runs in RUNS as a static site: an index by machine and date linking each run's report.
 
-    Refused, with nothing written: no run in RUNS, or a run whose id the site already gives to a different
-    run (the same run again replaces its report).
+    Refused, with nothing written: no run in RUNS, a run whose id the site already gives to a different
+    run (the same run again replaces its report), or a --docs folder without index.html or overlapping
+    the site.
     """
     from rnnbench.report.publish import publish
 
     skipped: list[str] = []
-    published = publish(runs, site, skipped)
+    published = publish(runs, site, skipped, docs)
     _note_skipped(skipped)
     lines = [f"published {run.run_id} -> {site / run.report}" for run in published]
     _to_stdout("".join(f"{line}\n" for line in [*lines, f"index: {site / 'index.html'}"]), "a line")

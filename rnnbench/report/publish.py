@@ -3,7 +3,9 @@
 The site holds ``index.html`` (runs grouped by machine, newest first),
 ``reports/<run-id>.html`` (each run's self-contained report), ``runs.json``
 (what the index lists, so publishing more runs later keeps the earlier
-ones) and ``.nojekyll``. Records are not copied: a report carries what a
+ones), ``.nojekyll`` and, when given a built documentation site
+(``mkdocs build``), a copy of it as ``docs/``, which the index links; a
+later publish without one keeps it. Records are not copied: a report carries what a
 reader needs, and the site stays small. Every file is written whole or not
 at all (``rnnbench.files.write_atomic``), so a full disk or a crash leaves
 each page as it was or as it is now, never cut short.
@@ -12,6 +14,7 @@ each page as it was or as it is now, never cut short.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from rnnbench.results.store import run_dirs, safe_filename
 
 MANIFEST = "runs.json"
 REPORTS = "reports"
+DOCS = "docs"  # the documentation site beside the results
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ def write_index(site: Path, runs: dict[str, PublishedRun]) -> Path:
     """The manifest, then the index it lists (a failure between them leaves a manifest the next publish
     indexes), each written whole or not at all."""
     path = site / "index.html"
-    html = environment().get_template("index.html.j2").render(machines=_by_machine(runs.values()),
+    docs = f"{DOCS}/index.html" if (site / DOCS / "index.html").is_file() else None
+    html = environment().get_template("index.html.j2").render(machines=_by_machine(runs.values()), docs=docs,
                                                              backends=_backends(runs.values()), version=__version__)
     manifest = {"runs": [asdict(r) for r in sorted(runs.values(), key=lambda r: r.run_id)]}
     _write(site / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -99,8 +104,12 @@ def write_index(site: Path, runs: dict[str, PublishedRun]) -> Path:
     return path
 
 
-def publish(paths: Iterable[str | Path], site: str | Path, skipped: list[str] | None = None) -> list[PublishedRun]:
+def publish(paths: Iterable[str | Path], site: str | Path, skipped: list[str] | None = None,
+            docs: str | Path | None = None) -> list[PublishedRun]:
     """Render a report per run into ``site`` and rewrite its index; earlier runs stay listed.
+
+    ``docs``, a built documentation site, is copied in as ``site/docs`` (replacing the copy there) and the
+    index links it.
 
     Everything is read and checked before anything is written, so a refusal leaves the site as it was: no
     run to publish, or a run whose id (or report file) the site or another of the runs gives to a
@@ -110,6 +119,8 @@ def publish(paths: Iterable[str | Path], site: str | Path, skipped: list[str] | 
     ResultsWriteError, in one line naming it.
     """
     site, paths = Path(site), list(paths)
+    if docs is not None:
+        _check_docs(Path(docs), site)
     notes: list[str] = []
     runs = read_manifest(site)
     rendered = []
@@ -130,7 +141,9 @@ def publish(paths: Iterable[str | Path], site: str | Path, skipped: list[str] | 
         _write(site / run.report, html)
     if not (site / ".nojekyll").exists():
         _write(site / ".nojekyll", "")  # GitHub Pages serves the files as they are
-    write_index(site, runs)
+    if docs is not None:
+        _place_docs(Path(docs), site)
+    write_index(site, runs)  # last: it links the documentation only once the copy is in place
     return [run for run, _ in rendered]
 
 
@@ -175,3 +188,44 @@ def _write(path: Path, text: str) -> None:
     except OSError as exc:
         raise ResultsWriteError(f"cannot write {path}: {exc.strerror or exc}; the file is as it was. Accepted: "
                                 "a site folder that can be written and has room") from None
+
+
+def _check_docs(docs: Path, site: Path) -> None:
+    """UsageError, before anything is written, unless ``docs`` is a built site that lies outside ``site``."""
+    if not (docs / "index.html").is_file():
+        raise UsageError(f"--docs {docs} holds no index.html. Accepted: a built documentation site (mkdocs build "
+                         "writes it to build/docs/)")
+    inside, outside = docs.resolve(), site.resolve()
+    if inside == outside or outside in inside.parents or inside in outside.parents:
+        raise UsageError(f"--docs {docs} overlaps the site {site}. Accepted: a documentation folder outside the "
+                         "site and not holding it")
+
+
+def _place_docs(docs: Path, site: Path) -> None:
+    """A copy of ``docs`` as ``site/docs``, swapped in whole: a failed copy leaves the site's docs as they were."""
+    target, new, old = site / DOCS, site / f".{DOCS}.new", site / f".{DOCS}.old"
+    for leftover in (new, old):  # of a publish that was killed mid-copy
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        shutil.copytree(docs, new)
+        if target.exists():
+            target.rename(old)
+        try:
+            new.rename(target)
+        except OSError:
+            if old.exists():
+                old.rename(target)
+            raise
+    except OSError as exc:
+        shutil.rmtree(new, ignore_errors=True)
+        raise ResultsWriteError(f"cannot copy the documentation {docs} to {target}: {_reason(exc)}; the site's "
+                                "documentation is as it was. Accepted: a site folder that can be written and "
+                                "has room") from None
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _reason(exc: OSError) -> str:
+    """The first cause: shutil.copytree gathers every file's error into one shutil.Error."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        return str(exc.args[0][0][-1])
+    return exc.strerror or str(exc)

@@ -81,3 +81,47 @@ def test_cli_publish(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out == [f"published {_run_id(RUN)} -> {tmp_path / 'site' / 'reports' / (_run_id(RUN) + '.html')}",
                    f"index: {tmp_path / 'site' / 'index.html'}"]
+
+
+def _built_docs(folder: Path, page: str) -> Path:
+    """A stand-in for mkdocs' output: an index, a page in a subfolder, an asset."""
+    (folder / "commands").mkdir(parents=True)
+    (folder / "index.html").write_text(f"<!DOCTYPE html><title>{page}</title>")
+    (folder / "commands" / "index.html").write_text("<!DOCTYPE html><title>commands</title>")
+    (folder / "assets.css").write_text("body {}")
+    return folder
+
+
+def test_publish_puts_the_docs_beside_the_results_links_them_and_keeps_them(tmp_path):
+    site = tmp_path / "site"
+    first = _built_docs(tmp_path / "first", "first")
+    publish([RUN], site, docs=first)
+    assert sorted(p.relative_to(site / "docs").as_posix() for p in (site / "docs").rglob("*") if p.is_file()) == [
+        "assets.css", "commands/index.html", "index.html"]
+    assert ("docs/index.html", "the documentation") in _index_links(site)
+    publish([SWEEP], site)  # no --docs: the copy and its link stay
+    assert ("docs/index.html", "the documentation") in _index_links(site)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "index.html").write_text("second")
+    main(["publish", str(RUN), "--site", str(site), "--docs", str(second)])  # the command line's option
+    assert sorted(p.name for p in (site / "docs").iterdir()) == ["index.html"]  # replaced whole, not merged
+    assert (site / "docs" / "index.html").read_text() == "second" and not list(site.glob(".docs.*"))
+
+
+def test_publish_without_docs_has_no_docs_link(tmp_path):
+    publish([RUN], tmp_path / "site")
+    assert not any(href.startswith("docs/") for href, _ in _index_links(tmp_path / "site"))
+
+
+@pytest.mark.parametrize("where", ["no index", "the site", "inside the site"])
+def test_publish_refuses_docs_that_are_not_a_built_site_or_overlap_it_and_writes_nothing(tmp_path, where):
+    site = tmp_path / "site"
+    docs = {"no index": tmp_path / "empty", "the site": site, "inside the site": site / "docs"}[where]
+    docs.mkdir(parents=True)
+    if where != "no index":
+        (docs / "index.html").write_text("docs")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(UsageError, match="no index.html" if where == "no index" else "overlaps the site"):
+        publish([RUN], site, docs=docs)
+    assert sorted(tmp_path.rglob("*")) == before
