@@ -32,6 +32,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "rnnbench.tasks.imdb",
     "rnnbench.tasks.forecasting",
     "rnnbench.tasks.airline",
+    "rnnbench.report.break_even",  # a report section through the hook, as a plugin adds one
 )
 
 
