@@ -1,15 +1,14 @@
-"""Shared fixtures: fresh plugin managers and fake installed plugins; tests that need the machine alone."""
+"""Shared fixtures: fresh plugin managers and fake installed plugins; tests that need the machine alone (turn.py)."""
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from paths import MIRROR, PLUGIN_DIR
+from turn import _machine_turn  # noqa: F401  (an autouse fixture: a test marked alone has the machine)
 
 from rnnbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV, PluginManager, make_plugin_manager
 from rnnbench.plugins.registry import Registry
@@ -29,28 +28,6 @@ def _plugin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test inherits plugin blocking or autoload settings from the shell, nor xdist's worker identity."""
     for name in (BLOCK_ENV, DISABLE_AUTOLOAD_ENV, *XDIST_ENV):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _machine_turn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Under ``pytest -n``: a test marked ``alone`` runs with no other test beside it; the others share.
-
-    Such a test measures the machine (an A/A run's spread, a guard against contention), which a test on
-    the other core would change. A readers-writer lock over the files of the session's shared temporary
-    root: every test holds the room shared, an ``alone`` test holds it exclusively; the turnstile, taken
-    first by both, keeps a waiting ``alone`` test from being passed by a stream of shared ones. Without
-    xdist there is one test at a time, and the locks are free.
-    """
-    root = tmp_path_factory.getbasetemp().parent  # one folder for every xdist worker of this session
-    alone = request.node.get_closest_marker("alone") is not None
-    with ExitStack() as held:
-        turnstile = held.enter_context(open(root / "rnnbench-turnstile.lock", "a"))
-        room = held.enter_context(open(root / "rnnbench-room.lock", "a"))
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        fcntl.flock(room, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        if not alone:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
-        yield
 
 
 @pytest.fixture
