@@ -113,8 +113,8 @@ def section_rows(frame: pd.DataFrame) -> Iterator[tuple[str, ...]]:
             for other in found:
                 if other is not reference:
                     yield (str(case["task"]), str(case["cell"]), _shape(case), str(case["plugin"]), call,
-                           other.label, f"{other.first_s:.3g} s", _seconds(other.steady_median_s),
-                           f"{reference.label}: {reference.first_s:.3g} s, {_seconds(reference.steady_median_s)}",
+                           other.label, _seconds(other.first_s), _seconds(other.steady_median_s),
+                           f"{reference.label}: {_seconds(reference.first_s)}, {_seconds(reference.steady_median_s)}",
                            break_even(other, reference))
 
 
@@ -139,6 +139,7 @@ def rnnbench_report_sections(frame: pd.DataFrame) -> list[ReportSection]:
         return []
     return [ReportSection(
         "Compile or not: when a slower start pays off",
-        "Per backend, each implementation that starts slower than the quickest (compilation, tracing) set against "
-        "it: the calls after which its total time is lower, where its steady calls are faster over processes.",
+        "Per backend, each implementation (or tuned setting) set against the default: its first call (compilation "
+        "and tracing included), its steady call, and the calls after which the one that starts slower has the lower "
+        "total time, given where the steady calls differ over processes (p < 0.05).",
         HEADERS, rows)]
