@@ -83,38 +83,42 @@ def break_even(other: Contender, reference: Contender) -> str:
     return f"{reference.label} pays off after {break_even_calls(reference, other):,} calls"
 
 
-def contenders(rows: pd.DataFrame, kind: str) -> list[Contender]:
-    """Each contender label's first and steady calls among ``rows``, those with both measured."""
+def measured(rows: pd.DataFrame, kind: str) -> list[Contender]:
+    """Each contender label's first and steady calls among ``rows`` (one case of one backend), those with
+    both measured."""
     found = []
     for label, mine in rows.groupby("backend", sort=True):
-        measured = mine[mine[f"{kind}_first_step_s"].notna() & mine[f"{kind}_process_s"].gt(0)]
-        if measured.empty:
+        both = mine[mine[f"{kind}_first_step_s"].notna() & mine[f"{kind}_process_s"].gt(0)]
+        if both.empty:
             continue
-        found.append(Contender(str(label), float(measured[f"{kind}_first_step_s"].median()),
-                               {int(i): float(v) for i, v in measured[f"{kind}_process_s"].items()}))
+        found.append(Contender(str(label), float(both[f"{kind}_first_step_s"].median()),
+                               {int(i): float(v) for i, v in both[f"{kind}_process_s"].items()}))
     return found
 
 
 def section_rows(frame: pd.DataFrame) -> Iterator[tuple[str, ...]]:
-    """A row per contender that starts slower than its backend's quickest starter, per case and call kind."""
+    """A row per implementation (or tuned setting) other than the reference of its backend, per case and call
+    kind, where the backend has two or more measured."""
+    from rnnbench.report.columns import seconds  # a report is being made: pandas is loaded already
+
     needed = {*CASE, "plugin", "backend", "mode", "status"}
     if not needed <= set(frame.columns):
         return
-    measured = frame[(frame["mode"] == "throughput") & (frame["status"] == "ok")]
-    for key, rows in measured.groupby([*CASE, "plugin"], sort=True, dropna=False):
+    timed = frame[(frame["mode"] == "throughput") & (frame["status"] == "ok")]
+    for key, rows in timed.groupby([*CASE, "plugin"], sort=True, dropna=False):
         case = dict(zip([*CASE, "plugin"], key, strict=True))
         for kind, call in KINDS.items():
             if f"{kind}_first_step_s" not in rows:
                 continue
-            found = contenders(rows, kind)
+            found = measured(rows, kind)
             if len(found) < 2:
                 continue
             reference = _reference(found, str(case["plugin"]))
             for other in found:
                 if other is not reference:
                     yield (str(case["task"]), str(case["cell"]), _shape(case), str(case["plugin"]), call,
-                           other.label, _seconds(other.first_s), _seconds(other.steady_median_s),
-                           f"{reference.label}: {_seconds(reference.first_s)}, {_seconds(reference.steady_median_s)}",
+                           other.label, seconds(other.first_s), seconds(other.steady_median_s),
+                           f"{reference.label}: {seconds(reference.first_s)}, {seconds(reference.steady_median_s)}",
                            break_even(other, reference))
 
 
@@ -126,10 +130,6 @@ def _reference(found: list[Contender], backend: str) -> Contender:
 def _shape(case: dict) -> str:
     return (f"B{case['batch_size']:.0f} T{case['seq_len']:.0f} H{case['hidden_size']:.0f} "
             f"L{case['num_layers']:.0f} {case['dtype']}")
-
-
-def _seconds(value: float) -> str:
-    return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
 
 
 @hookimpl
