@@ -8,7 +8,9 @@ instant and works where the framework is missing. ``build`` returns a
 What a backend must satisfy, and where each part is written down:
 
 ==========================  ==================================================
-the methods                 ``Backend`` and ``Model`` below
+the methods                 ``Backend``, ``Model`` and ``InferenceModel`` below
+the streaming step          ``InferenceModel.step``; its state's layout in
+                            ``rnnbench.params`` (``zero_state``)
 the network                 ``rnnbench.spec.ModelSpec``: cells, input, head
 the parameter layout        ``rnnbench.params`` (canonical names, shapes and
                             gate order; PyTorch/cuDNN conventions)
@@ -93,7 +95,7 @@ from rnnbench.spec import GPU_ONLY_PRECISIONS
 if TYPE_CHECKING:
     import numpy as np
 
-    from rnnbench.params import Params
+    from rnnbench.params import Params, State
     from rnnbench.spec import ModelSpec, OptimizerSpec
 
 
@@ -150,8 +152,54 @@ class RuntimeInfo:
     settings: dict[str, str] = field(default_factory=dict)  # threads, denormals, XLA ...
 
 
-class Model(ABC):
-    """One network on one device, built by ``Backend.build``.
+class InferenceModel(ABC):
+    """One network on one device that computes outputs: what an inference-only backend builds
+    (``Backend.trains`` False), and the part of ``Model`` that serving needs.
+
+    ``x`` is a NumPy array in the batch-first layout of ModelSpec.
+    """
+
+    @abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The head's output (logits or values) as a NumPy array."""
+
+    def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """One time step of streaming inference, the state carried in and out.
+
+        ``x`` is one step of B sequences: int (B,) token ids, or floats (B, F);
+        ``state`` is in the canonical layout of ``rnnbench.params`` (``l{k}.h``,
+        and ``l{k}.c`` for an LSTM, each (B, H); ``zero_state`` starts a
+        sequence). Returns the head's output on the new top hidden state,
+        (B, O) for every head (lm: the next token's logits; classify and
+        regress: the prediction were the sequence to end here), and the new
+        state, both NumPy arrays. T calls from the zero state give what
+        ``predict`` gives for those T steps. The default has no step: a
+        backend without one is checked and timed on whole sequences only.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no streaming step (InferenceModel.step)")
+
+    @abstractmethod
+    def get_params(self) -> Params:
+        """A copy of the current parameters in the canonical layout."""
+
+    @abstractmethod
+    def set_params(self, params: Params) -> None:
+        """Load canonical parameters (and, for a model that trains, reset the optimiser state)."""
+
+    def synchronize(self) -> None:  # noqa: B027 - a deliberate no-op default (host backends)
+        """Wait until all queued device work is done (a no-op on the host)."""
+
+    def device_memory(self) -> MemoryStats | None:
+        """The framework's device-memory peak, or None off a GPU."""
+        return None
+
+    @abstractmethod
+    def runtime_info(self) -> RuntimeInfo:
+        """The kernel path and settings this model runs with."""
+
+
+class Model(InferenceModel):
+    """One network on one device that also trains, built by ``Backend.build`` of a backend that trains.
 
     ``x`` and ``y`` are NumPy arrays in the batch-first layout of ModelSpec.
     """
@@ -164,32 +212,9 @@ class Model(ABC):
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Params]:
         """The loss and its gradient in the canonical layout; no update."""
 
-    @abstractmethod
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """The head's output (logits or values) as a NumPy array."""
-
-    @abstractmethod
-    def get_params(self) -> Params:
-        """A copy of the current parameters in the canonical layout."""
-
-    @abstractmethod
-    def set_params(self, params: Params) -> None:
-        """Load canonical parameters and reset the optimiser state."""
-
-    def synchronize(self) -> None:  # noqa: B027 - a deliberate no-op default (host backends)
-        """Wait until all queued device work is done (a no-op on the host)."""
-
     def last_loss(self) -> float | None:
         """The loss of the latest ``train_step`` (read back now, so not in a timed region)."""
         return None
-
-    def device_memory(self) -> MemoryStats | None:
-        """The framework's device-memory peak, or None off a GPU."""
-        return None
-
-    @abstractmethod
-    def runtime_info(self) -> RuntimeInfo:
-        """The kernel path and settings this model runs with."""
 
 
 CUDA_PREFIX = "cuda:"  # PyTorch's spelling of a GPU, accepted from users as gpu:N
@@ -253,6 +278,10 @@ class Backend(ABC):
     # The precisions build accepts (rnnbench.spec.PRECISIONS): dtypes, and "mixed_bfloat16" where the
     # backend autocasts (ModelSpec.autocast); build refuses the others (check_precision).
     dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+    # False for an inference runtime: build returns an InferenceModel (no train_step, no gradients); a run
+    # measures it in the throughput mode's inference half and the latency mode, and records its memory
+    # and accuracy cases (which train) as skipped with the reason; the check compares outputs and states.
+    trains: ClassVar[bool] = True
     _implementation: str | None = None  # set by use_implementation on the instance; None: the default
 
     def check_precision(self, spec: ModelSpec, device: str = "cpu") -> None:
@@ -299,8 +328,10 @@ class Backend(ABC):
         return {"threads": str(settings.threads), "flush_denormals": str(settings.flush_denormals)}
 
     @abstractmethod
-    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
-        """A model computing ``spec`` from ``params``, trained by ``optimizer``."""
+    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu"
+              ) -> InferenceModel:
+        """A model computing ``spec`` from ``params``, trained by ``optimizer``: a ``Model`` where the backend
+        trains, an ``InferenceModel`` (``optimizer`` unused) where it does not."""
 
     # ---- implementations -------------------------------------------------------------
 

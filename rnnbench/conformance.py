@@ -4,7 +4,13 @@ For the NumPy reference itself, analytic gradients are checked against
 central finite differences in float64. Every other backend is checked
 against the NumPy reference: from identical canonical parameters and batch,
 the outputs, the loss, every gradient, and the parameters after one step of
-each optimiser must agree within the tolerance of the dtype.
+each optimiser must agree within the tolerance of the dtype. The streaming
+step (``InferenceModel.step``) is checked step by step: from the zero state,
+T steps of the batch, each step's output and every carried state (hidden,
+and cell for an LSTM) against the reference's step; the reference's own step
+is checked against its whole-sequence output. A backend that does not train
+(``Backend.trains`` False) is checked on its outputs and steps only; a model
+without a step is checked on whole sequences, and the report says so.
 
 Errors are elementwise: ``rel = |a - b| / max(|b|, floor)``, so entries
 near zero are judged by the absolute floor instead of blowing up.
@@ -27,10 +33,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from rnnbench.backend import Backend, Model
+from rnnbench.backend import Backend, InferenceModel, Model
 from rnnbench.errors import UsageError
 from rnnbench.kit import parse_device
-from rnnbench.params import Params, init_params
+from rnnbench.params import Params, init_params, zero_state
 from rnnbench.plugins.guard import describe_exception, fault_message
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec, precision_fields
@@ -252,7 +258,7 @@ def check_reference(reference: Backend, seed: int = 0, implementation: str | Non
     if implementation is not None:
         reference.use_implementation(implementation)
     report = Report(reference.name, "finite differences", implementation=implementation)
-    _check_each(report, cases(("float64",)), lambda case: [check_reference_case(reference, case, seed)])
+    _check_each(report, cases(("float64",)), lambda case: check_reference_case(reference, case, seed))
     return report
 
 
@@ -268,20 +274,61 @@ def _check_each(report: Report, checked: list[Case], comparisons: Callable[[Case
             break
 
 
-def check_reference_case(reference: Backend, case: Case, seed: int = 0) -> Comparison:
-    """One case of the reference check: analytic gradients against finite differences."""
+def check_reference_case(reference: Backend, case: Case, seed: int = 0) -> list[Comparison]:
+    """One case of the reference check: analytic gradients against finite differences, and its streaming
+    step against its own whole-sequence output."""
     spec = case.spec()
     x, y = batch(spec, seed)
     params = init_params(spec, seed)
     model = reference.build(spec, params, OPTIMIZERS[2])
+    assert isinstance(model, Model), "the reference trains"
+    sequence = {"output": model.predict(x)}
+    streamed = {"output": stepped_output(spec, streamed_steps(model, spec, x)[0])}
     _, analytic = model.loss_and_grads(x, y)
 
     def loss(p: Params) -> float:
         model.set_params(p)
         return model.loss_and_grads(x, y)[0]
 
-    comparison = compare(case, "grad", analytic, finite_difference_grads(loss, params))
-    return replace(comparison, implementation=reference.implementation_for("cpu", spec))
+    implementation = reference.implementation_for("cpu", spec)
+    return [replace(compare(case, "grad", analytic, finite_difference_grads(loss, params)),
+                    implementation=implementation),
+            replace(compare(case, STEP_VS_SEQUENCE, streamed, sequence), implementation=implementation)]
+
+
+STREAMING = "streaming step"  # the quantity of the step-by-step comparison, outputs and states
+STEP_VS_SEQUENCE = "step vs sequence"  # the reference's steps against its own whole-sequence output
+
+
+def has_step(model: InferenceModel) -> bool:
+    """Whether ``model`` implements the streaming step (the default raises)."""
+    return type(model).step is not InferenceModel.step
+
+
+def streamed_steps(model: InferenceModel, spec: ModelSpec, x: np.ndarray
+                   ) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
+    """Each step's output and state over the T steps of ``x`` (batch-first), from the zero state."""
+    outputs, states, state = [], [], zero_state(spec, len(x))
+    for t in range(x.shape[1]):
+        output, state = model.step(x[:, t], state)
+        outputs.append(np.asarray(output))
+        states.append({name: np.asarray(value) for name, value in state.items()})
+    return outputs, states
+
+
+def stepped_output(spec: ModelSpec, outputs: list[np.ndarray]) -> np.ndarray:
+    """What ``predict`` gives, from the outputs of T steps: all of them (B, T, O) for lm, the last otherwise."""
+    return np.stack(outputs, axis=1) if spec.head == "lm" else outputs[-1]
+
+
+def step_comparison(case: Case, got: InferenceModel, want: InferenceModel, spec: ModelSpec, x: np.ndarray,
+                    device: str) -> Comparison:
+    """The streaming step, step by step: every step's output and carried state, backend against reference."""
+    def named(model: InferenceModel, model_spec: ModelSpec) -> dict[str, np.ndarray]:
+        outputs, states = streamed_steps(model, model_spec, x)
+        arrays = {f"t{t} output": out for t, out in enumerate(outputs)}
+        return arrays | {f"t{t} {name}": value for t, state in enumerate(states) for name, value in state.items()}
+    return compare(case, STREAMING, named(got, spec), named(want, spec.full_precision()), device)
 
 
 def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] = ("float64", "float32"),
@@ -303,12 +350,19 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
             report.skipped.append(f"{dtype}: {backend.name} supports only {', '.join(supported)}")
     _check_each(report, cases(tuple(d for d in dtypes if d in supported), shapes),
                 lambda case: check_case(backend, reference, case, device, seed))
+    if not backend.trains:
+        report.skipped.append(f"loss, gradients and optimiser steps: backend {backend.name!r} does not train")
+    compared = {c.quantity for c in report.comparisons}
+    if report.error is None and compared and STREAMING not in compared:
+        report.skipped.append(f"{STREAMING}: the models of backend {backend.name!r} have none "
+                              "(InferenceModel.step); checked on whole sequences only")
     return report
 
 
 def check_case(backend: Backend, reference: Backend, case: Case, device: str = "cpu",
                seed: int = 0) -> Iterator[Comparison]:
-    """Every comparison of one case: output, loss, gradients, and the parameters after each optimiser.
+    """Every comparison of one case: output, streaming step, loss, gradients, and the parameters after each
+    optimiser (the output and the step alone for a backend that does not train).
 
     Each comparison names the implementation ``backend`` builds for the case.
     """
@@ -329,6 +383,11 @@ def _case_comparisons(backend: Backend, reference: Backend, case: Case, spec: Mo
     want = reference.build(exact, params, optimizers[0])
     got = backend.build(spec, params, optimizers[0], device=device)
     yield compare(case, "output", {"output": got.predict(x)}, {"output": want.predict(x)}, device)
+    if has_step(got):
+        yield step_comparison(case, got, want, spec, x, device)
+    if not backend.trains:
+        return
+    assert isinstance(got, Model) and isinstance(want, Model), "a backend that trains builds a Model"
     got_loss, got_grads = got.loss_and_grads(x, y)
     want_loss, want_grads = want.loss_and_grads(x, y)
     yield compare(case, "loss", {"loss": np.asarray(got_loss)}, {"loss": np.asarray(want_loss)}, device)

@@ -35,6 +35,15 @@ optimiser step (the sum moves by one update where the reference moves it by
 two, and clipping sees a smaller norm). A GRU's ``b_hn`` stays apart in any
 case: it is inside r * (...). ``tests/plugins/one_bias.py`` is such a backend.
 Initial hidden and cell states are zeros.
+
+The recurrent *state* a streaming step carries between calls
+(``Model.step``) has a canonical layout too, a flat ``dict[str, np.ndarray]``
+with B the batch:
+
+====================  ==============  =========================================
+``l{k}.h``            (B, H)          hidden state of layer k after the step
+``l{k}.c``            (B, H)          cell state of layer k (lstm only)
+====================  ==============  =========================================
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from rnnbench.errors import SpecError
 from rnnbench.spec import ModelSpec
 
 Params = dict[str, np.ndarray]
+State = dict[str, np.ndarray]
 
 
 def layer_keys(layer: int) -> tuple[str, str, str, str]:
@@ -105,3 +115,24 @@ def check_params(spec: ModelSpec, params: Params) -> None:
 def copy_params(params: Params, dtype: str | None = None) -> Params:
     """A deep copy, optionally cast, so callers never share buffers."""
     return {k: np.array(v, dtype=dtype or v.dtype, copy=True) for k, v in params.items()}
+
+
+def state_shapes(spec: ModelSpec, batch: int) -> dict[str, tuple[int, int]]:
+    """Every array of the recurrent state of ``spec`` for ``batch`` sequences, in layout order."""
+    names = [f"l{k}.{part}" for k in range(spec.num_layers) for part in ("hc" if spec.cell == "lstm" else "h")]
+    return {name: (batch, spec.hidden_size) for name in names}
+
+
+def zero_state(spec: ModelSpec, batch: int) -> State:
+    """The state every sequence starts from: zeros, in the spec's dtype."""
+    return {name: np.zeros(shape, spec.dtype) for name, shape in state_shapes(spec, batch).items()}
+
+
+def check_state(spec: ModelSpec, state: State, batch: int) -> None:
+    """Raise SpecError unless ``state`` has exactly the layout of ``spec`` for ``batch`` sequences."""
+    expected = state_shapes(spec, batch)
+    if set(state) != set(expected):
+        raise SpecError(f"state does not match the spec: got {sorted(state)}. Accepted: {sorted(expected)}")
+    for name, shape in expected.items():
+        if tuple(np.shape(state[name])) != shape:
+            raise SpecError(f"state {name!r} has shape {np.shape(state[name])}. Accepted: {shape}")

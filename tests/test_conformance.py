@@ -43,7 +43,9 @@ def all_plugins() -> Registry:
 @pytest.mark.slow
 def test_numpy_reference_matches_finite_differences(all_plugins):
     report = check_reference(all_plugins.backend("numpy"))
-    assert [c.case for c in report.comparisons] == [c.label for c in cases(("float64",))]
+    labels = [c.label for c in cases(("float64",))]
+    assert [(c.case, c.quantity) for c in report.comparisons] == [
+        (label, quantity) for label in labels for quantity in ("grad", "step vs sequence")]
     assert report.ok, [c for c in report.comparisons if not c.ok]
     assert max(c.max_rel for c in report.comparisons) <= 1e-6
 

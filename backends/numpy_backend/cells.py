@@ -282,3 +282,33 @@ FORWARD: dict[str, Callable[[Weights, LayerBuffers], None]] = {
 BACKWARD: dict[str, Callable[[Weights, LayerBuffers, np.ndarray], None]] = {
     "rnn": rnn_backward, "lstm": lstm_backward, "gru": gru_backward,
 }
+
+
+# -- one step with a given state: the reference of streaming inference (Model.step) --
+
+
+def cell_step(cell: str, w: Weights, x: np.ndarray, h: np.ndarray, c: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(h', c') after one step of ``x`` (B, I) from (h, c), each (B, H); c is None except for lstm.
+
+    Written as the formulas of ``rnnbench.params``, without buffers: a step is
+    B x (G*H) work, so clarity costs nothing here.
+    """
+    w_ih, w_hh, b_ih, b_hh = w
+    hidden = h.shape[1]
+    xs, hs = x @ w_ih.T + b_ih, h @ w_hh.T + b_hh  # (B, G*H) each
+    if cell == "rnn":
+        return np.tanh(xs + hs), None
+    if cell == "lstm":
+        a = xs + hs
+        i, f, g, o = (a[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        c_next = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        return _sigmoid(o) * np.tanh(c_next), c_next
+    r = _sigmoid(xs[:, :hidden] + hs[:, :hidden])
+    z = _sigmoid(xs[:, hidden:2 * hidden] + hs[:, hidden:2 * hidden])
+    n = np.tanh(xs[:, 2 * hidden:] + r * hs[:, 2 * hidden:])
+    return n + z * (h - n), None
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnbench.backend import Model, RuntimeInfo
-from rnnbench.kit import check_batch, check_inputs
-from rnnbench.params import Params, check_params, copy_params, layer_keys
+from rnnbench.kit import check_batch, check_inputs, check_step_input
+from rnnbench.params import Params, State, check_params, check_state, copy_params, layer_keys
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import heads
-from .cells import LayerBuffers, Weights, backward_layer, forward_layer
+from .cells import LayerBuffers, Weights, backward_layer, cell_step, forward_layer
 from .optim import make_optimizer
 from .runtime import blas_library
 
@@ -77,6 +77,21 @@ class NumpyModel(Model):
     def predict(self, x: np.ndarray) -> np.ndarray:
         ws = self._forward(x)
         return heads.present(self.spec, ws.out, *ws.x.shape[:2])
+
+    def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        check_step_input(self.spec, x)
+        check_state(self.spec, state, len(x))
+        p, dtype = self._params, self.spec.dtype
+        h = p["embedding"][x] if self.spec.embedded else np.asarray(x, dtype)  # (B, I_0)
+        new: State = {}
+        for k in range(self.spec.num_layers):
+            c = state.get(f"l{k}.c")
+            h, c = cell_step(self.spec.cell, self._layer(p, k), h, np.asarray(state[f"l{k}.h"], dtype),
+                             None if c is None else np.asarray(c, dtype))
+            new[f"l{k}.h"] = h
+            if c is not None:
+                new[f"l{k}.c"] = c
+        return h @ p["head.w"].T + p["head.b"], new
 
     def get_params(self) -> Params:
         return copy_params(self._params)

@@ -3,8 +3,9 @@
 The cases, tolerances and reference are those of ``rnnbench check``
 (rnnbench/conformance.py): the reference backend ("numpy") is checked
 against finite differences in float64; every other backend against it,
-in float64 and float32, on outputs, loss, gradients and the parameters after
-two steps of each optimiser. A dtype the backend does not support is a skip
+in float64 and float32, on outputs, the streaming step (outputs and carried
+states, step by step), loss, gradients and the parameters after two steps of
+each optimiser (outputs and steps alone for a backend that does not train). A dtype the backend does not support is a skip
 that says so.
 """
 
@@ -37,7 +38,7 @@ class ConformanceCase:
     def run(self, registry: Registry) -> list[Comparison]:
         backend = registry.available_backend(self.backend)
         if self.backend == REFERENCE_BACKEND:
-            return [check_reference_case(backend, self.case)]
+            return check_reference_case(backend, self.case)
         reference = registry.available_backend(REFERENCE_BACKEND)
         return list(check_case(backend, reference, self.case, self.device))
 
