@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 Mode = Literal["throughput", "memory", "accuracy"]
 MODES: tuple[Mode, ...] = ("throughput", "memory", "accuracy")
+# The modes that need a backend that trains (Backend.trains): a run records these cases of an inference-only
+# backend as skipped, with the reason; throughput measures such a backend's inference half alone.
+TRAINING_MODES: tuple[Mode, ...] = ("memory", "accuracy")
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,8 @@ FAULTY_SAYS = "'faulty' (rnnbench-faulty 0.1)"
 BLOCK_HINT = f"{BLOCK_ENV}=faulty"
 # The frameworks the CLI tests need not import: numpy and the test plugins are enough.
 OTHERS_BLOCKED = {BLOCK_ENV: "rnnbench.backends.torch_backend,rnnbench.backends.tensorflow_backend,"
-                             "rnnbench.backends.jax_backend,example"}
+                             "rnnbench.backends.jax_backend,rnnbench.backends.onnxruntime_backend,"
+                             "rnnbench.backends.openvino_backend,example"}
 STD = ("--profile", "smoke", "--task", "forecasting", "--cell", "lstm", "--mode", "throughput", "--no-check", "--quiet")
 
 
@@ -303,3 +304,42 @@ def test_a_plugin_adds_a_machine_fact_and_a_report_section_through_hooks_alone(i
     assert "| numpy | 1 |" in markdown.stdout
     assert "'reporting_faulty' (rnnbench-reporting-faulty 0.1) failed in rnnbench_report_sections" in \
         markdown.stdout + markdown.stderr  # named where the report says what it left out
+
+
+SERVES_ONLY = ("serves_only", "serves_only", "rnnbench-serves-only", "0.1")
+
+
+@pytest.mark.slow
+def test_a_plugin_that_does_not_train_is_measured_where_it_competes_and_its_training_cases_are_skipped(
+        install_fake_plugin, tmp_path):
+    install_fake_plugin(*SERVES_ONLY)
+    checked = rnnbench("check", "--backend", "serves_only", "--dtype", "float32", env=OTHERS_BLOCKED)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "streaming step" in checked.stdout and "PASS" in checked.stdout
+    assert "not checked: loss, gradients and optimiser steps: backend 'serves_only' does not train" in checked.stdout
+    result = rnnbench("run", "--profile", "smoke", "--task", "airline", "--cell", "gru", "--quiet",
+                      "--backend", "serves_only", "--backend", "numpy", "--results-dir", str(tmp_path / "results"),
+                      env=OTHERS_BLOCKED)
+    assert result.returncode == 0, result.stderr
+    run_dir = next((tmp_path / "results").iterdir())
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    records = {(r["backend"], r["mode"]): r for r in map(json.loads, lines)}
+    said = [line for line in result.stdout.splitlines() if line.startswith("skipped")]
+    assert said == ["skipped: Backend 'serves_only' does not train (inference only): the memory mode trains; it is "
+                    "measured by the throughput mode's inference half",
+                    "skipped: Backend 'serves_only' does not train (inference only): the accuracy mode trains; it is "
+                    "measured by the throughput mode's inference half"], result.stderr
+    for mode in ("memory", "accuracy"):
+        assert records["serves_only", mode]["status"] == "skipped"
+        assert records["serves_only", mode]["error"].startswith("Backend 'serves_only' does not train")
+        assert records["numpy", mode]["status"] == "ok"
+    served = records["serves_only", "throughput"]
+    assert served["status"] == "ok" and served["conformance"]["ok"]
+    assert served["throughput"]["train"] is None and served["throughput"]["infer"]["samples_per_s"] > 0
+    # The verdict ranks it where it competes: inference, never training nor memory.
+    from rnnbench.report.model import load_report_data
+    from rnnbench.report.verdict import verdict
+
+    wins = verdict(load_report_data(run_dir)).wins
+    assert {(w.winner, w.runner_up) for w in wins if w.measure in ("training", "memory")} == {("numpy", None)}
+    assert [{w.winner, w.runner_up} for w in wins if w.measure == "inference"] == [{"numpy", "serves_only"}]

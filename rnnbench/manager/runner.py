@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from rnnbench.backend import Availability, Backend
-from rnnbench.case import Case, case_spec
+from rnnbench.case import TRAINING_MODES, Case, case_spec
 from rnnbench.conformance import Shape, shape_of
 from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
@@ -58,6 +58,7 @@ class RunReport:
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped_backends: dict[str, Availability] = field(default_factory=dict)
     run_id: str = ""  # from run.json: never the folder name as typed
+    skipped_cases: list[tuple[Case, str]] = field(default_factory=list)  # cases a backend cannot run, and why
 
 
 def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[str]] = devices_in_subprocess
@@ -75,6 +76,19 @@ def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[st
     else:
         devices = {name: probe(name) for name in names}
     return expand(options, registry, names, devices), skipped
+
+
+def split_training_cases(cases: list[Case], registry: Registry) -> tuple[list[Case], list[tuple[Case, str]]]:
+    """The cases to run, and the training cases of inference-only backends (``Backend.trains`` False),
+    each with the one-line reason a skipped record carries: never a failure, the backend competes elsewhere."""
+    run, skipped = [], []
+    for case in cases:
+        if case.mode in TRAINING_MODES and not registry.backend(case.backend).trains:
+            skipped.append((case, f"Backend {case.backend!r} does not train (inference only): the {case.mode} "
+                                  "mode trains; it is measured by the throughput mode's inference half"))
+        else:
+            run.append(case)
+    return run, skipped
 
 
 def _computing(precision: str, backends: list[Backend], skipped: dict[str, Availability], named: bool
@@ -133,6 +147,7 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
         options = dataclasses.replace(options, order_seed=draw_seed())
     with make_executor(options.executor, options.ray_address, run_id, options.ray_share_nodes) as executor:
         cases, skipped = plan(options, registry, executor.devices)
+        cases, untrained = split_training_cases(cases, registry)
         executor.check(cases)
         if resume is None:
             run_dir, run_id = rundir.create(results_dir, options, run_id)
@@ -140,7 +155,7 @@ def run(options: RunOptions, results_dir: Path = Path("results"), *, registry: R
             run_dir = resume
         options = dataclasses.replace(options, timeout_s=case_timeout_s(options, registry, cases))
         with rundir.lock(run_dir):
-            report = RunReport(run_dir, cases, skipped_backends=skipped, run_id=run_id)
+            report = RunReport(run_dir, cases, skipped_backends=skipped, run_id=run_id, skipped_cases=untrained)
             _run_locked(report, options, registry, executor, console, quiet)
     return report
 
@@ -157,6 +172,8 @@ def _run_locked(report: RunReport, options: RunOptions, registry: Registry, exec
             console.print(note, markup=False)
         for name, status in report.skipped_backends.items():
             console.print(f"skipped: {printable(status.message(name))}", markup=False)
+        for reason in dict.fromkeys(reason for _, reason in report.skipped_cases):
+            console.print(f"skipped: {printable(reason)}", markup=False, soft_wrap=True)
         _record_skipped(report, options, registry, writer)
         if options.check:
             _check_conformance(report, options, registry, console, quiet)
@@ -212,23 +229,26 @@ def _spec(case: Case, registry: Registry) -> ModelSpec:
 
 
 def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, writer: RecordWriter) -> None:
-    """A "skipped" record, with why, for each case of a backend that cannot run here (once: resume keeps them).
+    """A "skipped" record, with why, for each case of a backend that cannot run here and each training case
+    of an inference-only backend (once: resume keeps them).
 
     Its device is nominal ("cpu", "gpu:0" for a GPU-only precision) and so is its implementation (the
     default): an unavailable backend cannot be asked for its devices, nor have the one named.
     """
     skipped = report.skipped_backends
-    if not skipped:
+    reasons = list(report.skipped_cases)
+    if skipped:
+        nominal = "gpu:0" if options.dtype in GPU_ONLY_PRECISIONS else "cpu"
+        once = dataclasses.replace(options, devices=(nominal,), rounds=1, implementations=("default",))
+        reasons += [(case, skipped[case.backend].message(case.backend))
+                    for case in expand(once, registry, list(skipped), {name: [nominal] for name in skipped})]
+    if not reasons:
         return
-    nominal = "gpu:0" if options.dtype in GPU_ONLY_PRECISIONS else "cpu"
-    once = dataclasses.replace(options, devices=(nominal,), rounds=1, implementations=("default",))
-    cases = expand(once, registry, list(skipped), {name: [nominal] for name in skipped})
     done, machine = finished_case_ids(report.run_dir), read_environment(report.run_dir).get("machine", "")
-    for case in cases:
+    for case, reason in reasons:
         if case.case_id not in done:
-            writer.append(build_record_of(case, run_id=report.run_id, status="skipped",
-                                          error=skipped[case.backend].message(case.backend), machine=machine,
-                                          started_at=now_iso(), duration_s=0.0))
+            writer.append(build_record_of(case, run_id=report.run_id, status="skipped", error=reason,
+                                          machine=machine, started_at=now_iso(), duration_s=0.0))
 
 
 def _order_seed(options: RunOptions) -> int:

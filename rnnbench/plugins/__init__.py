@@ -28,6 +28,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "rnnbench.backends.torch_backend",
     "rnnbench.backends.tensorflow_backend",
     "rnnbench.backends.jax_backend",
+    "rnnbench.backends.onnxruntime_backend",
+    "rnnbench.backends.openvino_backend",
     "rnnbench.tasks.char_rnn",
     "rnnbench.tasks.imdb",
     "rnnbench.tasks.forecasting",

@@ -48,6 +48,7 @@ def _check_attributes(backend: Backend, origin: Origin, where: str) -> None:
     for attribute, accepted, ok in (
             ("description", "a string", lambda v: isinstance(v, str)),
             ("install_hint", "a string", lambda v: isinstance(v, str)),
+            ("trains", "True or False", lambda v: isinstance(v, bool)),
             ("dtypes", f"a tuple of {', '.join(PRECISIONS)}",
              lambda v: isinstance(v, (tuple, list)) and all(isinstance(d, str) and d in PRECISIONS for d in v))):
         value = getattr(backend, attribute, None)

@@ -5,8 +5,8 @@ The cases, tolerances and reference are those of ``rnnbench check``
 against finite differences in float64; every other backend against it,
 in float64 and float32, on outputs, the streaming step (outputs and carried
 states, step by step), loss, gradients and the parameters after two steps of
-each optimiser (outputs and steps alone for a backend that does not train). A dtype the backend does not support is a skip
-that says so.
+each optimiser (outputs and steps alone for a backend that does not train).
+A dtype the backend does not support is a skip that says so.
 """
 
 from __future__ import annotations

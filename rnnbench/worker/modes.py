@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnbench.backend import Backend, Model
+from rnnbench.backend import Backend, InferenceModel, Model
 from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
@@ -42,7 +42,7 @@ class Setup:
     optimizer: OptimizerSpec
     batch_size: int  # B of every batch the modes feed
     seq_len: int  # T of every batch the modes feed
-    model: Model | None = None  # built by the worker's prepare, the same way for every mode
+    model: InferenceModel | None = None  # built by the worker's prepare, the same way for every mode
     batches: list[Batch] = field(default_factory=list)  # throughput and memory: pre-fetched, cycled through the calls
     stream: Iterator[Batch] | None = None  # accuracy: the task's seeded training batches, the data loaded
     seconds: float = 0.0  # loading the data and building the model (not the task binding before them)
@@ -55,10 +55,18 @@ class Setup:
         """The next pre-fetched batch on each call, round and round."""
         return itertools.cycle(self.batches).__next__
 
-    def require_model(self) -> Model:
+    def require_model(self) -> InferenceModel:
         if self.model is None:
             raise UsageError(f"mode {self.case.mode!r} needs a built model; the setup has none")
         return self.model
+
+    def require_training_model(self) -> Model:
+        """The model, which must train: a mode that trains refuses an inference-only backend in one line."""
+        model = self.require_model()
+        if not self.backend.trains or not isinstance(model, Model):
+            raise UsageError(f"mode {self.case.mode!r} trains, and backend {self.backend.name!r} does not "
+                             "(inference only). Accepted: the throughput mode (its inference half) for it")
+        return model
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ def timing_section(timings: Timings, batch: int, steps: int, flops: int) -> dict
 
 def time_training(setup: Setup) -> tuple[Timings, float | None]:
     """The protocol over ``train_step``, each call on the next pre-fetched batch; and the CPU wait share."""
-    model, next_batch = setup.require_model(), setup.batch_cycle()
+    model, next_batch = setup.require_training_model(), setup.batch_cycle()
     protocol = TimingProtocol(setup.case.warmup, setup.case.steps)
     return watched(lambda: run_protocol(lambda: model.train_step(*next_batch()), model.synchronize, protocol))
 
@@ -109,10 +117,25 @@ def watched(measure: Callable[[], Timings]) -> tuple[Timings, float | None]:
 
 
 def throughput(setup: Setup) -> ModeResult:
-    """Training then inference timings; status "nan" when training ended on a non-finite loss."""
+    """Training then inference timings (inference alone for a backend that does not train); status "nan"
+    when training ended on a non-finite loss."""
+    trains = setup.backend.trains
+    train, problem = training_section(setup) if trains else (None, None)
+    b, t = setup.batch_size, setup.seq_len
+    inferred, infer_wait = time_inference(setup)
+    infer = timing_section(inferred, b, t, forward_flops(setup.spec, b, t)) | {"cpu_wait_share": infer_wait}
+    # The gradients cost a loss_and_grads call (and a compile, for jax and TensorFlow): once per case, in its
+    # first round; the parameters, read for free, in every process.
+    subnormal = subnormal_fractions(setup.require_model(), setup.batches[0], grads=trains and setup.case.repeat == 0)
+    return ModeResult("nan" if problem else "ok", problem,
+                      {"throughput": {"train": train, "infer": infer}, "subnormal": subnormal})
+
+
+def training_section(setup: Setup) -> tuple[dict[str, Any], str | None]:
+    """The training timings' section, and why training went non-finite (None when it did not)."""
     b, t = setup.batch_size, setup.seq_len
     trained, train_wait = time_training(setup)
-    loss, problem = loss_check(setup.require_model(), trained.all_calls)
+    loss, problem = loss_check(setup.require_training_model(), trained.all_calls)
     # The loss after all_calls training calls: the count follows the calibrated block size, so two
     # processes' last losses compare only at equal counts.
     train = timing_section(trained, b, t, train_step_flops(setup.spec, b, t)) | {
@@ -120,16 +143,10 @@ def throughput(setup: Setup) -> ModeResult:
     if setup.first_train_step_s is not None:  # the memory pass made the process's first call
         train |= {"first_step_s": setup.first_train_step_s, "first_call_of_this_pass_s": trained.first_step,
                   "first_step_of": "the memory pass before it in this process (the process's first training call)"}
-    inferred, infer_wait = time_inference(setup)
-    infer = timing_section(inferred, b, t, forward_flops(setup.spec, b, t)) | {"cpu_wait_share": infer_wait}
-    # The gradients cost a loss_and_grads call (and a compile, for jax and TensorFlow): once per case, in its
-    # first round; the parameters, read for free, in every process.
-    subnormal = subnormal_fractions(setup.require_model(), setup.batches[0], grads=setup.case.repeat == 0)
-    return ModeResult("nan" if problem else "ok", problem,
-                      {"throughput": {"train": train, "infer": infer}, "subnormal": subnormal})
+    return train, problem
 
 
-def subnormal_fractions(model: Model, batch: Batch, grads: bool = True) -> dict[str, float | None]:
+def subnormal_fractions(model: InferenceModel, batch: Batch, grads: bool = True) -> dict[str, float | None]:
     """The share of subnormal values among the parameters and the gradients at the end of the timed steps.
 
     Read from the canonical arrays after timing, so it costs nothing in the
@@ -138,7 +155,9 @@ def subnormal_fractions(model: Model, batch: Batch, grads: bool = True) -> dict[
     slow process that nothing else does.
     """
     params = _subnormal_share(model.get_params().values())
-    return {"params": params, "grads": _subnormal_share(model.loss_and_grads(*batch)[1].values()) if grads else None}
+    if not grads or not isinstance(model, Model):
+        return {"params": params, "grads": None}
+    return {"params": params, "grads": _subnormal_share(model.loss_and_grads(*batch)[1].values())}
 
 
 def _subnormal_share(arrays: Iterable[np.ndarray]) -> float:
@@ -175,7 +194,7 @@ def memory(setup: Setup) -> ModeResult:
     """Peak RSS above the post-setup baseline: the first step apart, then ``memory_steps`` more."""
     from rnnbench.worker.memory import PeakTracker, current_rss
 
-    model, next_batch, steps = setup.require_model(), setup.batch_cycle(), setup.case.memory_steps
+    model, next_batch, steps = setup.require_training_model(), setup.batch_cycle(), setup.case.memory_steps
     gc.collect()  # setup garbage must not count as training memory, nor its release hide a peak
     baseline = current_rss()
     with PeakTracker() as tracker:
@@ -214,7 +233,7 @@ def accuracy(setup: Setup) -> ModeResult:
         raise UsageError("accuracy mode trains on the task's own batches. Accepted: batch_size and seq_len "
                          "unset (overrides are for the throughput and memory modes)")
     assert setup.stream is not None, "prepare() gives every accuracy case a stream of its own"
-    trainee = Trainee(setup.backend, setup.task, setup.spec, setup.require_model(), setup.stream, case.seed,
+    trainee = Trainee(setup.backend, setup.task, setup.spec, setup.require_training_model(), setup.stream, case.seed,
                       case.device, setup.seconds)
     result = train_model(trainee, capped_budget(setup.task.budget(), case), case.stop_at_target)
     diverged = result.status == "diverged"
