@@ -198,6 +198,11 @@ class InferenceModel(ABC):
         """The kernel path and settings this model runs with."""
 
 
+def has_streaming_step(model: InferenceModel) -> bool:
+    """Whether ``model`` implements ``InferenceModel.step`` (the default has none and raises)."""
+    return type(model).step is not InferenceModel.step
+
+
 class Model(InferenceModel):
     """One network on one device that also trains, built by ``Backend.build`` of a backend that trains.
 

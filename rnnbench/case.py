@@ -17,8 +17,13 @@ if TYPE_CHECKING:
     from rnnbench.spec import ModelSpec
     from rnnbench.task import Task
 
-Mode = Literal["throughput", "memory", "accuracy"]
-MODES: tuple[Mode, ...] = ("throughput", "memory", "accuracy")
+Mode = Literal["throughput", "memory", "accuracy", "latency"]
+MODES: tuple[Mode, ...] = ("throughput", "memory", "accuracy", "latency")
+DEFAULT_MODES: tuple[Mode, ...] = ("throughput", "memory", "accuracy")  # a run's modes unless --mode is given
+# The timed modes: one process per case and round, the statistical unit of their tests (memory and accuracy
+# are measured once).
+TIMED_MODES: tuple[Mode, ...] = ("throughput", "latency")
+LATENCY_BATCH = 1  # the latency mode's batch unless the case sets one: one request at a time
 # The modes that need a backend that trains (Backend.trains): a run records these cases of an inference-only
 # backend as skipped, with the reason; throughput measures such a backend's inference half alone.
 TRAINING_MODES: tuple[Mode, ...] = ("memory", "accuracy")
@@ -45,6 +50,7 @@ class Case:
     flush_denormals: bool = False  # the "tuned" denormal setting; False keeps each framework's default
     warmup: int = 3  # throughput: calls before timing, the first timed apart (compile)
     steps: int = 20  # throughput: timed samples, each a calibrated block of calls (rnnbench.worker.timing)
+    latency_calls: int = 200  # latency: calls timed one by one, per measurement (whole sequence; steps x5)
     memory_steps: int = 5  # memory: training steps while resident memory is sampled
     memory_limit_mb: int | None = None  # address-space limit of the worker (RLIMIT_AS); None: none
     accuracy_seconds: float | None = None  # accuracy: cap on training wall time; None: the profile's budget

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from rnnbench.backend import Backend, InferenceModel, Model
+from rnnbench.backend import Backend, InferenceModel, Model, has_streaming_step
 from rnnbench.errors import UsageError
 from rnnbench.kit import parse_device
 from rnnbench.params import Params, init_params, zero_state
@@ -300,11 +300,6 @@ STREAMING = "streaming step"  # the quantity of the step-by-step comparison, out
 STEP_VS_SEQUENCE = "step vs sequence"  # the reference's steps against its own whole-sequence output
 
 
-def has_step(model: InferenceModel) -> bool:
-    """Whether ``model`` implements the streaming step (the default raises)."""
-    return type(model).step is not InferenceModel.step
-
-
 def streamed_steps(model: InferenceModel, spec: ModelSpec, x: np.ndarray
                    ) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
     """Each step's output and state over the T steps of ``x`` (batch-first), from the zero state."""
@@ -383,7 +378,7 @@ def _case_comparisons(backend: Backend, reference: Backend, case: Case, spec: Mo
     want = reference.build(exact, params, optimizers[0])
     got = backend.build(spec, params, optimizers[0], device=device)
     yield compare(case, "output", {"output": got.predict(x)}, {"output": want.predict(x)}, device)
-    if has_step(got):
+    if has_streaming_step(got):
         yield step_comparison(case, got, want, spec, x, device)
     if not backend.trains:
         return

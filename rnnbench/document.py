@@ -15,8 +15,8 @@ from rnnbench import files
 
 # Every key of a document, always present (None where the case did not get that far).
 KEYS = ("status", "error", "traceback", "runtime", "versions", "spec", "optimizer", "batch", "items", "flops",
-        "data", "headline", "throughput", "memory", "accuracy", "worker_seconds", "process", "implementation",
-        "subnormal")
+        "data", "headline", "throughput", "memory", "accuracy", "latency", "worker_seconds", "process",
+        "implementation", "subnormal")
 REQUIRED = ("status", "error")  # what the manager needs of a document to record it
 STATUSES = ("ok", "nan", "oom", "failed", "lost")  # lost: set by an executor whose machine vanished
 

@@ -98,7 +98,8 @@ def test_registering_something_else_than_a_backend_class_is_rejected(install_fak
 
 
 def test_unknown_backend_lists_what_exists(registry):
-    with pytest.raises(UsageError, match=r"Unknown backend 'foo'. Available: jax, numpy, tensorflow, torch"):
+    built_in = "jax, numpy, onnxruntime, openvino, tensorflow, torch"
+    with pytest.raises(UsageError, match=rf"Unknown backend 'foo'. Available: {built_in}"):
         registry.backend("foo")
 
 

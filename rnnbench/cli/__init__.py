@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from rnnbench import __version__
+from rnnbench.case import MODES
 from rnnbench.cli.data import data_group
 from rnnbench.cli.report import compare_command, publish_command, report_command
 from rnnbench.errors import RnnbenchError, UsageError
@@ -119,8 +120,9 @@ SCALARS = ("profile", "synthetic", "dtype", "threads", "flush_denormals", "stop_
 @click.option("--task", multiple=True, help="Task (repeatable) or 'all' [default: char_rnn, imdb, forecasting].")
 @click.option("--cell", multiple=True, help="rnn, lstm, gru (repeatable) or 'all' [default: all].")
 @click.option("--device", multiple=True, help="cpu, gpu, a device name, or 'all' [default: cpu].")
-@click.option("--mode", multiple=True, type=click.Choice(["throughput", "memory", "accuracy"]),
-              help="Measurement mode (repeatable) [default: all three].")
+@click.option("--mode", multiple=True, type=click.Choice(list(MODES)),
+              help="Measurement mode (repeatable) [default: throughput, memory and accuracy; latency when asked: "
+                   "batch 1, whole sequence and streaming step, p50/p99].")
 @click.option("--implementation", multiple=True,
               help="How each backend computes the network (repeatable): a name from `rnnbench plugins`, "
                    "'default' or 'all' [default: default].")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.backend import canonical_device
-from rnnbench.case import MODES, Case
+from rnnbench.case import DEFAULT_MODES, MODES, TIMED_MODES, Case
 from rnnbench.errors import UsageError
 from rnnbench.host import usable_cpus
 from rnnbench.kit import parse_device
@@ -42,6 +42,7 @@ class ProfileSettings:
     memory_steps: int  # training steps sampled in the memory pass
     accuracy_seconds: float | None  # training time cap of the accuracy pass; None: the task's budget
     eval_batches: int | None  # evaluation batches cap of the accuracy pass; None: the task's
+    latency_calls: int = 200  # latency: calls timed one by one per process (each under a time budget)
 
 
 # smoke: CI seconds; quick: the default, the whole matrix in minutes on 2 cores; full: paper quality.
@@ -50,10 +51,11 @@ class ProfileSettings:
 # Rounds: smoke's one process a case is never tested ("one process: not tested"); quick's five give the
 # test its fewest useful values within the default run's 10 minutes; full's ten resolve smaller differences.
 PROFILES: dict[str, ProfileSettings] = {
-    "smoke": ProfileSettings(warmup=1, steps=3, rounds=1, memory_steps=2, accuracy_seconds=None, eval_batches=None),
+    "smoke": ProfileSettings(warmup=1, steps=3, rounds=1, memory_steps=2, accuracy_seconds=None, eval_batches=None,
+                             latency_calls=30),
     "quick": ProfileSettings(warmup=2, steps=5, rounds=5, memory_steps=3, accuracy_seconds=None, eval_batches=4),
     "full": ProfileSettings(warmup=5, steps=20, rounds=10, memory_steps=10, accuracy_seconds=None,
-                            eval_batches=None),
+                            eval_batches=None, latency_calls=1000),
 }
 
 
@@ -65,7 +67,7 @@ class RunOptions:
     tasks: tuple[str, ...] = ("char_rnn", "imdb", "forecasting")  # the three workloads; "all" adds airline
     cells: tuple[str, ...] = ("all",)
     devices: tuple[str, ...] = ("cpu",)  # cpu, gpu (every backend's first GPU), gpu:N or all; cuda:N is gpu:N
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DEFAULT_MODES  # latency when asked for: --mode latency
     # Backend.implementations() names, "default" (each backend's default for the device and network) or
     # "all" (every implementation of each backend that runs on the device); a name only where it exists.
     implementations: tuple[str, ...] = ("default",)
@@ -353,7 +355,7 @@ def expand(options: RunOptions, registry: Registry, backends: list[str],
     cases = []
     for repeat, task, cell, shape, seed, mode in itertools.product(range(rounds_of(options)), tasks, cells, shapes,
                                                                     options.seeds, options.modes):
-        if repeat > 0 and mode != "throughput":  # memory and accuracy are measured once
+        if repeat > 0 and mode not in TIMED_MODES:  # memory and accuracy are measured once
             continue
         for backend in backends:
             for device in _devices(devices[backend], options.devices, options.dtype):
@@ -401,4 +403,5 @@ def _case(options: RunOptions, profile: ProfileSettings, backend: str, task: str
         steps=profile.steps if options.steps is None else options.steps,
         memory_steps=profile.memory_steps, memory_limit_mb=options.memory_limit_mb,
         accuracy_seconds=profile.accuracy_seconds, eval_batches=profile.eval_batches,
+        latency_calls=profile.latency_calls,
         stop_at_target=options.stop_at_target and mode == "accuracy", repeat=repeat)

@@ -2,10 +2,10 @@
 
 The process is the statistical unit of a timing (``rnnbench.report.significance``):
 two fresh processes of one case differ far more than the calls inside one
-(``docs/measurement.md``), so each throughput case runs in one process per
-round and every test takes one value per process. A process costs its start,
+(``docs/measurement.md``), so each timed case (throughput, latency) runs in one
+process per round and every test takes one value per process. A process costs its start,
 the framework's import and its thread pools (seconds for TensorFlow and
-JAX), so one process serves every throughput case of its backend in a round,
+JAX), so one process serves every timed case of its backend in a round,
 each case built, compiled and timed in turn: the cost is paid once a round
 while each case still gets one value per process.
 
@@ -27,7 +27,7 @@ import dataclasses
 import random
 from collections.abc import Sequence
 
-from rnnbench.case import Case
+from rnnbench.case import TIMED_MODES, Case
 
 ORDER_SEED_MAX = 2**32 - 1
 
@@ -38,7 +38,7 @@ def schedule(cases: Sequence[Case], seed: int) -> list[list[Case]]:
     Every case appears exactly once; ``seed`` fixes every random order.
     """
     rng = random.Random(seed)
-    alone, timed = _memory_processes(cases), [c for c in cases if c.mode == "throughput"]
+    alone, timed = _memory_processes(cases), [c for c in cases if c.mode in TIMED_MODES]
     placed = {id(c) for group in alone for c in group} | {id(c) for c in timed}
     alone += [[c] for c in cases if id(c) not in placed]  # accuracy without its memory case, each alone
     rng.shuffle(alone)
@@ -70,7 +70,7 @@ def process_settings(case: Case) -> tuple[object, ...]:
 
 
 def _shared_processes(cases: Sequence[Case]) -> list[list[Case]]:
-    """The throughput cases of one round, one process per backend and process-wide settings."""
+    """The timed (throughput and latency) cases of one round, one process per backend and process-wide settings."""
     by_settings: dict[tuple[object, ...], list[Case]] = {}
     for case in cases:
         by_settings.setdefault(process_settings(case), []).append(case)

@@ -64,7 +64,9 @@ def load_report_data(paths: PathsArg) -> ReportData:
     if not frames:
         raise UsageError(f"no result records in {', '.join(map(str, paths))}. Accepted: run folders of rnnbench run")
     frame = contenders(pd.concat(frames, ignore_index=True))
-    tasks = tuple(task_info(frame, name) for name in sorted(frame.task.unique()))
+    # A task's table holds its throughput, memory and accuracy; its latency is the deployment section's.
+    tabled = frame[frame["mode"] != "latency"]
+    tasks = tuple(task_info(frame, name) for name in sorted(tabled.task.unique()))
     environments = tuple(
         (run_id(frame, run_dir), machine, env | {"backend_versions": _versions(frame, run_dir, machine)})
         for run_dir in dirs for machine, env in _environments(run_dir, skipped).items())

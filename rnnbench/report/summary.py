@@ -17,6 +17,7 @@ from rich.table import Table
 from rnnbench.printable import printable
 from rnnbench.report.columns import equivalence, seconds, shape, throughput
 from rnnbench.report.model import ReportData, is_missing, task_info
+from rnnbench.report.deployment import deployment_section
 from rnnbench.report.tables import task_table
 from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, verdict, win_text
 
@@ -53,9 +54,9 @@ def verdict_lines(data: ReportData) -> list[str | Table]:
 
 
 def summary_tables(frame: pd.DataFrame) -> list[Table]:
-    """One table per task, its headline metric as the records name it."""
+    """One table per task, its headline metric as the records name it; then where to deploy it (latency)."""
     tables = []
-    for name in sorted(frame.task.unique()):
+    for name in sorted(frame[frame["mode"] != "latency"].task.unique()):
         task = task_info(frame, name)
         table = Table(title=rich_text(f"{name}: training throughput (samples/s at the median step [95% CI]), "
                                   f"peak memory above baseline, {task.headline or 'metric'}, steps trained, "
@@ -64,5 +65,13 @@ def summary_tables(frame: pd.DataFrame) -> list[Table]:
             table.add_column(column, justify="left" if column in ("backend", "cell", "device", "status") else "right")
         for _, row in task_table(frame, task).iterrows():
             table.add_row(*(rich_text(cell) for cell in _cells(row)))
+        tables.append(table)
+    deployment = deployment_section(frame)
+    if deployment is not None:
+        table = Table(title=rich_text(deployment.title))
+        for column in deployment.headers:
+            table.add_column(column)
+        for row in deployment.rows:
+            table.add_row(*(rich_text(cell) for cell in row))
         tables.append(table)
     return tables

@@ -55,7 +55,7 @@ def variant(record: dict[str, Any]) -> str:
 
 def task_table(frame: pd.DataFrame, task: TaskInfo) -> pd.DataFrame:
     """The task's rows, ordered by group then backend, with ratios to the fastest of each group."""
-    rows = frame[frame.task == task.name]
+    rows = frame[(frame.task == task.name) & (frame["mode"] != "latency")]  # latency: the deployment section
     rows = rows.assign(variant=rows.record.map(variant))
     table = pd.DataFrame([_row(group, task) for _, group in rows.groupby(KEY, sort=True, dropna=False)])
     for kind in ("train", "infer"):

@@ -16,7 +16,9 @@ import pandas as pd
 
 from rnnbench.printable import printable
 from rnnbench.report.columns import columns
+from rnnbench.report.deployment import deployment_section
 from rnnbench.report.model import ReportData
+from rnnbench.report.section import ReportSection
 from rnnbench.report.tables import best_mask, task_table
 from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, score_text, verdict, win_text
 from rnnbench.report.views import run_view
@@ -99,13 +101,16 @@ def render_markdown(data: ReportData) -> str:
         parts.append("")
     note = ("Throughput: samples/s at the median step time [95% interval]; best of each cell and configuration "
             "in bold; memory: peak resident memory above the post-setup baseline.")
-    return "\n".join([*markdown_verdict(data), *markdown_runs(data), note, "", *parts, *markdown_sections(data)])
+    found = deployment_section(data.frame)
+    deployment = markdown_sections((found,) if found else ())
+    return "\n".join([*markdown_verdict(data), *deployment, *markdown_runs(data), note, "", *parts,
+                      *markdown_sections(data.sections)])
 
 
-def markdown_sections(data: ReportData) -> list[str]:
-    """What plugins add (``rnnbench_report_sections``): a heading, its sentence and its table each."""
+def markdown_sections(sections: tuple[ReportSection, ...]) -> list[str]:
+    """Sections as Markdown (the deployment answer, what plugins add): a heading, its sentence and its table each."""
     lines: list[str] = []
-    for section in data.sections:
+    for section in sections:
         lines += [f"## {_markdown_cell(section.title, False)}", "", _markdown_cell(section.note, False), "",
                   "| " + " | ".join(_markdown_cell(h, False) for h in section.headers) + " |",
                   "|" + "|".join("---" for _ in section.headers) + "|"]

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rnnbench.conformance import REFERENCE_BACKEND
+from rnnbench.report.deployment import serving_answer
 from rnnbench.report.model import ReportData, is_missing
 from rnnbench.report.noise import find_noise, noise_line
 from rnnbench.report.significance import ONE_PROCESS, TOO_FEW, process_test, round_of
@@ -275,6 +276,7 @@ def _answer(data: ReportData, scores: Sequence[Score], wins: Sequence[Win]) -> t
                 for w in first) + ".")
     if same := equivalence_line(data.frame):
         lines.append(same)
+    lines += serving_answer(data.frame)
     memory = [w for w in wins if w.measure == "memory" and w.runner_up is not None]
     if memory:
         lean = max({w.winner for w in memory}, key=lambda b: sum(w.winner == b for w in memory))

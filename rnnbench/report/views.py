@@ -11,6 +11,7 @@ import pandas as pd
 
 from rnnbench.report.charts import backend_colors, task_charts
 from rnnbench.report.columns import Column, columns
+from rnnbench.report.deployment import deployment_section
 from rnnbench.report.environment import EnvironmentTable, environment_table
 from rnnbench.report.model import ReportData, TaskInfo, run_id, seeds, seeds_text
 from rnnbench.report.section import ReportSection
@@ -73,6 +74,7 @@ class ReportView:
     records: int
     verdict: VerdictView
     sections: tuple[ReportSection, ...] = ()  # what plugins add, after the environment
+    deployment: ReportSection | None = None  # latency runs: where to deploy it, right after the verdict
 
 
 def _sort_key(value: Any) -> str:
@@ -157,4 +159,5 @@ def report_view(data: ReportData) -> ReportView:
     colors = backend_colors([str(b) for b in data.frame.backend])
     return ReportView(tuple(run_view(data, d) for d in data.run_dirs),
                       tuple(task_view(data, task, colors) for task in data.tasks),
-                      environment_table(data.environments), len(data.frame), verdict_view(data), data.sections)
+                      environment_table(data.environments), len(data.frame), verdict_view(data), data.sections,
+                      deployment_section(data.frame))

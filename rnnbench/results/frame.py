@@ -11,7 +11,7 @@ case_key                        the same without the round: rounds of a case and
 workload                        fingerprint of the work measured (task, cell, spec, optimizer, batch, data)
 data                            what was fed: "real" (the task's data) or "synthetic" (seeded batches)
 backend, task, cell, device     the case
-mode                            throughput, memory or accuracy
+mode                            throughput, memory, accuracy or latency
 profile, synthetic, dtype       the case's profile, data and dtype
 batch_size, seq_len             the batch shape that ran (B, T)
 hidden_size, num_layers         the network that ran
@@ -44,6 +44,17 @@ conformance_ok                  the run's conformance check of this backend and 
 {train,infer}_calls_per_sample  calls timed together in each sample (the protocol's calibration)
 {train,infer}_protocol          how samples were taken: "blocks-v2" (calibrated on the warm-up), "blocks-v1", "calls-v0"
                                 (one call per sample, before blocks), "pytest-benchmark"
+{whole,stream}_p50_s            latency mode: the median seconds of one call, over the process's calls:
+                                a whole sequence (``predict``) or one streamed step (``step``, the state carried)
+{whole,stream}_p90_s, _p99_s    the 90th and 99th percentiles (numpy's linear interpolation); the tail a
+                                service is held to
+{whole,stream}_max_s            the slowest timed call
+{whole,stream}_first_call_s     the first call alone (load, compile)
+{whole,stream}_calls            timed calls behind the quantiles (a p99 of fewer than 100 lies between the two
+                                slowest)
+{whole,stream}_cpu_wait_share   the share of the measurement's wall time the process's threads waited for a CPU
+{whole,stream}_samples_s        every call, seconds (a list)
+stream_missing                  why a latency record has no streaming figures (the model has no step), else None
 memory_baseline_bytes           resident memory after setup
 memory_peak_bytes               peak resident memory above that baseline
 device_peak_bytes               the framework's device-memory peak (GPU), else NaN
@@ -122,6 +133,7 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
                conformance_ok=(record.get("conformance") or {}).get("ok"))
     for kind in ("train", "infer"):
         row.update(_throughput_columns(kind, ((record.get("throughput") or {}).get(kind)) or {}))
+    row.update(_latency_columns(record.get("latency") or {}))
     row.update(_memory_columns(record.get("memory") or {}))
     row.update(_accuracy_columns(record.get("accuracy") or {}))
     row["process"] = (record.get("process") or {}).get("id")
@@ -154,6 +166,17 @@ def _at_median(block: dict[str, Any]) -> float | None:
     if not median or not rate or not total:
         return None
     return rate * sum(total) / len(total) / median  # rate = batch / mean, so batch = rate * mean
+
+
+LATENCY_FIGURES = ("p50_s", "p90_s", "p99_s", "max_s", "first_call_s", "calls", "cpu_wait_share", "samples_s")
+
+
+def _latency_columns(section: dict[str, Any]) -> dict[str, Any]:
+    columns: dict[str, Any] = {"stream_missing": section.get("streaming_missing")}
+    for prefix, kind in (("whole", "whole"), ("stream", "streaming")):
+        block = section.get(kind) or {}
+        columns.update({f"{prefix}_{name}": block.get(name) for name in LATENCY_FIGURES})
+    return columns
 
 
 def _memory_columns(block: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ in one module that imports no other part of the results layer.
 
 A record (schema 4) is one case's measurement in one worker process. Besides the case (``config``)
 and what the worker measured (``throughput``, ``memory``, ``accuracy``,
-``runtime``, ``versions``, ``spec``, ``optimizer``, ``batch``) it carries:
+``latency``, ``runtime``, ``versions``, ``spec``, ``optimizer``, ``batch``) it carries:
 
 - ``case_key``: the case without its round, written by whoever knew the
   case (never parsed back out of ``case_id``), so rounds and runs meet;
@@ -175,8 +175,8 @@ def validate(record: dict[str, Any]) -> dict[str, Any]:
 
 def _validate_sections(record: dict[str, Any]) -> None:
     """The measured sections: objects where present, samples as lists of finite numbers."""
-    for section in ("throughput", "memory", "accuracy", "runtime", "spec", "optimizer", "batch", "headline",
-                    "subnormal", "process"):
+    for section in ("throughput", "memory", "accuracy", "latency", "runtime", "spec", "optimizer", "batch",
+                    "headline", "subnormal", "process"):
         value = record.get(section)
         if value is not None and not isinstance(value, dict):
             raise ResultsError(f"record section {section!r} is {value!r:.40}. Accepted: a JSON object or null")
@@ -192,6 +192,20 @@ def _validate_sections(record: dict[str, Any]) -> None:
             raise ResultsError(f"throughput.{kind}.samples_s is {samples!r:.60}. Accepted: a list of seconds >= 0")
         if not isinstance(block.get("summary"), dict):
             raise ResultsError(f"throughput.{kind}.summary is {block.get('summary')!r:.40}. Accepted: a JSON object")
+    latency = record.get("latency") or {}
+    for kind in LATENCY_KINDS:
+        block = latency.get(kind)
+        if block is not None and not (isinstance(block, dict) and _seconds_list(block.get("samples_s"))):
+            raise ResultsError(f"latency.{kind} is {block!r:.60}. Accepted: null, or a JSON object whose samples_s "
+                               "is a list of seconds >= 0")
+
+
+LATENCY_KINDS = ("whole", "streaming")  # the latency section's measurements: a whole sequence, one streamed step
+
+
+def _seconds_list(samples: object) -> bool:
+    return isinstance(samples, list) and bool(samples) and all(
+        isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s >= 0 for s in samples)
 
 
 # What a reader shows as a measurement, and the values it can take: a hand-edited or foreign file may hold
@@ -221,6 +235,12 @@ def impossible(record: dict[str, Any]) -> str | None:
         size = (record.get("batch") or {}).get("batch_size")
         if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
             return f"batch.batch_size is {size!r:.40} beside a timing. Accepted: a whole number > 0"
+    for kind in LATENCY_KINDS:
+        block = (record.get("latency") or {}).get(kind) or {}
+        bad = next((name for name in ("p50_s", "p90_s", "p99_s", "max_s") if name in block
+                    and not (_number(block[name]) and block[name] > 0)), None)
+        if bad:
+            return f"latency.{kind}.{bad} is {block[bad]!r:.40}. Accepted: seconds per call, a finite number > 0"
     return _impossible_accuracy(record.get("accuracy") or {}) or _impossible_memory(record.get("memory") or {}) or (
         None if isinstance(record.get("machine", ""), str) else
         f"machine is {record.get('machine')!r:.40}. Accepted: a string naming the machine")

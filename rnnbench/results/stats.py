@@ -75,3 +75,19 @@ def summarize(samples: Sequence[float], confidence: float = CONFIDENCE) -> Summa
     return Summary(n=int(values.size), median=float(median), q1=float(q1), q3=float(q3),
                    mean=float(values.mean()), stdev=stdev, min=float(values.min()), max=float(values.max()),
                    ci_low=low, ci_high=high, confidence=confidence)
+
+
+LATENCY_QUANTILES = {"p50_s": 0.5, "p90_s": 0.9, "p99_s": 0.99}  # what a service is held to: median and tail
+
+
+def latency_summary(samples: Sequence[float]) -> dict[str, float | int]:
+    """Quantiles of per-call latencies (numpy's linear interpolation), the max and mean, and the count.
+
+    With fewer than 100 calls the p99 lies between the two slowest: the count is kept beside it.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"cannot summarise {values.size} latencies with non-finite values; need >= 1 finite one")
+    quantiles = np.quantile(values, list(LATENCY_QUANTILES.values()))
+    return {**{name: float(q) for name, q in zip(LATENCY_QUANTILES, quantiles, strict=True)},
+            "max_s": float(values.max()), "mean_s": float(values.mean()), "calls": int(values.size)}

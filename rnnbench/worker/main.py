@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from rnnbench.backend import Backend, ParitySettings
-from rnnbench.case import Case, case_spec
+from rnnbench.case import LATENCY_BATCH, Case, case_spec
 from rnnbench.document import KEYS, is_oom, write_document
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
@@ -123,8 +123,9 @@ def run_cases(cases: list[Case], registry: Registry | None = None, process_setti
 
 def shares_setup(before: Case, case: Case) -> bool:
     """Whether ``case`` can be measured on the setup of ``before``: only the mode differs, and neither is
-    accuracy (it trains the model and spends its batch stream)."""
-    return dataclasses.replace(before, mode=case.mode) == case and "accuracy" not in (before.mode, case.mode)
+    accuracy (it trains the model and spends its batch stream) nor latency (its batch is another)."""
+    apart = {"accuracy", "latency"}
+    return dataclasses.replace(before, mode=case.mode) == case and not apart & {before.mode, case.mode}
 
 
 def carry_over(setup: Setup, case: Case, doc: Document, before: Document) -> Setup:
@@ -153,7 +154,7 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
     spec, optimizer = case_spec(task, case), task.optimizer(case.cell)  # type: ignore[arg-type]
     backend.use_implementation(case.implementation)  # an unknown name is a UsageError here
     doc["implementation"] = implementation_of(backend, case, spec)
-    setup = Setup(case, backend, task, spec, optimizer, case.batch_size or task.recipe().batch_size,
+    setup = Setup(case, backend, task, spec, optimizer, case.batch_size or default_batch_size(task, case),
                   case.seq_len or task.seq_len)
     describe(doc, setup)
     begun = time.perf_counter()
@@ -168,6 +169,11 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
     info = setup.model.runtime_info()
     doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
     return setup
+
+
+def default_batch_size(task: Task, case: Case) -> int:
+    """B when the case sets none: one request for latency, the task recipe's batch for the other modes."""
+    return LATENCY_BATCH if case.mode == "latency" else task.recipe().batch_size
 
 
 def implementation_of(backend: Backend, case: Case, spec: ModelSpec) -> dict[str, Any] | None:
@@ -219,12 +225,16 @@ def headline(task: Task, cell: str) -> dict[str, str | None]:
 def prefetch(setup: Setup) -> list[Batch]:
     """The batches the mode cycles through, fetched now so data loading is never measured.
 
-    The task's seeded batches; synthetic ones of the overridden shape when the
+    The task's seeded batches (for latency, their sequences as requests of its
+    batch, one by default); synthetic ones of the overridden shape when the
     case sets batch_size or seq_len (a sweep needs no re-batching of the data).
     """
     case, spec = setup.case, setup.spec
     if case.batch_size is None and case.seq_len is None:
         source = setup.task.train_batches(case.seed)
+        if setup.batch_size != setup.task.recipe().batch_size:  # latency: the task's sequences, one request each
+            source = (tuple(part[i:i + setup.batch_size] for part in batch) for batch in source
+                      for i in range(0, len(batch[0]) - setup.batch_size + 1, setup.batch_size))
     else:
         rng = np.random.default_rng([SYNTHETIC_STREAM, case.seed])
         source = (synthetic_batch(spec, setup.batch_size, setup.seq_len, rng) for _ in itertools.count())
@@ -244,7 +254,7 @@ def record_mode(doc: Document, result: ModeResult) -> None:
 
 def record_failure(doc: Document, exc: BaseException) -> None:
     """Status "oom" or "failed", the one-line error and the traceback; measurements dropped."""
-    doc.update(throughput=None, memory=None, accuracy=None, status="oom" if is_oom(exc) else "failed",
+    doc.update(throughput=None, memory=None, accuracy=None, latency=None, status="oom" if is_oom(exc) else "failed",
                error=one_line(exc), traceback="".join(traceback.format_exception(exc)))
 
 

@@ -1,4 +1,4 @@
-"""The three measurements a worker can make on a prepared case: throughput, memory, accuracy.
+"""The measurements a worker can make on a prepared case: throughput, memory, accuracy, latency.
 
 Each mode takes a ``Setup`` (everything built and every batch fetched
 before anything is measured) and returns a ``ModeResult``: the status
@@ -16,19 +16,22 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from rnnbench.backend import Backend, InferenceModel, Model
+from rnnbench.backend import Backend, InferenceModel, Model, has_streaming_step
 from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
-from rnnbench.results.stats import summarize
+from rnnbench.params import zero_state
+from rnnbench.results.stats import latency_summary, summarize
 from rnnbench.spec import ModelSpec, OptimizerSpec
 from rnnbench.task import Batch, Budget, Task
 from rnnbench.worker.contention import runqueue_seconds, waited_share
-from rnnbench.worker.timing import TimingProtocol, Timings, run_protocol
+from rnnbench.worker.timing import CallTimes, TimingProtocol, Timings, run_protocol, time_each_call
+
+Measured = TypeVar("Measured")  # what a measurement returns: Timings or CallTimes
 
 
 @dataclass
@@ -109,7 +112,7 @@ def time_inference(setup: Setup) -> tuple[Timings, float | None]:
     return watched(lambda: run_protocol(lambda: model.predict(next_batch()[0]), model.synchronize, protocol))
 
 
-def watched(measure: Callable[[], Timings]) -> tuple[Timings, float | None]:
+def watched(measure: Callable[[], Measured]) -> tuple[Measured, float | None]:
     """``measure()``, and how long this process's threads waited for a CPU meanwhile, as a share of its wall time."""
     before, begun = runqueue_seconds(), time.perf_counter()
     timings = measure()
@@ -252,5 +255,56 @@ def capped_budget(budget: Budget, case: Case) -> Budget:
     return dataclasses.replace(budget, **changes)
 
 
+# ---- latency ----------------------------------------------------------------------------
+
+STREAM_CALLS_PER_CALL = 5  # streaming steps timed per whole-sequence call: a step is T times shorter
+# Calls discarded after the first, at least: the second and third calls of a framework still allocate,
+# pick kernels or specialise (torch's oneDNN primitives, XLA's executables), which no steady request pays.
+LATENCY_WARMUP = 4
+
+
+def latency(setup: Setup) -> ModeResult:
+    """Serving latency at the case's batch (1 unless set): each whole-sequence ``predict`` timed on its own,
+    then each streaming ``step`` with the state carried (reset to zeros at each sequence's end); the first
+    call of each apart. A model without a step gets streaming None and the reason."""
+    model, case = setup.require_model(), setup.case
+    inputs = itertools.cycle([x for x, _ in setup.batches]).__next__
+    whole, whole_wait = watched(lambda: time_each_call(lambda: model.predict(inputs()), model.synchronize,
+                                                             case.latency_calls, max(case.warmup - 1, LATENCY_WARMUP)))
+    section: dict[str, Any] = {"batch_size": setup.batch_size, "seq_len": setup.seq_len,
+                               "whole": latency_section(whole) | {"cpu_wait_share": whole_wait},
+                               "streaming": None, "streaming_missing": None}
+    if has_streaming_step(model):
+        steps, wait = watched(lambda: time_each_call(streamer(setup, model), model.synchronize,
+                                                           case.latency_calls * STREAM_CALLS_PER_CALL,
+                                                           max(case.warmup - 1, LATENCY_WARMUP)))
+        section["streaming"] = latency_section(steps) | {"cpu_wait_share": wait}
+    else:
+        section["streaming_missing"] = f"the models of backend {case.backend!r} have no streaming step"
+    return ModeResult("ok", None, {"latency": section})
+
+
+def streamer(setup: Setup, model: InferenceModel) -> Callable[[], object]:
+    """One streaming step per call over the pre-fetched sequences, step after step, the state carried; a new
+    sequence starts from the zero state, as a service's next stream does."""
+    sequences = itertools.cycle([x for x, _ in setup.batches])
+    position = {"t": setup.seq_len, "x": None, "state": None}
+
+    def call() -> object:
+        if position["t"] == setup.seq_len:
+            position.update(t=0, x=next(sequences), state=zero_state(setup.spec, setup.batch_size))
+        x = position["x"]
+        output, position["state"] = model.step(x[:, position["t"]], position["state"])  # type: ignore[index]
+        position["t"] += 1  # type: ignore[operator]
+        return output
+    return call
+
+
+def latency_section(times: CallTimes) -> dict[str, Any]:
+    """One latency measurement: the first call, every timed call, their quantiles, and how they were taken."""
+    return {"first_call_s": times.first_call, "samples_s": list(times.samples), **latency_summary(times.samples),
+            "warmup_calls": times.warmup_calls, "budget_s": times.budget_s, "protocol": times.protocol}
+
+
 MODES: dict[str, Callable[[Setup], ModeResult]] = {"throughput": throughput, "memory": memory,
-                                                   "accuracy": accuracy}
+                                                   "accuracy": accuracy, "latency": latency}

@@ -116,3 +116,42 @@ def run_protocol(call: Callable[[], object], sync: Callable[[], None], protocol:
             call()
     samples = [timed_block(call, sync, clock, k) / k for _ in range(protocol.steps)]
     return Timings(first, samples, k, protocol.min_block_s, warmup_calls=1 + warmup)
+
+
+# ---- latency: every call timed on its own ---------------------------------------------------------
+
+LATENCY_PROTOCOL = "calls-v1"  # recorded with every latency timing: each call alone, synchronised after it
+MIN_LATENCY_CALLS = 20  # timed calls a measurement always takes, whatever its time budget
+LATENCY_BUDGET_S = 3.0  # a measurement stops after this many seconds of timed calls, past the minimum
+
+
+@dataclass(frozen=True)
+class CallTimes:
+    """Seconds of single calls: the first apart (load, compile), then each timed call."""
+
+    first_call: float
+    samples: list[float]
+    warmup_calls: int  # calls after the first, before the timed ones, discarded
+    budget_s: float  # the time budget the timed calls ran under
+    protocol: str = LATENCY_PROTOCOL
+
+
+def time_each_call(call: Callable[[], object], sync: Callable[[], None], calls: int, warmup: int = 2,
+                   budget_s: float = LATENCY_BUDGET_S, clock: Clock = time.perf_counter) -> CallTimes:
+    """The first call, ``warmup`` discarded calls, then up to ``calls`` calls each timed from its start to its
+    result being ready (a request's latency), stopping early once ``budget_s`` of timed calls is spent and
+    ``MIN_LATENCY_CALLS`` are taken. Never blocks: a tail quantile needs every call's own time."""
+    if calls < 1 or warmup < 0 or not budget_s > 0:
+        raise UsageError(f"calls={calls}, warmup={warmup}, budget_s={budget_s} are not valid. Accepted: calls >= 1, "
+                         "warmup >= 0, budget_s > 0")
+    first = timed_block(call, sync, clock)
+    for _ in range(warmup):
+        call()
+    sync()
+    samples: list[float] = []
+    while len(samples) < calls and (len(samples) < MIN_LATENCY_CALLS or sum(samples) < budget_s):
+        start = clock()
+        call()
+        sync()
+        samples.append(clock() - start)
+    return CallTimes(first, samples, warmup, budget_s)

@@ -45,6 +45,21 @@ def test_each_round_shares_one_process_per_backend_in_a_random_order() -> None:
     assert schedule(cases, seed=1) == processes and schedule(cases, seed=2) != processes  # the seed fixes it
 
 
+def test_latency_is_timed_every_round_in_the_round_s_process_of_its_backend_on_a_setup_of_its_own() -> None:
+    from rnnbench.manager.options import expand
+    from rnnbench.worker.main import shares_setup
+
+    options = RunOptions(backends=("numpy",), tasks=("airline",), cells=("gru",), modes=("throughput", "latency"),
+                         rounds=3)
+    cases = expand(options, Registry(), ["numpy"], {"numpy": ["cpu"]})
+    assert sorted((c.mode, c.repeat) for c in cases) == [(m, r) for m in ("latency", "throughput") for r in range(3)]
+    processes = schedule(cases, seed=0)
+    assert [sorted(c.mode for c in p) for p in processes] == [["latency", "throughput"]] * 3
+    latency, throughput = sorted(processes[0], key=lambda c: c.mode)
+    assert not shares_setup(throughput, latency) and not shares_setup(latency, throughput)  # its batch is 1
+    assert "latency" not in RunOptions().modes  # asked for, never a default run's
+
+
 def test_settings_a_process_applies_once_part_processes() -> None:
     one, two = _case("throughput", threads=1), _case("throughput", threads=2, cell="lstm")
     assert sorted(map(len, schedule([one, two, dataclasses.replace(one, flush_denormals=True)], seed=0))) == [1, 1, 1]

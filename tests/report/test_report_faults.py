@@ -101,6 +101,19 @@ def test_an_impossible_median_is_left_out_named_and_never_shown_as_throughput(ru
     assert frame.train_sps.map(lambda v: v == float("inf")).sum() == 0
 
 
+@pytest.mark.parametrize(("damage", "says"), [
+    (lambda block: block.update(p99_s=float("inf")), "latency.whole.p99_s is inf. Accepted: seconds per call"),
+    (lambda block: block.update(p99_s=0), "latency.whole.p99_s is 0. Accepted: seconds per call"),
+    (lambda block: block.update(samples_s="fast"), "latency.whole is {"),
+])
+def test_an_impossible_latency_is_left_out_named_and_the_other_processes_still_answer(tmp_path, damage, says):
+    folder = write_run(GOLDEN / "report-latency", tmp_path / "run")
+    damage_line(folder, 1, lambda r: damage(r["latency"]["whole"]))
+    skipped = load_report_data(folder).skipped
+    assert len(skipped) == 1 and f"{RECORDS_FILE}:1: {says}" in skipped[0], skipped
+    assert "## Where to deploy it" in render_markdown(load_report_data(folder))
+
+
 def test_a_record_without_a_machine_is_reported_as_an_unknown_machine(tmp_path):
     folder = write_run(RUN, tmp_path / "run", lambda r: {k: v for k, v in r.items() if k != "machine"}
                        if r["cell"] == "gru" else r)

@@ -7,8 +7,8 @@ import pytest
 from standins import FakeClock
 
 from rnnbench.errors import UsageError
-from rnnbench.results.stats import summarize
-from rnnbench.worker.timing import TimingProtocol, run_protocol
+from rnnbench.results.stats import latency_summary, summarize
+from rnnbench.worker.timing import MIN_LATENCY_CALLS, TimingProtocol, run_protocol, time_each_call
 
 
 def test_summary_of_known_samples():
@@ -90,3 +90,36 @@ def test_fast_calls_are_timed_in_calibrated_blocks_synced_at_block_ends_only():
 def test_protocol_rejects_no_warmup_or_no_steps(fields):
     with pytest.raises(UsageError, match="is not valid"):
         TimingProtocol(**fields)
+
+
+def test_latency_quantiles_of_known_calls():
+    calls = [float(n) for n in range(1, 101)]  # 1 .. 100 seconds
+    summary = latency_summary(calls)
+    assert summary == {"p50_s": 50.5, "p90_s": pytest.approx(90.1), "p99_s": pytest.approx(99.01), "max_s": 100.0,
+                       "mean_s": 50.5, "calls": 100}
+    with pytest.raises(ValueError, match="need >= 1 finite one"):
+        latency_summary([1.0, float("inf")])
+
+
+def test_latency_times_each_call_alone_the_first_apart_and_synced_after_each():
+    clock, events = FakeClock(), []
+    durations = iter([7.0, 9.0, 9.0] + [0.1 * n for n in range(1, 31)])  # compile, 2 discarded, then timed
+
+    def call():
+        events.append("call")
+        clock.advance(next(durations))
+
+    times = time_each_call(call, lambda: events.append("sync"), calls=30, warmup=2, budget_s=100.0, clock=clock)
+    assert times.first_call == 7.0 and times.warmup_calls == 2
+    assert times.samples == pytest.approx([0.1 * n for n in range(1, 31)])  # every call its own sample: no blocks
+    assert events == ["sync", "call", "sync", "call", "call", "sync"] + ["call", "sync"] * 30
+
+
+def test_latency_stops_at_its_budget_but_never_below_the_minimum_count():
+    clock = FakeClock()
+    slow = time_each_call(lambda: clock.advance(1.0), lambda: None, calls=500, warmup=0, budget_s=3.0, clock=clock)
+    assert len(slow.samples) == MIN_LATENCY_CALLS  # 20 s spent, past the budget, but the minimum is kept
+    fast = time_each_call(lambda: clock.advance(0.01), lambda: None, calls=500, warmup=0, budget_s=3.0, clock=clock)
+    assert 300 <= len(fast.samples) <= 301  # the budget, 3 s of 10 ms calls, ends it before 500
+    with pytest.raises(UsageError, match="calls >= 1"):
+        time_each_call(lambda: None, lambda: None, calls=0)

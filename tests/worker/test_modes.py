@@ -231,3 +231,32 @@ def test_rates_are_finite_numbers(registry: Registry) -> None:
     doc = run_case(small_case("throughput", cell="gru", steps=2), registry)
     rates = [doc["throughput"][k][r] for k in ("train", "infer") for r in ("samples_per_s", "gflops")]
     assert all(isinstance(r, float) and math.isfinite(r) and r > 0 for r in rates)
+
+
+# ---- latency ----------------------------------------------------------------------------------
+
+
+def test_latency_document_times_whole_sequences_and_streamed_steps_at_batch_1(registry: Registry) -> None:
+    case = small_case("latency", batch_size=None, seq_len=None, synthetic=False, task="airline", latency_calls=25)
+    doc = run_case(case, registry)
+    assert doc["status"] == "ok", doc["error"]
+    assert doc["throughput"] is None and doc["batch"]["batch_size"] == 1 and doc["data"] == "real"
+    section, seq_len = doc["latency"], doc["batch"]["seq_len"]
+    assert (section["batch_size"], section["seq_len"], section["streaming_missing"]) == (1, seq_len, None)
+    for kind, calls in (("whole", 25), ("streaming", 125)):
+        block = section[kind]
+        assert len(block["samples_s"]) == block["calls"] <= calls and block["first_call_s"] > 0
+        assert block["p50_s"] <= block["p90_s"] <= block["p99_s"] <= block["max_s"] == max(block["samples_s"])
+        assert block["protocol"] == "calls-v1"
+
+
+def test_latency_of_a_model_without_a_step_times_whole_sequences_and_says_why(registry: Registry,
+                                                                             monkeypatch) -> None:
+    from rnnbench.backend import InferenceModel
+    from rnnbench.backends.numpy_backend import NumpyModel
+
+    monkeypatch.setattr(NumpyModel, "step", InferenceModel.step)  # a third party's model, written before steps
+    doc = run_case(small_case("latency", latency_calls=20), registry)
+    assert doc["status"] == "ok" and doc["latency"]["whole"]["calls"] == 20
+    assert doc["latency"]["streaming"] is None
+    assert doc["latency"]["streaming_missing"] == "the models of backend 'numpy' have no streaming step"
