@@ -16,8 +16,8 @@ from rich.table import Table
 
 from rnnbench.printable import printable
 from rnnbench.report.columns import equivalence, seconds, shape, throughput
-from rnnbench.report.model import ReportData, is_missing, task_info
 from rnnbench.report.deployment import deployment_section
+from rnnbench.report.model import ReportData, is_missing, task_info
 from rnnbench.report.tables import task_table
 from rnnbench.report.verdict import HEADINGS, measures, rows_by_case, verdict, win_text
 
