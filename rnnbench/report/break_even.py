@@ -2,9 +2,10 @@
 
 A report section, added through the report-section hook like a plugin's
 (this module is a built-in plugin). For each case (machine, workload,
-device), backend and call kind (training step, inference), where two or
-more of the backend's implementations (or tuned settings) were measured,
-each is set against the backend's default (else the quickest to start):
+device), backend and call kind (training step, inference, a served request
+of the latency mode), where two or more of the backend's implementations
+(or tuned settings) were measured, each is set against the backend's
+default (else the quickest to start):
 
 - its first call (compilation, tracing, warm-up: the median over its
   processes of each process's first call) and its steady call (the median
@@ -35,7 +36,12 @@ from rnnbench.report.section import ReportSection
 if TYPE_CHECKING:  # registered with the built-in plugins, so imported by every command: nothing heavy at the top
     import pandas as pd
 
-KINDS = {"train": "training step", "infer": "inference"}
+KINDS = {"train": "training step", "infer": "inference", "serve": "request (batch 1)"}
+# Per call kind: the mode of its records, its first call's column and each process's steady call's column.
+# A served request is a latency record's whole sequence: its first call, and the process's median call.
+COLUMNS = {"train": ("throughput", "train_first_step_s", "train_process_s"),
+           "infer": ("throughput", "infer_first_step_s", "infer_process_s"),
+           "serve": ("latency", "whole_first_call_s", "whole_p50_s")}
 CASE = ["machine", "workload", "device", "task", "cell", "dtype", "batch_size", "seq_len", "hidden_size",
         "num_layers"]
 HEADERS = ("task", "cell", "shape", "backend", "call", "implementation", "first call", "steady call",
@@ -86,13 +92,14 @@ def break_even(other: Contender, reference: Contender) -> str:
 def measured(rows: pd.DataFrame, kind: str) -> list[Contender]:
     """Each contender label's first and steady calls among ``rows`` (one case of one backend), those with
     both measured."""
+    mode, first, steady = COLUMNS[kind]
     found = []
-    for label, mine in rows.groupby("backend", sort=True):
-        both = mine[mine[f"{kind}_first_step_s"].notna() & mine[f"{kind}_process_s"].gt(0)]
+    for label, mine in rows[rows["mode"] == mode].groupby("backend", sort=True):
+        both = mine[mine[first].notna() & mine[steady].gt(0)]
         if both.empty:
             continue
-        found.append(Contender(str(label), float(both[f"{kind}_first_step_s"].median()),
-                               {int(i): float(v) for i, v in both[f"{kind}_process_s"].items()}))
+        found.append(Contender(str(label), float(both[first].median()),
+                               {int(i): float(v) for i, v in both[steady].items()}))
     return found
 
 
@@ -104,11 +111,11 @@ def section_rows(frame: pd.DataFrame) -> Iterator[tuple[str, ...]]:
     needed = {*CASE, "plugin", "backend", "mode", "status"}
     if not needed <= set(frame.columns):
         return
-    timed = frame[(frame["mode"] == "throughput") & (frame["status"] == "ok")]
+    timed = frame[frame["mode"].isin({mode for mode, _, _ in COLUMNS.values()}) & (frame["status"] == "ok")]
     for key, rows in timed.groupby([*CASE, "plugin"], sort=True, dropna=False):
         case = dict(zip([*CASE, "plugin"], key, strict=True))
         for kind, call in KINDS.items():
-            if f"{kind}_first_step_s" not in rows:
+            if not set(COLUMNS[kind][1:]) <= set(rows.columns):
                 continue
             found = measured(rows, kind)
             if len(found) < 2:

@@ -68,6 +68,16 @@ def test_without_a_default_the_quickest_starter_is_the_reference_and_one_impleme
     assert not list(section_rows(_frame({"torch": (0.05, [0.01] * 3)})))
 
 
+def test_a_served_request_breaks_even_from_the_latency_records_first_call_and_median_request() -> None:
+    case = dict(machine="m", workload="w", device="cpu", task="forecasting", cell="gru", dtype="float32",
+                batch_size=1, seq_len=96, hidden_size=64, num_layers=1, plugin="jax", mode="latency", status="ok")
+    measured = (("jax", 0.5, [2e-3, 2.1e-3, 1.9e-3]), ("jax[unroll]", 2.0, [1e-3, 1.1e-3, 0.9e-3]))
+    rows = [case | {"backend": label, "whole_first_call_s": first, "whole_p50_s": p50}
+            for label, first, p50s in measured for p50 in p50s]
+    [row] = section_rows(pd.DataFrame(rows))
+    assert (row[4], row[5], row[-1]) == ("request (batch 1)", "jax[unroll]", "pays off after 1,501 calls")
+
+
 def _two_implementations(folder: Path) -> Path:
     """compare-rounds (5 processes a side), numpy's records as torch's "loop" implementation beside the default."""
     golden, writer = GOLDEN / "compare-rounds", RecordWriter(folder)
