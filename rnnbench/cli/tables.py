@@ -60,6 +60,7 @@ def implementation_fields(backend: Backend) -> dict:
     implementations = backend.implementations()
     kinds = [kind for kind in DEVICE_KINDS if any(i.runs_on(kind) for i in implementations)]
     return {
+        "trains": backend.trains,  # False: an inference runtime, measured in inference and latency only
         "implementations": [{"name": i.name, "description": i.description, "devices": list(i.devices)}
                             for i in implementations],
         "default_implementation": {kind: backend.default_implementation(kind) if kind in kinds else None
@@ -79,7 +80,8 @@ def plugins_table(rows: list[dict]) -> Table:
         else:
             hint = f"; {row['install_hint']}" if row["install_hint"] else ""
             available = f"[red]no[/red]: {escape(row['reason'] + hint)}"  # escaped: keeps [jax]
-        table.add_row(escape(row["name"]), row["kind"], escape(row["origin"]), escape(versions), available)
+        kind = "backend (inference only)" if row.get("trains") is False else row["kind"]
+        table.add_row(escape(row["name"]), kind, escape(row["origin"]), escape(versions), available)
     return table
 
 

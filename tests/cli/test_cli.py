@@ -30,6 +30,7 @@ def test_plugins_json_lists_numpy_as_available_built_in():
     rows = {row["name"]: row for row in json.loads(run("plugins", "--json").stdout)}
     numpy = rows["numpy"]
     assert (numpy["kind"], numpy["origin"], numpy["available"]) == ("backend", "built-in", True)
+    assert numpy["trains"] is True and rows["onnxruntime"]["trains"] is False  # an inference runtime
     assert numpy["versions"]["numpy"].split(".")[0].isdigit()
     for name in ("torch", "tensorflow", "jax"):
         assert rows[name]["available"] or rows[name]["install_hint"] == f'pip install "rnnbench[{name}]"'
