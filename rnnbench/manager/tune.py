@@ -66,8 +66,9 @@ class Tuned:
 
     case: Case  # the default configuration's case
     best: Settings
-    rungs: list[list[dict[str, Any]]]  # per rung: each candidate's median training step (or why it dropped)
-    speedup: float | None = None  # default step time over tuned step time, training
+    rungs: list[list[dict[str, Any]]]  # per rung: each candidate's median step (or why it dropped)
+    speedup: float | None = None  # default step time over tuned step time
+    measured: str = "training"  # what the step is: "training", or "inference" for a backend that does not train
     low: float | None = None  # 95% interval of the speedup
     high: float | None = None
     p_value: float | None = None
@@ -80,7 +81,8 @@ class Tuned:
                 "profile": c.profile, "batch_size": c.batch_size, "seq_len": c.seq_len,
                 "hidden_size": c.hidden_size, "num_layers": c.num_layers, "best": self.best.to_dict(),
                 "best_label": self.best.label(), "speedup": self.speedup, "speedup_ci": [self.low, self.high],
-                "p_value": self.p_value, "outcome": self.outcome, "reason": self.reason, "rungs": self.rungs}
+                "p_value": self.p_value, "outcome": self.outcome, "reason": self.reason, "measured": self.measured,
+                "rungs": self.rungs}
 
 
 def tune(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
@@ -181,11 +183,17 @@ def _measurer(scratch: Path, timeout_s: float) -> Measure:
     return lambda case: run_worker(case, timeout_s, scratch)
 
 
-def _train_median(outcome: WorkerOutcome) -> float | None:
+def tuned_block(throughput: dict[str, Any] | None) -> dict[str, Any]:
+    """The call kind a tune speeds up: the training step, or inference for a backend that does not train."""
+    throughput = throughput or {}
+    return throughput.get("train") or throughput.get("infer") or {}
+
+
+def _step_median(outcome: WorkerOutcome) -> float | None:
     document = outcome.document or {}
     if document.get("status") != "ok":
         return None
-    return (((document.get("throughput") or {}).get("train") or {}).get("summary") or {}).get("median")
+    return (tuned_block(document.get("throughput")).get("summary") or {}).get("median")
 
 
 def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
@@ -195,6 +203,7 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
         return Tuned(case=case, best=default, rungs=[], outcome=NOT_TUNED,
                      reason="no candidate passed the conformance check")
     rungs: list[list[dict[str, Any]]] = []
+    measured = "training"
     for warmup, steps in RUNGS:
         if len(alive) <= 1:
             break
@@ -202,9 +211,11 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
         rung: list[dict[str, Any]] = []
         for settings in alive:
             outcome = measure(dataclasses.replace(settings.apply(case), warmup=warmup, steps=steps))
-            median = _train_median(outcome)
+            median = _step_median(outcome)
+            if median is not None and not (outcome.document or {})["throughput"].get("train"):
+                measured = "inference"
             error = None if median is not None else (outcome.document or {}).get("error") or "no result"
-            rung.append({"settings": settings.to_dict(), "train_step_s": median, "error": error})
+            rung.append({"settings": settings.to_dict(), "step_s": median, "error": error})
             if median is not None:
                 timed.append((median, settings))
         rungs.append(rung)
@@ -213,7 +224,7 @@ def _search(case: Case, alive: list[Settings], measure: Measure) -> Tuned:
                          reason=f"no candidate finished ({rung[0]['error']})")
         timed.sort(key=lambda pair: pair[0])
         alive = [settings for _, settings in timed[:max(1, math.ceil(len(timed) / ETA))]]
-    return Tuned(case=case, best=alive[0], rungs=rungs)
+    return Tuned(case=case, best=alive[0], rungs=rungs, measured=measured)
 
 
 def alternating(per_side: int) -> list[tuple[str, int]]:
@@ -251,7 +262,7 @@ def _side_by_side(tuned: Tuned, measure: Measure, writer: RecordWriter, where: t
         if (checked := conformance(case)) is not None:
             record["conformance"] = checked
         writer.append(record)
-        calls = (((record.get("throughput") or {}).get("train")) or {}).get("samples_s") or []
+        calls = tuned_block(record.get("throughput")).get("samples_s") or []
         if calls:
             medians[role][repeat] = float(np.median(calls))
         else:
@@ -277,5 +288,5 @@ def _line(tuned: Tuned) -> str:
         return f"tune {where}: best {tuned.best.label()}; not compared ({tuned.outcome})"
     interval = "" if tuned.low is None else f" [{tuned.low:.2f}, {tuned.high:.2f}]"
     sizes = " -> ".join(str(len(rung)) for rung in tuned.rungs) or "1"
-    return (f"tune {where}: {tuned.best.label()} is {tuned.speedup:.2f}x the default's training speed"
+    return (f"tune {where}: {tuned.best.label()} is {tuned.speedup:.2f}x the default's {tuned.measured} speed"
             f"{interval} ({tuned.outcome}; candidates {sizes} -> 1)")

@@ -52,8 +52,9 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
     first = len(found["rungs"][0])
     assert first == 2 * (2 if cores > 1 else 1)  # implementations x (all cores, one): numpy has no ftz switch
     assert [len(rung) for rung in found["rungs"]][1:] in ([], [-(-first // ETA)])
-    timed = [c for c in found["rungs"][-1] if c["train_step_s"] is not None]
-    fastest = min(timed, key=lambda c: c["train_step_s"])["settings"]
+    timed = [c for c in found["rungs"][-1] if c["step_s"] is not None]
+    fastest = min(timed, key=lambda c: c["step_s"])["settings"]
+    assert found["measured"] == "training"
     assert found["best"] == fastest  # the winner is the fastest of the last rung
     _run_tuned_applies_a_significant_win_to_the_matching_cases(tuned_run, found)
     if found["outcome"] == DEFAULT_WON:  # "plain" with the default's knobs: the default's own configuration
@@ -73,6 +74,18 @@ def test_the_search_halves_its_candidates_and_measures_the_winner_beside_the_def
         assert record["conformance"] == verdicts[f"two_ways/cpu/{record['implementation']['name']}"]
     markdown = render_markdown(load_report_data(tuned_run))
     assert "two\\_ways\\[tuned: " in markdown  # the tuned contender beside the default, in one table
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(usable_cpus()) < 2, reason="one core: a single candidate, nothing is searched")
+def test_a_backend_that_does_not_train_is_tuned_on_its_inference(install_fake_plugin, tmp_path: Path) -> None:
+    install_fake_plugin("serves_only", "serves_only")
+    options = RunOptions(**{**OPTIONS, "backends": ("serves_only",)})  # type: ignore[arg-type]
+    folder = tune(options, tmp_path, registry=Registry(), console=Console(file=None, quiet=True))
+    [found] = json.loads((folder / TUNED_FILE).read_text())["cases"]
+    assert found["outcome"] != NOT_TUNED and found["measured"] == "inference"
+    assert all(c["step_s"] > 0 and c["error"] is None for rung in found["rungs"] for c in rung)
+    assert all(r["throughput"]["train"] is None for r in read_records(folder))  # none, where the default won
 
 
 def test_denormal_flushing_is_searched_only_where_the_backend_has_the_switch() -> None:
