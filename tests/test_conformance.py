@@ -14,6 +14,7 @@ import pytest
 from rnnbench.conformance import (
     NORMWISE_TOLERANCE,
     OPTIMIZERS,
+    STREAMING,
     TOLERANCE,
     Case,
     batch,
@@ -64,7 +65,10 @@ def test_backend_matches_numpy_reference(all_plugins, name, cell):
     assert report.ok, failures
     assert {c.case for c in report.comparisons} == {c.label for c in cases(shapes=shapes)}  # every dtype, none skipped
     quantities = {c.quantity for c in report.comparisons}
-    assert quantities == {"output", "loss", "grad", "adam step", "rmsprop step", "sgd step"}
+    assert quantities == {"output", STREAMING, "loss", "grad", "adam step", "rmsprop step", "sgd step"}
+    # the streaming step checked on every case, outputs and states step by step, and never reported missing
+    assert {c.case for c in report.comparisons if c.quantity == STREAMING} == {c.label for c in cases(shapes=shapes)}
+    assert not [note for note in report.skipped if STREAMING in note], report.skipped
 
 
 def test_a_gradient_off_by_1e5_fails_conformance(install_fake_plugin):
@@ -132,7 +136,7 @@ def test_mixed_precision_computes_in_16_bits_within_its_tolerance_of_the_float32
         pytest.skip(backend.available().message(name))
     report = run_check(all_plugins, name, (precision,), shapes=MIXED_SHAPES)
     assert report.ok, [c for c in report.comparisons if not c.ok]
-    assert {c.quantity for c in report.comparisons} == {"output", "loss", "grad", "sgd step"}
+    assert {c.quantity for c in report.comparisons} == {"output", STREAMING, "loss", "grad", "sgd step"}
     assert {c.tolerance for c in report.comparisons} == {NORMWISE_TOLERANCE[precision]}
     # 16 bits really ran: a float32 computation would sit within float32's 1e-4 of the reference
     assert max(c.max_rel for c in report.comparisons if c.quantity == "output") > TOLERANCE["float32"]
@@ -185,7 +189,7 @@ def test_tf32_on_a_gpu_is_within_its_tolerance_of_the_float32_reference(all_plug
         pytest.skip(f"{name} sees no GPU here (tf32 runs on GPUs only)")
     report = run_check(all_plugins, name, ("tf32",), device=device, shapes=MIXED_SHAPES)
     assert report.ok, [c for c in report.comparisons if not c.ok]
-    assert {c.quantity for c in report.comparisons} == {"output", "loss", "grad", "sgd step"}
+    assert {c.quantity for c in report.comparisons} == {"output", STREAMING, "loss", "grad", "sgd step"}
     assert {c.tolerance for c in report.comparisons} == {NORMWISE_TOLERANCE["tf32"]}
 
 

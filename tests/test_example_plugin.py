@@ -16,6 +16,7 @@ import rnnbench.backends
 EXAMPLE = TESTS.parent / "examples" / "rnnbench-example-plugin" / "src" / "rnnbench_example"
 BUILTINS = Path(rnnbench.backends.__file__).parent
 ROLES = {"__init__.py", "runtime.py", "layout.py", "model.py", "optim.py"}
+RUNTIME_ROLES = {"__init__.py", "runtime.py", "model.py"}
 
 
 def modules(folder: Path) -> set[str]:
@@ -24,11 +25,15 @@ def modules(folder: Path) -> set[str]:
 
 def test_every_backend_package_has_the_same_roles():
     packages = sorted(p for p in BUILTINS.iterdir() if p.is_dir() and p.name.endswith("_backend"))
-    assert [p.name for p in packages] == ["jax_backend", "numpy_backend", "tensorflow_backend", "torch_backend"]
+    assert [p.name for p in packages] == ["jax_backend", "numpy_backend", "onnxruntime_backend", "openvino_backend",
+                                          "tensorflow_backend", "torch_backend"]
     for package in packages:
-        # numpy's canonical layout is its own, so it has no layout module; its net is cells + heads
-        expected = ROLES - {"layout.py"} if package.name == "numpy_backend" else ROLES
+        # numpy's canonical layout is its own, so it has no layout module; its net is cells + heads. The
+        # inference runtimes train nothing (no optim) and share one graph and its layout (onnx_graph).
+        expected = {"numpy_backend": ROLES - {"layout.py"}, "onnxruntime_backend": RUNTIME_ROLES,
+                    "openvino_backend": RUNTIME_ROLES}.get(package.name, ROLES)
         assert expected <= modules(package), package.name
+    assert {"layout.py", "graph.py", "model.py"} <= modules(BUILTINS / "onnx_graph")
     assert ROLES | {"net.py"} == modules(EXAMPLE)
 
 
@@ -58,3 +63,4 @@ def test_the_example_shows_each_output_hook():
     info: dict = {}
     rnnbench_update_machine_info(info=info)
     assert all(isinstance(flag, str) for flag in info.get("cpu_vector_extensions", []))
+

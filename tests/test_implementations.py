@@ -19,6 +19,8 @@ from rnnbench.backend import Backend, Implementation, Model
 from rnnbench.cli.tables import conformance_table, implementations_table, plugin_rows
 from rnnbench.conformance import (
     REFERENCE_BACKEND,
+    STEP_VS_SEQUENCE,
+    STREAMING,
     Case,
     Comparison,
     Report,
@@ -72,13 +74,17 @@ def test_every_implementation_matches_the_reference(all_plugins, name, implement
     backend = all_plugins.available_backend(name)
     backend.use_implementation(implementation)
     if name == REFERENCE_BACKEND:
-        comparisons = [check_reference_case(backend, case) for case in CASES if case.dtype == "float64"]
+        checked = [case for case in CASES if case.dtype == "float64"]
+        comparisons = [c for case in checked for c in check_reference_case(backend, case)]
+        stepped = STEP_VS_SEQUENCE  # the reference's step against its own sequence
     else:
         reference = all_plugins.available_backend(REFERENCE_BACKEND)
-        comparisons = [c for case in CASES if case.dtype in backend.dtypes
-                       for c in check_case(backend, reference, case)]
+        checked = [case for case in CASES if case.dtype in backend.dtypes]
+        comparisons = [c for case in checked for c in check_case(backend, reference, case)]
+        stepped = STREAMING
     assert comparisons and all(c.ok for c in comparisons), [c for c in comparisons if not c.ok]
     assert {c.implementation for c in comparisons} == {implementation}
+    assert {c.case for c in comparisons if c.quantity == stepped} == {c.label for c in checked}  # each steps
 
 
 def _gpu_pairs() -> list:

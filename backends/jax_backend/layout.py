@@ -20,7 +20,8 @@ Gate blocks keep the canonical order (i, f, g, o and r, z, n) along the G*H
 columns, and both biases stay separate parameters: fusing them would be
 exact for the forward pass but would change every optimiser step (each bias
 gets its own Adam/RMSprop update), so it would not train the same function.
-Both directions are exact (transposes and copies only).
+Both directions are exact (transposes and copies only). The streaming state
+travels as each layer's ``lax.scan`` carry: h, or (h, c) for the LSTM.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnbench.params import Params, check_params, layer_keys
+from rnnbench.params import Params, State, check_params, layer_keys
 from rnnbench.spec import ModelSpec
 
 # The pytree: {"embedding"?: array, "layers": [{"w_ih", "w_hh", "b_ih", "b_hh"}, ...], "head": {"w", "b"}}.
@@ -79,3 +80,19 @@ def from_tree(spec: ModelSpec, tree: Tree) -> Params:
     params["head.w"] = copy(tree["head"]["w"], True)
     params["head.b"] = copy(tree["head"]["b"])
     return params
+
+
+def to_carries(spec: ModelSpec, state: State) -> list[Any]:
+    """A canonical state as each layer's carry, h or (h, c), NumPy arrays of ``spec.dtype``."""
+    def part(k: int, name: str) -> np.ndarray:
+        return np.asarray(state[f"l{k}.{name}"], spec.dtype)
+    return [(part(k, "h"), part(k, "c")) if spec.cell == "lstm" else part(k, "h") for k in range(spec.num_layers)]
+
+
+def from_carries(spec: ModelSpec, carries: list[Any]) -> State:
+    """Each layer's carry (as ``to_carries`` makes them) as a canonical state of NumPy copies."""
+    state: State = {}
+    for k, carry in enumerate(carries):
+        for name, value in zip("hc", carry if spec.cell == "lstm" else (carry,), strict=False):
+            state[f"l{k}.{name}"] = np.array(value)
+    return state

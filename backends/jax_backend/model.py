@@ -3,7 +3,9 @@
 Imported only from ``JaxBackend.build`` (it imports jax). The train step is
 one ``jax.jit`` of value-and-grad plus the optax update. On a GPU the parameter
 and optimiser-state buffers are donated, so XLA updates them in place and
-device memory holds one copy (``donates``).
+device memory holds one copy (``donates``). The streaming step is one more
+``jax.jit``, with the states as arguments: one compile per batch shape, not
+per call.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import numpy as np
 import optax
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
-from rnnbench.kit import model_inputs
-from rnnbench.params import Params
+from rnnbench.kit import check_step_input, model_inputs
+from rnnbench.params import Params, State, check_state
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import net as jax_net
 from . import scaling
-from .layout import Tree, from_tree, to_tree
+from .layout import Tree, from_carries, from_tree, to_carries, to_tree
 from .optim import make_optimizer
 
 MEMORY_SOURCE = "jax Device.memory_stats()['peak_bytes_in_use'] (process peak; JAX cannot reset it)"
@@ -42,7 +44,7 @@ def donates(platform: str) -> bool:
 
 def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, loop: jax_net.Loop,
             donate: bool = False) -> tuple[Callable[..., Any], ...]:
-    """(loss_and_grads, train_step, predict), each one jax.jit."""
+    """(loss_and_grads, train_step, predict, stream: the streaming step), each one jax.jit."""
 
     compute = None if spec.autocast is None else jnp.dtype(spec.autocast)  # mixed precision: bfloat16, float16
     precision = jax_net.matmul_precision(spec.tf32)  # every matmul traced below, and its transposes
@@ -70,9 +72,14 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, loop: jax_net.Loo
         with jax.default_matmul_precision(precision):
             return jax_net.predict(spec.cell, spec.head, loop, tree, x, compute)
 
+    def stream(tree: Tree, x: jax.Array, carries: list[jax_net.Carry]) -> tuple[jax.Array, list[jax_net.Carry]]:
+        with jax.default_matmul_precision(precision):
+            return jax_net.step(spec.cell, loop, tree, x, carries, compute)
+
     return (jax.jit(loss_and_grads),
             jax.jit(step, donate_argnums=(0, 1) if donate else ()),  # donated: updated in place
-            jax.jit(predict))
+            jax.jit(predict),
+            jax.jit(stream))
 
 
 class JaxModel(Model):
@@ -84,7 +91,8 @@ class JaxModel(Model):
         self.device = device
         self._info = info
         self._tx = make_optimizer(optimizer)
-        self._loss_and_grads, self._step, self._predict = _jitted(spec, self._tx, loop, donates(device.platform))
+        self._loss_and_grads, self._step, self._predict, self._stream = _jitted(
+            spec, self._tx, loop, donates(device.platform))
         # Host-side casts, no-ops when the task already sends these dtypes.
         self._tree: Tree = {}
         self._opt_state: optax.OptState = None
@@ -107,6 +115,12 @@ class JaxModel(Model):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.array(self._predict(self._tree, *self._inputs(x)))
+
+    def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        check_step_input(self.spec, x)
+        check_state(self.spec, state, len(x))
+        out, carries = self._stream(self._tree, *self._inputs(x), to_carries(self.spec, state))
+        return np.array(out), from_carries(self.spec, carries)
 
     def get_params(self) -> Params:
         return from_tree(self.spec, self._tree)

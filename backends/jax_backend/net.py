@@ -128,8 +128,9 @@ def _outside_the_step(cell: str, b_hh: jax.Array) -> jax.Array:
     return jnp.concatenate([b_hh[:2 * third], jnp.zeros_like(b_hh[2 * third:])])  # (3H,): b_hr, b_hz, 0
 
 
-def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, loop: Loop) -> tuple[Any, jax.Array | None]:
-    """One recurrent layer over the sequence from zero states: (last h, all h or None)."""
+def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, loop: Loop,
+              carry0: Carry = None) -> tuple[Carry, jax.Array | None]:
+    """One recurrent layer over the sequence from ``carry0``, zero states when None: (last carry, all h or None)."""
     _, batch, _ = xs.shape  # (T, B, I)
     w_ih = layer["w_ih"]  # (I, G*H)
     bias = layer["b_ih"] + _outside_the_step(cell, layer["b_hh"])  # (G*H,)
@@ -142,12 +143,15 @@ def run_layer(cell: str, layer: Tree, xs: jax.Array, keep: bool, loop: Loop) -> 
 
         def project(x_t: jax.Array) -> jax.Array:
             return _mm(x_t, w_ih) + bias  # (B, G*H)
-    h0 = jnp.zeros((batch, layer["w_hh"].shape[0]), bias.dtype)  # (B, H)
-    carry0 = (h0, h0) if cell == "lstm" else h0
-    carry, hs = lax.scan(STEPS[cell](layer, project, keep), carry0, scanned,
-                         unroll=loop.unroll)  # hs (T, B, H) when kept
-    h_last = carry[0] if cell == "lstm" else carry  # (B, H)
-    return h_last, hs
+    if carry0 is None:
+        h0 = jnp.zeros((batch, layer["w_hh"].shape[0]), bias.dtype)  # (B, H)
+        carry0 = (h0, h0) if cell == "lstm" else h0
+    return lax.scan(STEPS[cell](layer, project, keep), carry0, scanned, unroll=loop.unroll)  # hs (T, B, H) if kept
+
+
+def _low(compute: Any, tree: Any) -> Any:
+    """Every array of ``tree`` cast to ``compute`` (mixed precision's 16-bit type)."""
+    return jax.tree_util.tree_map(lambda a: a.astype(compute), tree)
 
 
 def forward(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, compute: Any = None) -> jax.Array:
@@ -157,8 +161,7 @@ def forward(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, compute:
     so their gradients flow back to the float32 tree, and the output is cast back to the tree's dtype.
     """
     if compute is not None:
-        low = jax.tree_util.tree_map(lambda a: a.astype(compute), tree)
-        return forward(cell, head, loop, low, x).astype(tree["head"]["b"].dtype)
+        return forward(cell, head, loop, _low(compute, tree), x).astype(tree["head"]["b"].dtype)
     dtype = tree["head"]["b"].dtype
     if "embedding" in tree:
         xs = tree["embedding"][x.T]  # (T, B, D)
@@ -167,10 +170,35 @@ def forward(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, compute:
     last = len(tree["layers"]) - 1
     for k, layer in enumerate(tree["layers"]):
         # Only the lm head, and the layers feeding another layer, need every step's h.
-        h_last, hs = run_layer(cell, layer, xs, keep=k < last or head == "lm", loop=loop)
+        carry, hs = run_layer(cell, layer, xs, keep=k < last or head == "lm", loop=loop)
         xs = hs
-    features = xs if head == "lm" else h_last  # (T, B, H) or (B, H)
+    features = xs if head == "lm" else _top_h(cell, carry)  # (T, B, H) or (B, H)
     return _mm(features, tree["head"]["w"]) + tree["head"]["b"]  # (T, B, O) or (B, O)
+
+
+def _top_h(cell: str, carry: Carry) -> jax.Array:
+    """The h of a layer's carry, (B, H)."""
+    return carry[0] if cell == "lstm" else carry
+
+
+def step(cell: str, loop: Loop, tree: Tree, x: jax.Array, carries: list[Carry], compute: Any = None
+         ) -> tuple[jax.Array, list[Carry]]:
+    """One step of streaming inference: the head's output (B, O) and each layer's new carry.
+
+    ``x`` is one step, (B,) ids or (B, F); ``carries`` each layer's h (B, H), or (h, c) for the LSTM. Each
+    layer runs as in ``forward`` (its loop's scan) on a sequence of one step from its carry. ``compute``:
+    as in ``forward``, the carries cast to it as well, and everything returned cast back.
+    """
+    if compute is not None:
+        dtype = tree["head"]["b"].dtype
+        out, carries = step(cell, loop, _low(compute, tree), x, _low(compute, carries))
+        return out.astype(dtype), jax.tree_util.tree_map(lambda a: a.astype(dtype), carries)
+    xs = (tree["embedding"][x] if "embedding" in tree else x.astype(tree["head"]["b"].dtype))[None]  # (1, B, I)
+    new = []
+    for layer, carry in zip(tree["layers"], carries, strict=True):
+        carry, xs = run_layer(cell, layer, xs, keep=True, loop=loop, carry0=carry)  # xs (1, B, H)
+        new.append(carry)
+    return _mm(xs[0], tree["head"]["w"]) + tree["head"]["b"], new  # (B, O)
 
 
 def predict(cell: str, head: str, loop: Loop, tree: Tree, x: jax.Array, compute: Any = None) -> jax.Array:

@@ -6,7 +6,8 @@ GRU(reset_after=True) (``kernel`` (I, G*H), ``recurrent_kernel`` (H, G*H),
 converts it unchanged. ``x @ kernel + bias`` runs once for all T steps as
 one (B*T, I) @ (I, G*H) matmul; ``tf.scan`` then steps only the recurrence
 ``h @ recurrent_kernel`` and the gates. Keras' own cells do both matmuls in
-every step.
+every step. The streaming step is the layer on a sequence of one step from
+the given states.
 
 Imported only by the tensorflow model: importing it imports TensorFlow.
 """
@@ -39,18 +40,25 @@ class HoistedRecurrent(keras.layers.Layer):
         batch, steps = input_shape[0], input_shape[1]
         return (batch, steps, self.units) if self.return_sequences else (batch, self.units)
 
-    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+    def call(self, inputs: tf.Tensor, initial_state: list[tf.Tensor] | None = None
+             ) -> tf.Tensor | tuple[tf.Tensor, list[tf.Tensor]]:
+        """Every step's h, or the last, from zero states; given ``initial_state`` ([h], or [h, c] for the
+        LSTM, as a Keras cell takes them: the streaming step), from those, and the last states besides."""
         batch, steps = tf.shape(inputs)[0], tf.shape(inputs)[1]
         input_bias = self.bias[0] if self.cell == "gru" else self.bias  # (G*H,)
         flat = tf.reshape(inputs, (-1, tf.shape(inputs)[2]))  # (B*T, I)
         projected = tf.reshape(tf.matmul(flat, self.kernel) + input_bias, (batch, steps, -1))  # (B, T, G*H)
         time_major = tf.transpose(projected, (1, 0, 2))  # (T, B, G*H)
         h0 = tf.zeros((batch, self.units), dtype=inputs.dtype)  # (B, H)
+        start = initial_state or ([h0, h0] if self.cell == "lstm" else [h0])
         if self.cell == "lstm":
-            hs, _ = tf.scan(self._lstm_step, time_major, initializer=(h0, h0))  # (T, B, H) twice
+            hs, cs = tf.scan(self._lstm_step, time_major, initializer=tuple(start))  # (T, B, H) twice
+            last = [hs[-1], cs[-1]]
         else:
-            hs = tf.scan(self._rnn_step if self.cell == "rnn" else self._gru_step, time_major, initializer=h0)
-        return tf.transpose(hs, (1, 0, 2)) if self.return_sequences else hs[-1]  # (B, T, H) or (B, H)
+            hs = tf.scan(self._rnn_step if self.cell == "rnn" else self._gru_step, time_major, initializer=start[0])
+            last = [hs[-1]]
+        output = tf.transpose(hs, (1, 0, 2)) if self.return_sequences else hs[-1]  # (B, T, H) or (B, H)
+        return output if initial_state is None else (output, last)
 
     def _rnn_step(self, h: tf.Tensor, x_t: tf.Tensor) -> tf.Tensor:
         return tf.tanh(x_t + tf.matmul(h, self.recurrent_kernel))  # (B, H)

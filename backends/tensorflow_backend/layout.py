@@ -14,7 +14,8 @@ instead of ``W @ x``) and differs in two more ways:
 LSTM gates i, f, c, o are the canonical i, f, g, o, so only the transpose
 differs. Weights travel as one list per Keras layer, in that layer's
 ``get_weights()`` order: the embedding (if any), each recurrent layer, the
-head. Nothing here imports TensorFlow.
+head. The streaming state travels as Keras cells take it: one list per
+recurrent layer, [h] or [h, c] for the LSTM. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnbench.kit import reorder_blocks
-from rnnbench.params import Params, layer_keys
+from rnnbench.params import Params, State, layer_keys
 from rnnbench.spec import ModelSpec
 
 LayerWeights = list[np.ndarray]
@@ -91,3 +92,16 @@ def from_keras(spec: ModelSpec, layers: list[LayerWeights], *, gradient: bool = 
     head_kernel, head_bias = rest.pop(0)
     params["head.w"], params["head.b"] = head_kernel.T, head_bias
     return {name: np.ascontiguousarray(value) for name, value in params.items()}
+
+
+def to_cell_states(spec: ModelSpec, state: State) -> list[list[np.ndarray]]:
+    """A canonical state as each recurrent layer's cell states, [h] or [h, c], in the spec's dtype."""
+    parts = "hc" if spec.cell == "lstm" else "h"
+    return [[np.asarray(state[f"l{k}.{part}"], spec.dtype) for part in parts] for k in range(spec.num_layers)]
+
+
+def from_cell_states(spec: ModelSpec, layers: list[list[np.ndarray]]) -> State:
+    """Each recurrent layer's cell states (as ``to_cell_states`` makes them) as a canonical state."""
+    parts = "hc" if spec.cell == "lstm" else "h"
+    return {f"l{k}.{part}": value for k, states in enumerate(layers)
+            for part, value in zip(parts, states, strict=True)}

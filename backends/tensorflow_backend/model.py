@@ -10,7 +10,9 @@ kernel for LSTM and GRU on a GPU (as Keras' own ``fit`` does); "xla" adds
 ``jit_compile`` (cuDNN off, since XLA cannot compile it); "hoisted" replaces
 each Keras layer by hoisted.py's, same weights, the input projection of all
 steps done before the loop. On the CPU cuDNN is switched off explicitly so
-no op can drift onto a GPU.
+no op can drift onto a GPU. The streaming step is one more tf.function (XLA
+for "xla"): each Keras layer's cell on the step from the given states (as
+Keras' own loop calls it), or the hoisted layer on a sequence of one step.
 
 SimpleRNN and LSTM keep one bias, the canonical b_ih + b_hh. The model keeps
 the pair itself as two small variables: the optimiser updates them, exactly
@@ -35,12 +37,12 @@ import tensorflow as tf  # noqa: E402
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo  # noqa: E402
 from rnnbench.errors import RnnbenchError  # noqa: E402
-from rnnbench.kit import model_inputs  # noqa: E402
-from rnnbench.params import Params, check_params, copy_params  # noqa: E402
+from rnnbench.kit import check_step_input, model_inputs  # noqa: E402
+from rnnbench.params import Params, State, check_params, check_state, copy_params  # noqa: E402
 from rnnbench.spec import LOSS_SCALING, ModelSpec, OptimizerSpec  # noqa: E402
 
 from .hoisted import HoistedRecurrent  # noqa: E402
-from .layout import from_keras, single_bias, to_keras  # noqa: E402
+from .layout import from_cell_states, from_keras, single_bias, to_cell_states, to_keras  # noqa: E402
 from .optim import TorchRuleOptimizer  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
@@ -132,6 +134,7 @@ class TensorflowModel(Model):
         # ~150 memory maps for the life of the process (TensorFlow never evicts XLA executables).
         self._train = tf.function(self._train_body, jit_compile=self.jit_compile, reduce_retracing=True)
         self._predict = tf.function(self._predict_body, jit_compile=self.jit_compile, reduce_retracing=True)
+        self._step = tf.function(self._step_body, jit_compile=self.jit_compile, reduce_retracing=True)
         self._loss_and_grads = tf.function(self._loss_and_grads_body, reduce_retracing=True)
         if device != "cpu":
             tf.config.experimental.reset_memory_stats(self._tf_device[1:])
@@ -202,6 +205,22 @@ class TensorflowModel(Model):
         with tf.device(self._tf_device):
             return self._output(x, training=False)
 
+    def _step_body(self, x: tf.Tensor, states: list[list[tf.Tensor]]) -> tuple[tf.Tensor, list[list[tf.Tensor]]]:
+        """The head's output (B, O) on one step x, (B,) ids or (B, F), and each recurrent layer's new states,
+        all in the model dtype (mixed precision: cast back from 16 bits, as ``_output`` does)."""
+        with tf.device(self._tf_device):
+            *recurrent, head = self.net.layers[1:] if self.spec.embedded else self.net.layers
+            h = self.net.layers[0](x) if self.spec.embedded else x  # (B, I)
+            new = []
+            for layer, carried in zip(recurrent, states, strict=True):
+                if isinstance(layer, HoistedRecurrent):  # a sequence of one step: projected, then scanned
+                    _, carried = layer(h[:, None], initial_state=carried)
+                else:
+                    _, carried = layer.cell(h, carried, training=False)
+                new.append([tf.cast(s, self.spec.dtype) for s in carried])
+                h = carried[0]  # (B, H): the new h is the first state of every cell
+            return tf.cast(head(h), self.spec.dtype), new
+
     # --- the Model interface ------------------------------------------------------------
 
     def _tensors(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[tf.Tensor, ...]:
@@ -231,6 +250,13 @@ class TensorflowModel(Model):
     def predict(self, x: np.ndarray) -> np.ndarray:
         with tf.device(self._tf_device):
             return self._predict(*self._tensors(x)).numpy()
+
+    def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        check_step_input(self.spec, x)
+        check_state(self.spec, state, len(x))
+        with tf.device(self._tf_device):
+            out, states = self._step(*self._tensors(x), to_cell_states(self.spec, state))
+        return out.numpy(), from_cell_states(self.spec, [[s.numpy() for s in layer] for layer in states])
 
     def get_params(self) -> Params:
         params = from_keras(self.spec, [layer.get_weights() for layer in self.net.layers])

@@ -1,17 +1,19 @@
 """The canonical parameter layout <-> an ``RnnNet``'s parameters.
 
 torch's own layout is the canonical one (PyTorch/cuDNN gate order and two
-biases), so the mapping is by name only: no reordering, no reshaping.
+biases), so the mapping is by name only: no reordering, no reshaping. The
+streaming state travels as nn.RNN's ``hx``: each layer's h stacked (L, B, H),
+and (h, c) for the LSTM.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from rnnbench.params import Params, layer_keys, param_shapes
+from rnnbench.params import Params, State, layer_keys, param_shapes
 from rnnbench.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -64,3 +66,18 @@ def canonical_grads(net: RnnNet, spec: ModelSpec) -> Params:
         for name, p in net.named_parameters()
     }
     return tensors_to_canonical(grads, spec)
+
+
+def to_hx(spec: ModelSpec, state: State, dtype: torch.dtype, device: torch.device) -> Any:
+    """A canonical state as nn.RNN's ``hx`` on ``device``: h (L, B, H), or (h, c) for the LSTM."""
+    def stacked(part: str) -> torch.Tensor:
+        layers = [np.asarray(state[f"l{k}.{part}"]) for k in range(spec.num_layers)]
+        return torch.from_numpy(np.stack(layers)).to(device=device, dtype=dtype)  # (L, B, H)
+    return (stacked("h"), stacked("c")) if spec.cell == "lstm" else stacked("h")
+
+
+def from_hx(spec: ModelSpec, hx: Any, dtype: torch.dtype) -> State:
+    """nn.RNN's ``hx`` (as ``to_hx`` makes it) as a canonical state of NumPy copies in ``dtype``."""
+    parts = dict(zip("hc", hx, strict=True)) if spec.cell == "lstm" else {"h": hx}
+    return {f"l{k}.{part}": value[k].to(device="cpu", dtype=dtype).numpy().copy()
+            for k in range(spec.num_layers) for part, value in parts.items()}

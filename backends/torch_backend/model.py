@@ -6,6 +6,8 @@ The implementation (``TorchBackend.implementations``) decides the recurrent
 module and how it runs: "fused" the nn.RNN/nn.LSTM/nn.GRU layer, "loop" the
 cells stepped in Python (``net.LoopRnn``), "compiled" that loop under
 ``torch.compile``. Everything else (loss, optimiser, clipping) is shared.
+The streaming step runs the same module (compiled for "compiled") on a
+sequence of one step from the given states.
 
 ``train_step`` is the plain PyTorch loop (zero_grad, forward, loss,
 backward, clip, step) and never reads the loss back to the host, so on a
@@ -15,18 +17,20 @@ device (a 0-d tensor) until ``last_loss()`` reads it back.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
-from rnnbench.kit import model_inputs
-from rnnbench.params import Params, check_params
+from rnnbench.kit import check_step_input, model_inputs
+from rnnbench.params import Params, State, check_params, check_state
 from rnnbench.spec import LOSS_SCALING, ModelSpec, OptimizerSpec
 
 from . import runtime
-from .layout import canonical_grads, canonical_params, load_canonical
+from .layout import canonical_grads, canonical_params, from_hx, load_canonical, to_hx
 from .net import TORCH_DTYPES, RnnNet, loss_function
 from .optim import make_clipper, make_optimizer
 
@@ -50,8 +54,10 @@ class TorchModel(Model):
         load_canonical(self.net, spec, params)
         self.compile_setting = "eager (no torch.compile)"
         self.forward: torch.nn.Module | Callable[[torch.Tensor], torch.Tensor] = self.net
-        if implementation == "compiled":
+        self.step_fn: Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]] = self.net.step
+        if implementation == "compiled":  # compiled on first call: a model never stepped compiles no step
             self.forward, self.compile_setting = runtime.compile_loop(self.net)
+            self.step_fn, _ = runtime.compile_loop(self.net.step)
         self.loss_fn = loss_function(spec)
         # Mixed precision: torch.autocast runs the layers' matmuls (and oneDNN's LSTM) in bfloat16 over the
         # float32 parameters; outputs are cast back to float32 before the loss, as PyTorch's AMP recipe does.
@@ -88,11 +94,15 @@ class TorchModel(Model):
 
     # ---- Model interface -----------------------------------------------------
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
-        """The network's output in the model dtype: under autocast for mixed precision."""
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """torch.autocast for mixed precision, else nothing."""
         if self.autocast is None:
-            return self.forward(x)
-        with torch.autocast(self.device.type, dtype=self.autocast):
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output in the model dtype (mixed precision: cast back from 16 bits)."""
+        with self._autocast():
             out = self.forward(x)
         return out.to(self.dtype)
 
@@ -130,6 +140,13 @@ class TorchModel(Model):
         with torch.inference_mode():
             out = self._run(self._x(x))  # (B, T, O) or (B, O)
             return out.to("cpu").numpy().copy()
+
+    def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        check_step_input(self.spec, x)
+        check_state(self.spec, state, len(x))
+        with torch.inference_mode(), self._autocast():
+            out, hx = self.step_fn(self._x(np.asarray(x)[:, None]), to_hx(self.spec, state, self.dtype, self.device))
+        return out.to(device="cpu", dtype=self.dtype).numpy().copy(), from_hx(self.spec, hx, self.dtype)
 
     def get_params(self) -> Params:
         return canonical_params(self.net, self.spec)

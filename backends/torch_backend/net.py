@@ -47,18 +47,27 @@ class LoopRnn(nn.Module):
             setattr(self, f"bias_ih_l{k}", nn.Parameter(torch.empty(g_h)))
             setattr(self, f"bias_hh_l{k}", nn.Parameter(torch.empty(g_h)))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """Every step's top-layer h, (B, T, H), from zero states (and None where nn.RNN returns h_n)."""
-        seq = x  # (B, T, I)
-        for k in range(self.num_layers):
-            seq = self._layer(k, seq)  # (B, T, H)
-        return seq, None
+    def forward(self, x: torch.Tensor, hx: Any = None) -> tuple[torch.Tensor, Any]:
+        """Every step's top-layer h, (B, T, H), and the last states, both as nn.RNN/nn.LSTM returns them.
 
-    def _layer(self, k: int, inputs: torch.Tensor) -> torch.Tensor:
+        ``hx`` as theirs too: h (L, B, H), or (h, c) for the LSTM; zero states when None.
+        """
+        if hx is None:
+            zeros = x.new_zeros(self.num_layers, x.shape[0], self.hidden_size)  # (L, B, H)
+            hx = (zeros, zeros) if self.cell == "lstm" else zeros
+        h0, c0 = hx if self.cell == "lstm" else (hx, hx)  # c0 unused but by the LSTM
+        seq, hs, cs = x, [], []  # seq (B, T, I)
+        for k in range(self.num_layers):
+            seq, h, c = self._layer(k, seq, h0[k], c0[k])  # (B, T, H), (B, H), (B, H)
+            hs.append(h)
+            cs.append(c)
+        h_n = torch.stack(hs)  # (L, B, H)
+        return seq, ((h_n, torch.stack(cs)) if self.cell == "lstm" else h_n)
+
+    def _layer(self, k: int, inputs: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         w_hh, b_hh = getattr(self, f"weight_hh_l{k}"), getattr(self, f"bias_hh_l{k}")
         from_inputs = F.linear(inputs, getattr(self, f"weight_ih_l{k}"), getattr(self, f"bias_ih_l{k}"))  # (B, T, G*H)
-        h = inputs.new_zeros(inputs.shape[0], self.hidden_size)  # (B, H)
-        c = torch.zeros_like(h)  # (B, H), LSTM only
         out = []
         for t in range(inputs.shape[1]):
             gx, gh = from_inputs[:, t], F.linear(h, w_hh, b_hh)  # (B, G*H) each
@@ -74,7 +83,7 @@ class LoopRnn(nn.Module):
                 r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
                 h = (1 - z) * torch.tanh(x_n + r * h_n) + z * h
             out.append(h)
-        return torch.stack(out, dim=1)  # (B, T, H)
+        return torch.stack(out, dim=1), h, c  # (B, T, H), the last h and c (B, H)
 
 
 class RnnNet(nn.Module):
@@ -102,6 +111,14 @@ class RnnNet(nn.Module):
         if self.lm_head:
             return self.head(out)  # (B, T, O)
         return self.head(out[:, -1])  # (B, O) from the last step
+
+    def step(self, x: torch.Tensor, hx: Any) -> tuple[torch.Tensor, Any]:
+        """One step of streaming inference from the states ``hx`` (nn.RNN's: h (L, B, H), or (h, c) for the
+        LSTM): the head's output on the new top h, (B, O), and the new states, the recurrent module run on a
+        sequence of one step."""
+        h = self.embed(x) if self.embed is not None else x  # (B, 1, I)
+        out, hx = self.rnn(h, hx)  # (B, 1, H)
+        return self.head(out[:, -1]), hx  # (B, O)
 
 
 def loss_function(spec: ModelSpec):  # type: ignore[no-untyped-def]

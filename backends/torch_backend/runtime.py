@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -94,8 +95,8 @@ def configure(settings: ParitySettings) -> dict[str, str]:
     return dict(APPLIED)
 
 
-def compile_loop(net: torch.nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
-    """``net`` under torch.compile, and what was applied, as a string.
+def compile_loop(net: torch.nn.Module | Callable[..., Any]) -> tuple[Callable[..., Any], str]:
+    """``net`` (the module, or its streaming ``step``) under torch.compile, and what was applied, as a string.
 
     Static shapes (a new batch shape compiles again, as a new sequence length
     must: the loop is unrolled) and ``fullgraph`` (a graph break is an error).

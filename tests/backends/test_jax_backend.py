@@ -24,11 +24,11 @@ import jax.numpy as jnp  # noqa: E402
 
 from rnnbench.backend import ParitySettings  # noqa: E402
 from rnnbench.backends.jax_backend import JaxBackend  # noqa: E402
-from rnnbench.backends.jax_backend.layout import from_tree, to_tree  # noqa: E402
+from rnnbench.backends.jax_backend.layout import from_tree, to_carries, to_tree  # noqa: E402
 from rnnbench.backends.jax_backend.optim import clip_like_torch, make_optimizer  # noqa: E402
 from rnnbench.errors import SpecError, UsageError  # noqa: E402
 from rnnbench.kit import CLIP_EPS as TORCH_CLIP_EPS  # noqa: E402
-from rnnbench.params import init_params  # noqa: E402
+from rnnbench.params import init_params, zero_state  # noqa: E402
 from rnnbench.spec import CELLS, ModelSpec, OptimizerSpec  # noqa: E402
 
 ADAM = OptimizerSpec("adam", lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=0.5)
@@ -153,13 +153,16 @@ def test_every_matmul_of_the_train_step_runs_at_the_precision_of_the_spec(tf32: 
     spec = replace(LM, tf32=tf32)
     tx = make_optimizer(ADAM)
     tree = to_tree(spec, init_params(spec, 0))
-    _, step, predict = _jitted(spec, tx, Loop(hoist=False))
+    _, step, predict, stream = _jitted(spec, tx, Loop(hoist=False))
     x, y = _batch(spec)
     lowered = step.lower(tree, tx.init(tree), x.astype(np.int32), y.astype(np.int32)).as_text()
     precisions = re.findall(r"dot_general .*precision = \[(\w+), \1\]", lowered)
     assert len(precisions) >= 3 * LM.num_layers  # input, recurrent and head matmuls, and their transposes
     assert set(precisions) == {wanted}
     assert set(re.findall(r"precision = \[(\w+),", predict.lower(tree, x.astype(np.int32)).as_text())) == {wanted}
+    carries = to_carries(spec, zero_state(spec, len(x)))
+    streamed = stream.lower(tree, x[:, 0].astype(np.int32), carries).as_text()  # the streaming step's dots too
+    assert set(re.findall(r"precision = \[(\w+),", streamed)) == {wanted}
 
 
 def test_tf32_is_refused_on_the_cpu_rather_than_computed_as_float32(backend: JaxBackend) -> None:
@@ -372,3 +375,29 @@ def test_unroll_computes_the_scan_function_with_a_partial_last_iteration() -> No
     assert loss_a == pytest.approx(loss_b, rel=1e-12)
     for name in grads_a:
         np.testing.assert_allclose(grads_a[name], grads_b[name], rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+# ---- the streaming step ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("implementation", ("scan", "hoisted", "unroll"))
+def test_the_streaming_step_compiles_once_per_batch_shape_not_per_call(implementation):
+    # A streaming service calls step once per token: new values must reuse the compiled program.
+    backend = JaxBackend()
+    backend.use_implementation(implementation)
+    model = backend.build(LM, init_params(LM, 0), ADAM)
+    out, state = model.step(np.array([1, 2]), zero_state(LM, 2))
+    again, _ = model.step(np.array([3, 4]), state)
+    assert model._stream._cache_size() == 1 and not np.allclose(out, again)
+    model.step(np.array([1, 2, 3]), zero_state(LM, 3))
+    assert model._stream._cache_size() == 2  # the count does count: a new batch shape compiles
+
+
+def test_a_step_refuses_a_state_of_another_layout(backend):
+    model = backend.build(LM, init_params(LM, 0), ADAM)
+    state = zero_state(LM, 2)
+    del state["l1.c"]
+    with pytest.raises(SpecError, match=r"state does not match the spec"):
+        model.step(np.array([1, 2]), state)
+    with pytest.raises(UsageError, match=r"a step's x has shape \(2, 1\)"):
+        model.step(np.array([[1], [2]]), zero_state(LM, 2))

@@ -21,7 +21,7 @@ from rnnbench.backends.tensorflow_backend.layout import from_keras, to_keras  # 
 from rnnbench.backends.tensorflow_backend.model import TensorflowModel, build_network  # noqa: E402
 from rnnbench.conformance import batch  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
-from rnnbench.params import init_params  # noqa: E402
+from rnnbench.params import init_params, zero_state  # noqa: E402
 from rnnbench.spec import CELLS, ModelSpec, OptimizerSpec  # noqa: E402
 
 SGD = OptimizerSpec("sgd", lr=0.1)
@@ -304,3 +304,20 @@ def test_each_implementation_reports_what_runs(implementation, jit, path):
     info = backend.build(spec, init_params(spec, 0), SGD).runtime_info()
     assert (info.kernel_path, info.settings["jit_compile"], info.settings["implementation"]) == (
         path, jit, implementation)
+
+
+# --- the streaming step ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("implementation", ("graph", "xla", "hoisted"))
+def test_the_streaming_step_traces_once_per_batch_shape_not_per_call(implementation):
+    # A streaming service calls step once per token: new values must reuse the traced function.
+    spec = tiny_spec("lstm", dtype="float32")
+    backend = TensorflowBackend()
+    backend.use_implementation(implementation)
+    model = backend.build(spec, init_params(spec, 0), SGD)
+    out, state = model.step(np.array([1, 2]), zero_state(spec, 2))
+    again, _ = model.step(np.array([3, 4]), state)
+    assert model._step.experimental_get_tracing_count() == 1 and not np.allclose(out, again)
+    model.step(np.array([1, 2, 3]), zero_state(spec, 3))
+    assert model._step.experimental_get_tracing_count() == 2  # the count does count: a new batch shape traces

@@ -20,7 +20,7 @@ from rnnbench.backends.torch_backend import TorchBackend, compile_blockers  # no
 from rnnbench.backends.torch_backend.layout import canonical_names, canonical_params, load_canonical  # noqa: E402
 from rnnbench.backends.torch_backend.net import RnnNet  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
-from rnnbench.params import Params, init_params  # noqa: E402
+from rnnbench.params import Params, init_params, zero_state  # noqa: E402
 from rnnbench.spec import CELLS, ModelSpec, OptimizerSpec  # noqa: E402
 
 GPU = torch.cuda.is_available()
@@ -319,3 +319,27 @@ def test_gpu_runtime_info_and_memory(backend: TorchBackend) -> None:
     assert info.kernel_path.startswith("torch nn.GRU, cuDNN")
     assert info.settings["fp32_precision"].startswith("ieee")
     assert torch.backends.cudnn.rnn.fp32_precision == "ieee"
+
+
+# ---- the streaming step ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("cpu" in compile_blockers(), reason="torch.compile needs a C++ compiler on the CPU")
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # inductor's import
+def test_the_compiled_streaming_step_compiles_once_per_batch_shape_not_per_call(backend):
+    # A streaming service calls step once per token: new values must reuse the compiled graph.
+    from torch._dynamo.utils import counters
+
+    spec = make_spec("lstm")
+    backend.use_implementation("compiled")
+    try:
+        model = backend.build(spec, init_params(spec, 0), ADAM)
+    finally:
+        backend.use_implementation(None)
+    out, state = model.step(np.array([1, 2]), zero_state(spec, 2))
+    graphs = counters["stats"]["unique_graphs"]
+    again, _ = model.step(np.array([3, 4]), state)
+    assert counters["stats"]["unique_graphs"] == graphs and not np.allclose(out, again)
+    model.step(np.array([1, 2, 3]), zero_state(spec, 3))
+    assert counters["stats"]["unique_graphs"] == graphs + 1  # the count does count: a new batch shape compiles

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
-from rnnbench.kit import model_inputs
-from rnnbench.params import Params, check_params
+from rnnbench.kit import check_step_input, model_inputs
+from rnnbench.params import Params, State, check_params, check_state
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import layout, net, runtime
@@ -57,6 +57,20 @@ class TorchLoopModel(Model):
     def predict(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return net.forward(self.spec, self.params, *self._tensors(x)).to("cpu").numpy().copy()
+
+    def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """One step of streaming inference; the state in the canonical layout (``rnnbench.params``)."""
+        check_step_input(self.spec, x)
+        check_state(self.spec, state, len(x))
+        tensors = {name: torch.from_numpy(np.asarray(a, self.spec.dtype)).to(self.device) for name, a in state.items()}
+        lstm = self.spec.cell == "lstm"
+        states = [(tensors[f"l{k}.h"], tensors[f"l{k}.c"] if lstm else tensors[f"l{k}.h"])
+                  for k in range(self.spec.num_layers)]
+        with torch.inference_mode():
+            out, states = net.step(self.spec, self.params, *self._tensors(x), states)
+        new = {f"l{k}.h": h for k, (h, _) in enumerate(states)} | (
+            {f"l{k}.c": c for k, (_, c) in enumerate(states)} if lstm else {})
+        return out.to("cpu").numpy().copy(), self._numpy(new)
 
     def get_params(self) -> Params:
         return layout.from_native(self.spec, self._numpy(self.params))
