@@ -84,6 +84,8 @@ def test_head_losses_are_the_documented_functions():
 def test_every_backend_minimises_the_documented_loss_of_each_head(registry):
     for name in installed_backends(registry):
         backend = registry.available_backend(name)
+        if not backend.trains:  # an inference runtime has no loss
+            continue
         for spec in (LM, DENSE, CLASSIFY):
             spec64 = ModelSpec(**{**spec.__dict__, "dtype": "float64"}) if "float64" in backend.dtypes else spec
             model = backend.build(spec64, init_params(spec64, 1), OptimizerSpec("sgd", lr=0.1))

@@ -79,7 +79,7 @@ def test_check_prints_json_and_exits_0_for_a_conforming_plugin_backend():
     assert done.returncode == 0, done.stderr
     [report] = json.loads(done.stdout)
     assert report["ok"] and (report["backend"], report["reference"]) == ("torchloop", "numpy")
-    assert len(report["comparisons"]) == 18 * 6  # 3 cells x 3 heads x 2 depths; 6 quantities each
+    assert len(report["comparisons"]) == 18 * 7  # 3 cells x 3 heads x 2 depths; 7 quantities each (step included)
     assert max(c["max_rel"] for c in report["comparisons"]) <= 1e-6
 
 

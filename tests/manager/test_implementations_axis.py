@@ -71,7 +71,7 @@ def test_each_implementation_is_checked_recorded_and_reported_as_a_contender(ins
     assert sorted(verdicts) == ["two_ways/cpu/also", "two_ways/cpu/plain"]  # the default, and the one chosen
     assert all(v["ok"] for v in verdicts.values())
     # Only the network the run measures (airline: a GRU, one layer, regression head) of the check's 18 shapes.
-    assert all(v["worst"].startswith("gru-regress-L1-") and v["comparisons"] == 108 // 18 for v in verdicts.values())
+    assert all(v["worst"].startswith("gru-regress-L1-") and v["comparisons"] == 126 // 18 for v in verdicts.values())
     records = {r["implementation"]["name"]: r for r in read_records(report.run_dir)}
     assert records["plain"]["implementation"] == {"name": "plain", "default": True}
     assert records["also"]["implementation"] == {"name": "also", "default": False}
