@@ -51,6 +51,8 @@ class Case:
     warmup: int = 3  # throughput: calls before timing, the first timed apart (compile)
     steps: int = 20  # throughput: timed samples, each a calibrated block of calls (rnnbench.worker.timing)
     latency_calls: int = 200  # latency: calls timed one by one, per measurement (whole sequence; steps x5)
+    latency_budget_s: float = 3.0  # latency: a measurement stops once this much is timed (past 20 calls); the
+    # full profile's (rnnbench.manager.options.PROFILES sets every profile's)
     memory_steps: int = 5  # memory: training steps while resident memory is sampled
     memory_limit_mb: int | None = None  # address-space limit of the worker (RLIMIT_AS); None: none
     accuracy_seconds: float | None = None  # accuracy: cap on training wall time; None: the profile's budget

@@ -43,6 +43,7 @@ class ProfileSettings:
     accuracy_seconds: float | None  # training time cap of the accuracy pass; None: the task's budget
     eval_batches: int | None  # evaluation batches cap of the accuracy pass; None: the task's
     latency_calls: int = 200  # latency: calls timed one by one per process (each under a time budget)
+    latency_budget_s: float = 3.0  # latency: seconds of timed calls per measurement, past the 20 every one takes
 
 
 # smoke: CI seconds; quick: the default, the whole matrix in minutes on 2 cores; full: paper quality.
@@ -52,8 +53,9 @@ class ProfileSettings:
 # test its fewest useful values within the default run's 10 minutes; full's ten resolve smaller differences.
 PROFILES: dict[str, ProfileSettings] = {
     "smoke": ProfileSettings(warmup=1, steps=3, rounds=1, memory_steps=2, accuracy_seconds=None, eval_batches=None,
-                             latency_calls=30),
-    "quick": ProfileSettings(warmup=2, steps=5, rounds=5, memory_steps=3, accuracy_seconds=None, eval_batches=4),
+                             latency_calls=30, latency_budget_s=0.25),
+    "quick": ProfileSettings(warmup=2, steps=5, rounds=5, memory_steps=3, accuracy_seconds=None, eval_batches=4,
+                             latency_budget_s=0.5),
     "full": ProfileSettings(warmup=5, steps=20, rounds=10, memory_steps=10, accuracy_seconds=None,
                             eval_batches=None, latency_calls=1000),
 }
@@ -403,5 +405,5 @@ def _case(options: RunOptions, profile: ProfileSettings, backend: str, task: str
         steps=profile.steps if options.steps is None else options.steps,
         memory_steps=profile.memory_steps, memory_limit_mb=options.memory_limit_mb,
         accuracy_seconds=profile.accuracy_seconds, eval_batches=profile.eval_batches,
-        latency_calls=profile.latency_calls,
+        latency_calls=profile.latency_calls, latency_budget_s=profile.latency_budget_s,
         stop_at_target=options.stop_at_target and mode == "accuracy", repeat=repeat)

@@ -269,15 +269,16 @@ def latency(setup: Setup) -> ModeResult:
     call of each apart. A model without a step gets streaming None and the reason."""
     model, case = setup.require_model(), setup.case
     inputs = itertools.cycle([x for x, _ in setup.batches]).__next__
+    warmup = max(case.warmup - 1, LATENCY_WARMUP)
     whole, whole_wait = watched(lambda: time_each_call(lambda: model.predict(inputs()), model.synchronize,
-                                                             case.latency_calls, max(case.warmup - 1, LATENCY_WARMUP)))
+                                                       case.latency_calls, warmup, case.latency_budget_s))
     section: dict[str, Any] = {"batch_size": setup.batch_size, "seq_len": setup.seq_len,
                                "whole": latency_section(whole) | {"cpu_wait_share": whole_wait},
                                "streaming": None, "streaming_missing": None}
     if has_streaming_step(model):
         steps, wait = watched(lambda: time_each_call(streamer(setup, model), model.synchronize,
-                                                           case.latency_calls * STREAM_CALLS_PER_CALL,
-                                                           max(case.warmup - 1, LATENCY_WARMUP)))
+                                                     case.latency_calls * STREAM_CALLS_PER_CALL, warmup,
+                                                     case.latency_budget_s))
         section["streaming"] = latency_section(steps) | {"cpu_wait_share": wait}
     else:
         section["streaming_missing"] = f"the models of backend {case.backend!r} have no streaming step"

@@ -122,7 +122,6 @@ def run_protocol(call: Callable[[], object], sync: Callable[[], None], protocol:
 
 LATENCY_PROTOCOL = "calls-v1"  # recorded with every latency timing: each call alone, synchronised after it
 MIN_LATENCY_CALLS = 20  # timed calls a measurement always takes, whatever its time budget
-LATENCY_BUDGET_S = 3.0  # a measurement stops after this many seconds of timed calls, past the minimum
 
 
 @dataclass(frozen=True)
@@ -136,8 +135,8 @@ class CallTimes:
     protocol: str = LATENCY_PROTOCOL
 
 
-def time_each_call(call: Callable[[], object], sync: Callable[[], None], calls: int, warmup: int = 2,
-                   budget_s: float = LATENCY_BUDGET_S, clock: Clock = time.perf_counter) -> CallTimes:
+def time_each_call(call: Callable[[], object], sync: Callable[[], None], calls: int, warmup: int, budget_s: float,
+                   clock: Clock = time.perf_counter) -> CallTimes:
     """The first call, ``warmup`` discarded calls, then up to ``calls`` calls each timed from its start to its
     result being ready (a request's latency), stopping early once ``budget_s`` of timed calls is spent and
     ``MIN_LATENCY_CALLS`` are taken. Never blocks: a tail quantile needs every call's own time."""

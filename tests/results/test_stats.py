@@ -122,4 +122,4 @@ def test_latency_stops_at_its_budget_but_never_below_the_minimum_count():
     fast = time_each_call(lambda: clock.advance(0.01), lambda: None, calls=500, warmup=0, budget_s=3.0, clock=clock)
     assert 300 <= len(fast.samples) <= 301  # the budget, 3 s of 10 ms calls, ends it before 500
     with pytest.raises(UsageError, match="calls >= 1"):
-        time_each_call(lambda: None, lambda: None, calls=0)
+        time_each_call(lambda: None, lambda: None, calls=0, warmup=0, budget_s=1.0)
