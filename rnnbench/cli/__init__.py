@@ -194,6 +194,8 @@ def run_command(config_path: Path | None, results_dir: Path, resume: Path | None
 @click.option("--cell", multiple=True, help="rnn, lstm, gru (repeatable) or 'all' [default: lstm].")
 @click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
 @click.option("--rounds", type=int, help="Processes a side of the A/A comparison [default: the profile's].")
+@click.option("--mode", multiple=True, type=click.Choice(["throughput", "latency"]),
+              help="The protocol to measure: throughput, or latency (p99 and streaming p50) [default: throughput].")
 @click.option("--threads", type=int, help="CPU threads for every framework [default: all usable cores].")
 @click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress display.")

@@ -31,12 +31,18 @@ DEFAULT_CELLS = ("lstm",)
 
 
 def noise_options(options: RunOptions) -> RunOptions:
-    """The A/A run of ``options``: throughput only, twice the protocol's rounds (the two halves), no check."""
+    """The A/A run of ``options``: its one timed mode (throughput unless latency is asked for), twice the
+    protocol's rounds (the two halves), no check."""
     if rounds_of(options) < MIN_PROCESSES:
         a_side = "one process a side" if rounds_of(options) == 1 else f"{rounds_of(options)} processes a side"
         raise UsageError(f"rounds={rounds_of(options)} gives {a_side}, too few for a test. Accepted: --rounds "
                          f"{MIN_PROCESSES} or more a side (the quick profile's 5)")
-    return dataclasses.replace(options, modes=("throughput",), rounds=2 * rounds_of(options), check=False)
+    return dataclasses.replace(options, modes=(noise_mode(options),), rounds=2 * rounds_of(options), check=False)
+
+
+def noise_mode(options: RunOptions) -> str:
+    """The timed mode an A/A run measures: latency when asked for, else throughput."""
+    return "latency" if "latency" in options.modes else "throughput"
 
 
 def noise(options: RunOptions, results_dir: Path = Path("results"), *, registry: Registry | None = None,
@@ -45,7 +51,7 @@ def noise(options: RunOptions, results_dir: Path = Path("results"), *, registry:
     console = console or Console(stderr=True)
     rounds = rounds_of(options)
     report = run(noise_options(options), results_dir, registry=registry, console=console, quiet=quiet)
-    summary = summarize_noise(load_results(report.run_dir), rounds)
+    summary = summarize_noise(load_results(report.run_dir), rounds, noise_mode(options))
     write_json_file(report.run_dir / NOISE_FILE, summary)
     if summary["tests"]:
         console.print(noise_line(summary), markup=False)

@@ -1,7 +1,7 @@
 """What the run protocol can and cannot tell apart on this machine: an A/A run's summary, saved and found again.
 
-``rnnbench noise`` runs a few throughput cases in twice the rounds of the
-protocol, one after another as two runs would be, and ``summarize_noise``
+``rnnbench noise`` runs a few throughput (or, with ``--mode latency``, latency)
+cases in twice the rounds of the protocol, one after another as two runs would be, and ``summarize_noise``
 compares the first half of the rounds with the second, case by case, with
 the test ``rnnbench compare`` uses between two runs (before the run-level
 variance, which it measures: ``run_spread``, from how far the halves' ratios
@@ -38,17 +38,20 @@ from rnnbench.report.significance import (
 
 NOISE_FILE = "noise.json"
 POWER = 0.8
-KINDS = ("train", "infer")
+# Per timed mode, what an A/A run compares: each kind's per-process value, the one its tests take.
+KINDS = {"throughput": {"train": "train_process_s", "infer": "infer_process_s"},
+         "latency": {"whole p99": "whole_p99_s", "stream p50": "stream_p50_s"}}
 
 
-def summarize_noise(frame: pd.DataFrame, rounds_a_side: int) -> dict[str, Any]:
-    """The A/A summary of a run of ``2 * rounds_a_side`` rounds: rounds below ``rounds_a_side`` against the rest."""
-    rows = frame[(frame["mode"] == "throughput") & (frame.status == "ok")]
+def summarize_noise(frame: pd.DataFrame, rounds_a_side: int, mode: str = "throughput") -> dict[str, Any]:
+    """The A/A summary of a run of ``2 * rounds_a_side`` rounds of ``mode``: rounds below ``rounds_a_side``
+    against the rest."""
+    rows = frame[(frame["mode"] == mode) & (frame.status == "ok")]
     cases = []
     for key, case in rows.groupby("case_key", sort=True):
-        for kind in KINDS:
-            values = {round_of(r["repeat"]): float(r[f"{kind}_process_s"]) for _, r in case.iterrows()
-                      if isinstance(r[f"{kind}_process_s"], (int, float)) and r[f"{kind}_process_s"] > 0}
+        for kind, column in KINDS[mode].items():
+            values = {round_of(r["repeat"]): float(r[column]) for _, r in case.iterrows()
+                      if isinstance(r[column], (int, float)) and r[column] > 0}
             first = {k: v for k, v in values.items() if k < rounds_a_side}
             second = {k: v for k, v in values.items() if k >= rounds_a_side}
             if first and second:
@@ -57,7 +60,8 @@ def summarize_noise(frame: pd.DataFrame, rounds_a_side: int) -> dict[str, Any]:
     false = sum(c["significant"] for c in tested)
     spread = estimate_run_spread([math.log(c["ratio"]) for c in tested], [c["error"] for c in tested])
     ratios = [c["minimum_detectable_ratio"] for c in cases if math.isfinite(c["minimum_detectable_ratio"])]
-    return {"machine": _one(rows, "machine"), "run_id": _one(rows, "run_id"), "rounds_a_side": rounds_a_side,
+    return {"machine": _one(rows, "machine"), "run_id": _one(rows, "run_id"), "mode": mode,
+            "rounds_a_side": rounds_a_side,
             "alpha": ALPHA, "power": POWER, "tests": len(tested), "significant": false,
             "false_positive_rate": false / len(tested) if tested else None, "run_spread": spread,
             "median_minimum_detectable_ratio": float(np.median(ratios)) if ratios else None, "cases": cases}
@@ -87,12 +91,14 @@ def noise_line(noise: dict[str, Any]) -> str:
     resolved = (f"differences under {100 * (ratio - 1):.0f}% are not resolved ({noise['rounds_a_side']} processes "
                 f"a side, {100 * noise['power']:.0f}% power)" if isinstance(ratio, (int, float)) else
                 "no difference could be sized")
-    return (f"On this machine {resolved}; its A/A run ({noise.get('run_id')}) called {noise['significant']} of "
+    what = "latency " if noise.get("mode") == "latency" else ""
+    return (f"On this machine {resolved}; its {what}A/A run ({noise.get('run_id')}) called {noise['significant']} of "
             f"{noise['tests']} identical comparisons significant at p < {noise['alpha']:g} (rnnbench noise).")
 
 
-def find_noise(run_dir: Path, machine: str) -> dict[str, Any] | None:
-    """The newest A/A summary of ``machine`` in ``run_dir`` or the folders beside it; None when there is none."""
+def find_noise(run_dir: Path, machine: str, mode: str = "throughput") -> dict[str, Any] | None:
+    """The newest A/A summary of ``machine`` and ``mode`` in ``run_dir`` or the folders beside it; None when there
+    is none (an A/A run made before modes were named is a throughput one)."""
     candidates = [run_dir / NOISE_FILE, *sorted(run_dir.parent.glob(f"*/{NOISE_FILE}"))]
     found = []
     for path in dict.fromkeys(candidates):
@@ -100,6 +106,7 @@ def find_noise(run_dir: Path, machine: str) -> dict[str, Any] | None:
             noise = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # none there, or not one of ours: the verdict goes without it
-        if isinstance(noise, dict) and noise.get("machine") == machine and isinstance(noise.get("tests"), int):
+        if (isinstance(noise, dict) and noise.get("machine") == machine and isinstance(noise.get("tests"), int)
+                and noise.get("mode", "throughput") == mode):
             found.append((path.stat().st_mtime, noise))
     return max(found, key=lambda pair: pair[0])[1] if found else None

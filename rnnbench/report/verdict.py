@@ -331,13 +331,15 @@ def _caveats(data: ReportData, tables: dict[str, pd.DataFrame]) -> tuple[str, ..
 
 def noise_caveats(data: ReportData) -> list[str]:
     """What the protocol resolves on each machine that timed something, from its newest A/A run (rnnbench noise)."""
-    timed = data.frame[data.frame["mode"] == "throughput"]
     lines = []
-    for machine in sorted({str(m) for m in timed.machine.dropna()}):
-        found = next((n for d in data.run_dirs if (n := find_noise(Path(d), machine)) is not None), None)
-        lines.append(noise_line(found).replace("On this machine", f"On {machine}", 1) if found else
-                     f"No A/A run of {machine} beside these results: `rnnbench noise` measures which differences "
-                     "the protocol resolves there, and how often it calls identical cases different.")
+    for mode, what, flag in (("throughput", "", ""), ("latency", "latency ", " --mode latency")):
+        timed = data.frame[data.frame["mode"] == mode]
+        for machine in sorted({str(m) for m in timed.machine.dropna()}):
+            found = next((n for d in data.run_dirs if (n := find_noise(Path(d), machine, mode)) is not None), None)
+            lines.append(noise_line(found).replace("On this machine", f"On {machine}", 1) if found else
+                         f"No {what}A/A run of {machine} beside these results: `rnnbench noise{flag}` measures "
+                         "which differences the protocol resolves there, and how often it calls identical cases "
+                         "different.")
     return lines
 
 

@@ -47,6 +47,32 @@ def test_noise_runs_an_a_a_and_the_next_verdict_on_the_machine_quotes_it(cli, tm
     assert any(c.startswith("No A/A run of ") for c in elsewhere)
 
 
+@pytest.mark.slow
+@pytest.mark.alone  # an A/A run's spread: a test on the other core would be its noise
+def test_a_latency_a_a_compares_each_process_p99_and_streaming_p50_and_latency_verdicts_quote_it(
+        cli, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    code, out, err = cli("noise", "--mode", "latency", "--backend", "numpy", "--task", "airline", "--cell", "gru",
+                         "--profile", "smoke", "--rounds", "3", "--threads", "1", "--results-dir", str(results),
+                         "--quiet")
+    assert code == 0, err
+    [run] = [p for p in results.iterdir() if (p / NOISE_FILE).is_file()]
+    summary = json.loads((run / NOISE_FILE).read_text())
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    assert {r["mode"] for r in records} == {"latency"} and len(records) == 6
+    assert summary["mode"] == "latency" and [c["kind"] for c in summary["cases"]] == ["whole p99", "stream p50"]
+    assert summary["tests"] == 2 and all(c["processes"] == [3, 3] for c in summary["cases"])
+    machine = records[0]["machine"]
+    assert find_noise(run, machine, "latency") == summary and find_noise(run, machine) is None  # not throughput's
+
+    later = results / "later"  # a latency run of the same machine in the same results folder
+    shutil.copytree(GOLDEN / "report-latency", later)
+    lines = [json.loads(line) for line in (later / "records.jsonl").read_text().splitlines()]
+    (later / "records.jsonl").write_text("".join(json.dumps(r | {"machine": machine}) + "\n" for r in lines))
+    [quoted] = [c for c in verdict(load_report_data(later)).caveats if "A/A run" in c]  # latency's, and only it
+    assert quoted.startswith(f"On {machine} ") and f"its latency A/A run ({summary['run_id']})" in quoted
+
+
 def test_noise_needs_processes_to_compare(cli, tmp_path: Path) -> None:
     code, _, err = cli("noise", "--backend", "numpy", "--profile", "smoke", "--results-dir", str(tmp_path))
     assert code == 2 and "one process a side" in err and not any(tmp_path.iterdir())
