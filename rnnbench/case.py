@@ -50,7 +50,7 @@ class Case:
     flush_denormals: bool = False  # the "tuned" denormal setting; False keeps each framework's default
     warmup: int = 3  # throughput: calls before timing, the first timed apart (compile)
     steps: int = 20  # throughput: timed samples, each a calibrated block of calls (rnnbench.worker.timing)
-    latency_calls: int = 200  # latency: calls timed one by one, per measurement (whole sequence; steps x5)
+    latency_calls: int = 200  # latency: calls timed one by one, per measurement (whole sequence; steps x2)
     latency_budget_s: float = 3.0  # latency: a measurement stops once this much is timed (past 20 calls); the
     # full profile's (rnnbench.manager.options.PROFILES sets every profile's)
     memory_steps: int = 5  # memory: training steps while resident memory is sampled

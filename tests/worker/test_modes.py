@@ -243,11 +243,13 @@ def test_latency_document_times_whole_sequences_and_streamed_steps_at_batch_1(re
     assert doc["throughput"] is None and doc["batch"]["batch_size"] == 1 and doc["data"] == "real"
     section, seq_len = doc["latency"], doc["batch"]["seq_len"]
     assert (section["batch_size"], section["seq_len"], section["streaming_missing"]) == (1, seq_len, None)
-    for kind, calls in (("whole", 25), ("streaming", 125)):
+    for kind, calls in (("whole", 25), ("streaming", 50)):
         block = section[kind]
         assert len(block["samples_s"]) == block["calls"] <= calls and block["first_call_s"] > 0
-        assert block["p50_s"] <= block["p90_s"] <= block["p99_s"] <= block["max_s"] == max(block["samples_s"])
+        assert block["p50_s"] <= block["p90_s"] <= block["p99_s"] <= block["max_s"]
+        assert block["max_s"] == pytest.approx(max(block["samples_s"]), rel=1e-3)
         assert block["protocol"] == "calls-v1"
+        assert all(float(f"{s:.4g}") == s for s in block["samples_s"])  # stored to 4 significant digits
 
 
 def test_latency_of_a_model_without_a_step_times_whole_sequences_and_says_why(registry: Registry,
