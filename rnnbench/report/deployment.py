@@ -138,3 +138,34 @@ def serving_answer(frame: pd.DataFrame) -> list[str]:
                 parts.append(f"{words}: " + ", ".join(f"{w.case} {w.text()}" for w in mine))
         lines.append(f"To serve {task}, " + "; ".join(parts) + ".")
     return lines
+
+
+def latency_charts(frame: pd.DataFrame, colors: dict[str, str]) -> list:
+    """Per case, the latency distribution of each backend, whole sequences then streamed steps: the median over
+    processes of each process's p50 (the bar) and p99 (the whisker's end), each process's p99 a dot."""
+    from rnnbench.report.svg import bar_chart  # the HTML page only
+
+    if "whole_p99_s" not in frame.columns:
+        return []
+    rows = frame[(frame["mode"] == "latency") & (frame["status"] == "ok")]
+    charts = []
+    for key, group in rows.groupby(CASE, sort=True, dropna=False):
+        case = dict(zip(CASE, key, strict=True))
+        label = f"{case['task']} {case['cell']} {_shape(case)}"
+        for prefix, what in (("whole", "a whole sequence"), ("stream", "a streamed step")):
+            items = [_latency_bar(str(b), mine, prefix, colors[str(b)])
+                     for b, mine in group.groupby("backend", sort=True) if mine[f"{prefix}_p99_s"].notna().any()]
+            if items:
+                charts.append(bar_chart(f"{label}: latency of {what}, median p50 (bar) to p99 (whisker) over the "
+                                        "processes, each process's p99 a dot", "seconds", items,
+                                        [(item.label, item.color) for item in items]))
+    return charts
+
+
+def _latency_bar(backend: str, rows: pd.DataFrame, prefix: str, color: str):
+    from rnnbench.report.svg import BarItem
+
+    measured = rows[rows[f"{prefix}_p99_s"].notna()]
+    p50, p99 = float(measured[f"{prefix}_p50_s"].median()), float(measured[f"{prefix}_p99_s"].median())
+    tip = f"{backend}: p50 {latency(p50)}, p99 {latency(p99)}, {len(measured)} processes"
+    return BarItem(backend, p50, p50, p99, color, tip, tuple(float(v) for v in measured[f"{prefix}_p99_s"]))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from rnnbench.report.charts import backend_colors, task_charts
 from rnnbench.report.columns import Column, columns
-from rnnbench.report.deployment import deployment_section
+from rnnbench.report.deployment import deployment_section, latency_charts
 from rnnbench.report.environment import EnvironmentTable, environment_table
 from rnnbench.report.model import ReportData, TaskInfo, run_id, seeds, seeds_text
 from rnnbench.report.section import ReportSection
@@ -75,6 +75,7 @@ class ReportView:
     verdict: VerdictView
     sections: tuple[ReportSection, ...] = ()  # what plugins add, after the environment
     deployment: ReportSection | None = None  # latency runs: where to deploy it, right after the verdict
+    deployment_charts: tuple[Chart, ...] = ()  # its latency distribution per case
 
 
 def _sort_key(value: Any) -> str:
@@ -160,4 +161,4 @@ def report_view(data: ReportData) -> ReportView:
     return ReportView(tuple(run_view(data, d) for d in data.run_dirs),
                       tuple(task_view(data, task, colors) for task in data.tasks),
                       environment_table(data.environments), len(data.frame), verdict_view(data), data.sections,
-                      deployment_section(data.frame))
+                      deployment_section(data.frame), tuple(latency_charts(data.frame, colors)))

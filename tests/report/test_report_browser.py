@@ -117,3 +117,25 @@ def test_the_verdict_comes_first_and_fits_the_width(browser, report, width, heig
     for element in [verdict, *heatmaps, *verdict.find_elements(By.CSS_SELECTOR, "li")]:
         right = browser.execute_script("return arguments[0].getBoundingClientRect().right", element)
         assert right <= viewport, element.text[:60]  # nothing of the verdict needs sideways scrolling
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def test_a_latency_run_opens_with_the_verdict_then_where_to_deploy_it_with_its_distributions(
+        browser, tmp_path, width, height):
+    page = tmp_path / "latency.html"
+    page.write_text(html_report([GOLDEN / "report-latency"]), encoding="utf-8")
+    browser.set_window_size(width, height)
+    browser.get(page.as_uri())
+    sections = [s.get_attribute("id") for s in browser.find_elements(By.CSS_SELECTOR, "main > section")]
+    assert sections[:2] == ["verdict", "deployment"]
+    deployment = browser.find_element(By.ID, "deployment")
+    rows = deployment.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 2 and all("ahead of" in row.text for row in rows)  # lstm and gru, each with a runner-up
+    charts = deployment.find_elements(By.CSS_SELECTOR, "figure.chart svg")
+    assert len(charts) == 4  # each case: whole sequences, streamed steps
+    for chart in charts:
+        browser.execute_script("arguments[0].scrollIntoView()", chart)
+        bars = chart.find_elements(By.CSS_SELECTOR, "rect")
+        assert _visible(chart) and len(bars) >= 3 and all(b.size["width"] > 0 for b in bars)  # three backends
+        assert chart.find_element(By.XPATH, "..").size["width"] <= width
