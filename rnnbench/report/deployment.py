@@ -17,6 +17,7 @@ not independent, so a tail quantile over them is one number per process.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -61,14 +62,19 @@ def latency(value: float | None) -> str:
     return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:,.3g} s"
 
 
+def latency_cases(frame: pd.DataFrame) -> Iterator[tuple[dict, pd.DataFrame]]:
+    """Each case's fields and its ok latency rows, case by case; nothing when the records hold no latency."""
+    if "whole_p99_s" not in frame.columns:
+        return
+    rows = frame[(frame["mode"] == "latency") & (frame["status"] == "ok")]
+    for key, group in rows.groupby(CASE, sort=True, dropna=False):
+        yield dict(zip(CASE, key, strict=True)), group
+
+
 def serving_wins(frame: pd.DataFrame) -> list[ServeWin]:
     """Per case and measure, who serves fastest; an empty list when the records hold no latency."""
-    if "whole_p99_s" not in frame.columns:
-        return []
-    rows = frame[(frame["mode"] == "latency") & (frame["status"] == "ok")]
     found = []
-    for key, group in rows.groupby(CASE, sort=True, dropna=False):
-        case = dict(zip(CASE, key, strict=True))
+    for case, group in latency_cases(frame):
         for measure in MEASURES:
             win = _win(case, group, measure)
             if win is not None:
@@ -145,12 +151,8 @@ def latency_charts(frame: pd.DataFrame, colors: dict[str, str]) -> list:
     processes of each process's p50 (the bar) and p99 (the whisker's end), each process's p99 a dot."""
     from rnnbench.report.svg import bar_chart  # the HTML page only
 
-    if "whole_p99_s" not in frame.columns:
-        return []
-    rows = frame[(frame["mode"] == "latency") & (frame["status"] == "ok")]
     charts = []
-    for key, group in rows.groupby(CASE, sort=True, dropna=False):
-        case = dict(zip(CASE, key, strict=True))
+    for case, group in latency_cases(frame):
         label = f"{case['task']} {case['cell']} {_shape(case)}"
         for prefix, what in (("whole", "a whole sequence"), ("stream", "a streamed step")):
             items = [_latency_bar(str(b), mine, prefix, colors[str(b)])
