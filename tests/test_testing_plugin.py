@@ -113,6 +113,20 @@ def test_benchmarks_suite_times_the_backend_and_its_json_loads_as_records(pytest
                                                           if b["extra_info"]["kind"] == "train_step"))
 
 
+@pytest.mark.slow
+def test_benchmarks_of_a_backend_that_does_not_train_time_its_forward_and_skip_its_training_step(
+        pytester: pytest.Pytester) -> None:
+    out = pytester.path / "bench.json"
+    result = pytester.runpytest_subprocess(
+        "-p", "rnnbench.testing", "--rnnbench-backend", "onnxruntime", "--rnnbench-suite", "benchmarks",
+        "--benchmark-only", "-m", "not slow", "--rnnbench-rounds", "3", "--rnnbench-warmup", "0",
+        f"--benchmark-json={out}", "-rs")
+    result.assert_outcomes(passed=3, skipped=3, deselected=6)
+    assert "does not train (inference only)" in result.stdout.str()
+    frame = load_results(out)
+    assert len(frame) == 3 and frame.infer_step_s.notna().all() and frame.train_step_s.isna().all()
+
+
 def test_a_hyphenated_backend_name_keeps_the_group_of_its_cell_and_shape() -> None:
     case = MicroCase("my-backend", "gru", SHAPES[1], device="cuda:0")
     assert case.id == "my-backend-gru-H512-B64-T50-cuda:0"
