@@ -27,6 +27,7 @@ LATENCY_BATCH = 1  # the latency mode's batch unless the case sets one: one requ
 # The modes that need a backend that trains (Backend.trains): a run records these cases of an inference-only
 # backend as skipped, with the reason; throughput measures such a backend's inference half alone.
 TRAINING_MODES: tuple[Mode, ...] = ("memory", "accuracy")
+INFERENCE_ONLY = "does not train (inference only)"  # in the reason of each such skipped case, which reports count apart
 
 
 @dataclass(frozen=True)

@@ -341,6 +341,10 @@ def test_a_plugin_that_does_not_train_is_measured_where_it_competes_and_its_trai
     from rnnbench.report.model import load_report_data
     from rnnbench.report.verdict import verdict
 
-    wins = verdict(load_report_data(run_dir)).wins
+    found = verdict(load_report_data(run_dir))
+    wins = found.wins
+    assert "serves_only does not train: its 2 memory and accuracy cases are skipped by design; it competes in " \
+           "inference and serving only." in found.caveats
+    assert not [c for c in found.caveats if c.startswith("Cases that did not finish")]  # not a failure
     assert {(w.winner, w.runner_up) for w in wins if w.measure in ("training", "memory")} == {("numpy", None)}
     assert [{w.winner, w.runner_up} for w in wins if w.measure == "inference"] == [{"numpy", "serves_only"}]

@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from rnnbench.backend import Availability, Backend
-from rnnbench.case import TRAINING_MODES, Case, case_spec
+from rnnbench.case import INFERENCE_ONLY, TRAINING_MODES, Case, case_spec
 from rnnbench.conformance import Shape, shape_of
 from rnnbench.errors import ResultsWriteError, RnnbenchError, UsageError
 from rnnbench.manager import rundir
@@ -84,8 +84,8 @@ def split_training_cases(cases: list[Case], registry: Registry) -> tuple[list[Ca
     run, skipped = [], []
     for case in cases:
         if case.mode in TRAINING_MODES and not registry.backend(case.backend).trains:
-            skipped.append((case, f"Backend {case.backend!r} does not train (inference only): the {case.mode} "
-                                  "mode trains; it is measured by the throughput mode's inference half"))
+            skipped.append((case, f"Backend {case.backend!r} {INFERENCE_ONLY}: the {case.mode} mode trains; it is "
+                                  "measured by the throughput mode's inference half"))
         else:
             run.append(case)
     return run, skipped

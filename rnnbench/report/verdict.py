@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnnbench.case import INFERENCE_ONLY
 from rnnbench.conformance import REFERENCE_BACKEND
 from rnnbench.report.deployment import serving_answer
 from rnnbench.report.model import ReportData, is_missing
@@ -300,7 +301,13 @@ def _overall(ranked: Sequence[Score], wins: Sequence[Win]) -> str:
 
 def _caveats(data: ReportData, tables: dict[str, pd.DataFrame]) -> tuple[str, ...]:
     frame, notes = data.frame, unreadable_caveats(data.skipped)
-    not_ok = frame[frame.status != "ok"]
+    by_design = (frame.status == "skipped") & frame.error.fillna("").str.contains(INFERENCE_ONLY, regex=False)
+    if by_design.any():
+        names = sorted(set(frame[by_design].backend))
+        they = ("does not train: its", "it competes") if len(names) == 1 else ("do not train: their", "they compete")
+        notes.append(f"{', '.join(names)} {they[0]} {int(by_design.sum())} memory and accuracy cases are skipped by "
+                     f"design; {they[1]} in inference and serving only.")
+    not_ok = frame[(frame.status != "ok") & ~by_design]
     if not not_ok.empty:
         counts = not_ok.groupby("status").size()
         notes.append("Cases that did not finish are left out: " + ", ".join(f"{n} {s}" for s, n in counts.items())
