@@ -289,17 +289,13 @@ def latency(setup: Setup) -> ModeResult:
 def streamer(setup: Setup, model: InferenceModel) -> Callable[[], object]:
     """One streaming step per call over the pre-fetched sequences, step after step, the state carried; a new
     sequence starts from the zero state, as a service's next stream does."""
-    sequences = itertools.cycle([x for x, _ in setup.batches])
-    position = {"t": setup.seq_len, "x": None, "state": None}
-
-    def call() -> object:
-        if position["t"] == setup.seq_len:
-            position.update(t=0, x=next(sequences), state=zero_state(setup.spec, setup.batch_size))
-        x = position["x"]
-        output, position["state"] = model.step(x[:, position["t"]], position["state"])  # type: ignore[index]
-        position["t"] += 1  # type: ignore[operator]
-        return output
-    return call
+    def steps() -> Iterator[object]:
+        for x, _ in itertools.cycle(setup.batches):
+            state = zero_state(setup.spec, setup.batch_size)
+            for t in range(setup.seq_len):
+                output, state = model.step(x[:, t], state)
+                yield output
+    return steps().__next__
 
 
 def latency_section(times: CallTimes) -> dict[str, Any]:
