@@ -247,6 +247,9 @@ class Implementation:
     name: str  # e.g. "fused", "loop", "compiled": lower-case letters, digits and '-', not "all"
     description: str  # one line for `rnnbench plugins`
     devices: tuple[str, ...] = ("cpu", "gpu")  # device kinds it can run on; () where it cannot run here
+    # False for an export path of a framework that trains (a saved, serialised and reloaded artifact):
+    # its build returns an InferenceModel, and it is measured, checked and tuned as an inference runtime is.
+    trains: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not IMPLEMENTATION_NAME.fullmatch(self.name) or self.name == "all":
@@ -255,6 +258,8 @@ class Implementation:
         if not isinstance(self.devices, tuple) or not set(self.devices) <= set(DEVICE_KINDS):
             raise PluginError(f"implementation {self.name!r} runs on devices={self.devices!r}. Accepted: a tuple "
                               f"of {', '.join(DEVICE_KINDS)}")
+        if not isinstance(self.trains, bool):
+            raise PluginError(f"implementation {self.name!r} has trains={self.trains!r}. Accepted: True or False")
 
     def runs_on(self, device: str) -> bool:
         """Whether this implementation can run on ``device`` ("cpu", "gpu:N", or a kind)."""
@@ -359,12 +364,13 @@ class Backend(ABC):
         """The implementation ``build`` uses on ``device`` when none is chosen.
 
         The base rule: the first implementation that runs on the device's
-        kind. A backend with a rule by spec (hidden size, cell) overrides
-        this; ``spec=None`` then gives its choice when nothing is known of
-        the network, and ``default_rule`` says the whole rule in words.
+        kind and, for a backend that trains, trains (a run's training cases
+        take the default). A backend with a rule by spec (hidden size, cell)
+        overrides this; ``spec=None`` then gives its choice when nothing is
+        known of the network, and ``default_rule`` says the whole rule in words.
         """
         for implementation in self.implementations():
-            if implementation.runs_on(device):
+            if implementation.runs_on(device) and (implementation.trains or not self.trains):
                 return implementation.name
         kinds = sorted({kind for i in self.implementations() for kind in i.devices})
         raise UsageError(f"No implementation of backend {self.name!r} runs on {device!r}. "
@@ -385,6 +391,13 @@ class Backend(ABC):
         if self._implementation is None:
             return self.default_implementation(device, spec)
         return self._implementation
+
+    def trains_with(self, implementation: str | None, device: str = "cpu", spec: ModelSpec | None = None) -> bool:
+        """Whether the models of ``implementation`` (None: the default on ``device`` for ``spec``) train: the
+        backend trains and the implementation is not an export path (``Implementation.trains``)."""
+        if not self.trains:
+            return False
+        return self.implementation(implementation or self.default_implementation(device, spec)).trains
 
     def checked_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
         """``implementation_for``, checked to run on ``device`` (and ``spec``'s precision): what ``build`` uses."""

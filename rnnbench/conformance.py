@@ -9,7 +9,8 @@ step (``InferenceModel.step``) is checked step by step: from the zero state,
 T steps of the batch, each step's output and every carried state (hidden,
 and cell for an LSTM) against the reference's step; the reference's own step
 is checked against its whole-sequence output. A backend that does not train
-(``Backend.trains`` False) is checked on its outputs and steps only; a model
+(``Backend.trains`` False), or an export path of one that does
+(``Implementation.trains`` False), is checked on its outputs and steps only; a model
 without a step is checked on whole sequences, and the report says so.
 
 Errors are elementwise: ``rel = |a - b| / max(|b|, floor)``, so entries
@@ -347,6 +348,9 @@ def check_backend(backend: Backend, reference: Backend, dtypes: tuple[str, ...] 
                 lambda case: check_case(backend, reference, case, device, seed))
     if not backend.trains:
         report.skipped.append(f"loss, gradients and optimiser steps: backend {backend.name!r} does not train")
+    elif not backend.trains_with(backend.implementation_for(device)):
+        report.skipped.append(f"loss, gradients and optimiser steps: implementation {implementation!r} of backend "
+                              f"{backend.name!r} does not train (an export path)")
     compared = {c.quantity for c in report.comparisons}
     if report.error is None and compared and STREAMING not in compared:
         report.skipped.append(f"{STREAMING}: the models of backend {backend.name!r} have none "
@@ -380,7 +384,7 @@ def _case_comparisons(backend: Backend, reference: Backend, case: Case, spec: Mo
     yield compare(case, "output", {"output": got.predict(x)}, {"output": want.predict(x)}, device)
     if has_streaming_step(got):
         yield step_comparison(case, got, want, spec, x, device)
-    if not backend.trains:
+    if not backend.trains_with(backend.implementation_for(device, spec), device, spec):
         return
     assert isinstance(got, Model) and isinstance(want, Model), "a backend that trains builds a Model"
     got_loss, got_grads = got.loss_and_grads(x, y)

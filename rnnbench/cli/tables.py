@@ -61,7 +61,8 @@ def implementation_fields(backend: Backend) -> dict:
     kinds = [kind for kind in DEVICE_KINDS if any(i.runs_on(kind) for i in implementations)]
     return {
         "trains": backend.trains,  # False: an inference runtime, measured in inference and latency only
-        "implementations": [{"name": i.name, "description": i.description, "devices": list(i.devices)}
+        "implementations": [{"name": i.name, "description": i.description, "devices": list(i.devices),
+                             "trains": backend.trains and i.trains}  # False: an export path, or an inference runtime
                             for i in implementations],
         "default_implementation": {kind: backend.default_implementation(kind) if kind in kinds else None
                                    for kind in DEVICE_KINDS},
@@ -102,7 +103,8 @@ def implementations_table(rows: list[dict]) -> Table:
             table.add_row(escape(row["name"]), escape(implementation["name"]),
                           ", ".join(implementation["devices"]) or "[red]nowhere here[/red]",
                           ", ".join(_default_on(row, implementation["name"])) or "-",
-                          escape(implementation["description"]))
+                          escape(("" if implementation.get("trains", True) else "(inference only) ")
+                                 + implementation["description"]))
     return table
 
 

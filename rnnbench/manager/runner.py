@@ -79,15 +79,19 @@ def plan(options: RunOptions, registry: Registry, probe: Callable[[str], list[st
 
 
 def split_training_cases(cases: list[Case], registry: Registry) -> tuple[list[Case], list[tuple[Case, str]]]:
-    """The cases to run, and the training cases of inference-only backends (``Backend.trains`` False),
-    each with the one-line reason a skipped record carries: never a failure, the backend competes elsewhere."""
+    """The cases to run, and the training cases of inference-only backends (``Backend.trains`` False) and of
+    export paths (``Implementation.trains`` False), each with the one-line reason a skipped record carries:
+    never a failure, the backend or implementation competes elsewhere."""
     run, skipped = [], []
     for case in cases:
-        if case.mode in TRAINING_MODES and not registry.backend(case.backend).trains:
-            skipped.append((case, f"Backend {case.backend!r} {INFERENCE_ONLY}: the {case.mode} mode trains; it is "
-                                  "measured by the throughput mode's inference half"))
-        else:
+        backend = registry.backend(case.backend)
+        if case.mode not in TRAINING_MODES or backend.trains_with(case.implementation, case.device):
             run.append(case)
+            continue
+        who = (f"Backend {case.backend!r}" if not backend.trains else
+               f"Implementation {case.implementation!r} of backend {case.backend!r}")
+        skipped.append((case, f"{who} {INFERENCE_ONLY}: the {case.mode} mode trains; it is measured by the "
+                              "throughput mode's inference half"))
     return run, skipped
 
 

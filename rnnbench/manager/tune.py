@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from rnnbench.backend import Backend, Implementation
 from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.manager import rundir
@@ -148,12 +149,19 @@ def tuned_summary(run_dir: Path) -> tuple[int, int, str | None]:
     return len(decided), len(cases) + len(untuned), next((r for r in reasons if r), None)
 
 
+def tunable(backend: Backend, device: str) -> list[Implementation]:
+    """The implementations that run on ``device`` and are timed on the step the default is: a backend that
+    trains is tuned on its training step, so its export paths (``Implementation.trains`` False) are not
+    candidates; a backend that does not train is tuned on inference, over all of them."""
+    return [i for i in backend.implementations() if i.runs_on(device) and (i.trains or not backend.trains)]
+
+
 def candidates(registry: Registry, case: Case, passed: set[str]) -> list[Settings]:
     """Every implementation on the device that passed the check, x denormals kept/flushed where the backend
     has that switch there (``Backend.flushes_denormals``), x all cores or one."""
     backend = registry.backend(case.backend)
-    names = [i.name for i in backend.implementations() if i.runs_on(case.device)
-             and precheck_key(case.backend, case.device, i.name) in passed]
+    names = [i.name for i in tunable(backend, case.device)
+             if precheck_key(case.backend, case.device, i.name) in passed]
     flushes = (False, True) if backend.flushes_denormals(case.device) else (case.flush_denormals,)
     threads = sorted({case.threads, 1}, reverse=True)
     return [Settings(name, flush, count) for name in names for flush in flushes for count in threads]
@@ -163,7 +171,7 @@ def _checked(run_dir: Path, registry: Registry, cases: list[Case], options: RunO
              console: Console) -> set[str]:
     """The (backend, device, implementation) keys that pass conformance; every one when the check is off."""
     targets = list(dict.fromkeys((c.backend, c.device, i.name) for c in cases
-                                 for i in registry.backend(c.backend).implementations() if i.runs_on(c.device)))
+                                 for i in tunable(registry.backend(c.backend), c.device)))
     if not options.check:
         return {precheck_key(*t) for t in targets}
 
