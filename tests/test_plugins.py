@@ -10,7 +10,13 @@ import sys
 
 import pytest
 
+from rnnbench.backend import Implementation
+from rnnbench.cli.tables import implementation_fields
+from rnnbench.conformance import run_checks
 from rnnbench.errors import BackendUnavailable, PluginError, UsageError
+from rnnbench.manager.options import RunOptions
+from rnnbench.manager.runner import plan, split_training_cases
+from rnnbench.manager.tune import tunable
 from rnnbench.plugins import BLOCK_ENV, BUILTIN_PLUGINS, DISABLE_AUTOLOAD_ENV, make_plugin_manager
 from rnnbench.plugins.registry import Registry
 
@@ -348,3 +354,31 @@ def test_a_plugin_that_does_not_train_is_measured_where_it_competes_and_its_trai
     assert not [c for c in found.caveats if c.startswith("Cases that did not finish")]  # not a failure
     assert {(w.winner, w.runner_up) for w in wins if w.measure in ("training", "memory")} == {("numpy", None)}
     assert [{w.winner, w.runner_up} for w in wins if w.measure == "inference"] == [{"numpy", "serves_only"}]
+
+
+def test_an_export_path_of_a_plugin_that_trains_is_served_checked_and_tuned_as_an_inference_runtime(
+        install_fake_plugin):
+    install_fake_plugin("exports_too", "exports_too")
+    registry = Registry()
+    backend = registry.backend("exports_too")
+    assert backend.default_implementation("cpu") == "reference"  # listed second, the first that trains
+    assert backend.trains_with(None) and not backend.trains_with("served")
+    options = RunOptions(backends=("exports_too",), tasks=("airline",), cells=("gru",), profile="smoke",
+                         implementations=("all",))
+    run, skipped = split_training_cases(plan(options, registry)[0], registry)
+    assert sorted((case.mode, case.implementation) for case, _ in skipped) == [("accuracy", "served"),
+                                                                              ("memory", "served")]
+    assert skipped[0][1].startswith("Implementation 'served' of backend 'exports_too' does not train")
+    assert {(c.mode, c.implementation) for c in run} >= {("throughput", "served"), ("memory", "reference")}
+    assert [i.name for i in tunable(backend, "cpu")] == ["reference"]  # tuned on training steps only
+    listed = {i["name"]: i["trains"] for i in implementation_fields(backend)["implementations"]}
+    assert listed == {"served": False, "reference": True}
+    [report] = run_checks(registry, "exports_too", ("float32",), implementation="served")
+    assert report.ok and {c.quantity for c in report.comparisons} == {"output", "streaming step"}
+    assert report.skipped == ["loss, gradients and optimiser steps: implementation 'served' of backend "
+                              "'exports_too' does not train (an export path)"]
+
+
+def test_an_implementation_says_whether_it_trains_with_a_bool():
+    with pytest.raises(PluginError, match=r"trains='no'. Accepted: True or False"):
+        Implementation("served", "an export path", ("cpu",), trains="no")  # type: ignore[arg-type]
