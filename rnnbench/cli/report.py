@@ -134,12 +134,14 @@ def _drop_stdout() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def compare_command(base: Path, new: Path, fail_percent: float | None, run_spread: float | None,
                     as_json: bool) -> None:
-    """Compare step times of NEW against BASE, case by case, saying "not significant" unless they differ.
+    """Compare step times and latencies of NEW against BASE, case by case, saying "not significant" unless
+    they differ.
 
     BASE and NEW are run folders (or folders of runs, pooled). For each
     throughput case in both, each worker process is one value (its median
-    step time): the ratio NEW/BASE with a 95% interval and Welch's t-test on
-    the logs, with the run-to-run spread of the machine's speed added (two
+    step time); for each latency case, its p99 of a whole sequence and its
+    streaming p50. The ratio NEW/BASE with a 95% interval and Welch's t-test
+    on the logs, with the run-to-run spread of the machine's speed added (two
     runs differ as wholes). Under 3 processes a side (--rounds) there is no
     test, which --fail-on-regression ignores.
     """
@@ -148,8 +150,8 @@ def compare_command(base: Path, new: Path, fail_percent: float | None, run_sprea
 
     result = compare_runs(base, new, None if run_spread is None else run_spread / 100)
     if not result.comparisons:
-        raise UsageError(f"no throughput case was measured in both {base} and {new}. "
-                         "Accepted: two runs of the same cases (rnnbench run --mode throughput)")
+        raise UsageError(f"no throughput or latency case was measured in both {base} and {new}. "
+                         "Accepted: two runs of the same cases (rnnbench run --mode throughput or --mode latency)")
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -22,7 +22,8 @@ STYLES = {"slower": "red", "faster": "green", "not significant": "dim", TOO_FEW:
 
 
 def compare_table(result: CompareResult, base: str, new: str) -> Table:
-    table = Table(title=rich_text(f"step time {new} / {base}: one value per worker process (its median); ratio of "
+    table = Table(title=rich_text(f"step time and latency {new} / {base}: one value per worker process (its median "
+                              "step; its p99 or streaming p50 over its calls); ratio of "
                               f"geometric means [95% t interval], Welch's t-test on the logs (paired by round "
                               f"within one run); significant when p < {ALPHA}; a test needs {MIN_PROCESSES} "
                               "processes a side"))
@@ -51,9 +52,9 @@ def _ratio(c: Comparison) -> str:
 
 def notes(result: CompareResult) -> list[str]:
     """Lines about the run spread the tests added, and the cases that could not be compared."""
-    lines = [f"between two runs the tests add a run-to-run spread of {100 * result.run_spread:.1f}% "
-             f"({result.run_spread_source})"] if any(c.basis == "processes" and c.p_value is not None
-                                                     for c in result.comparisons) else []
+    across = any(c.basis == "processes" and c.p_value is not None for c in result.comparisons)
+    lines = [f"between two runs the {mode} tests add a run-to-run spread of {100 * spread:.1f}% ({source})"
+             for mode, (spread, source) in result.spreads.items()] if across else []
     lines += [f"only in {where}: {case}" for where, cases in (("base", result.only_base), ("new", result.only_new))
              for case in cases]
     lines += [f"not compared (no successful timing in both): {case}" for case in result.not_ok]

@@ -122,7 +122,7 @@ def test_cli_self_compare_passes_and_prints_json(cli):
 
 def test_cli_rejects_runs_without_common_cases(cli):
     code, _, err = cli("compare", str(BASE), str(GOLDEN / "report-sweep"))
-    assert code == 2 and "no throughput case was measured in both" in err
+    assert code == 2 and "no throughput or latency case was measured in both" in err
 
 
 def test_cases_missing_or_failed_on_one_side_are_listed():
@@ -181,3 +181,30 @@ def test_a_field_added_at_its_default_and_a_new_protocol_still_compare(tmp_path)
 
     assert {c.outcome for c in compare_runs(ROUNDS, _copy_run(tmp_path / "tf32", ROUNDS, retuned)).comparisons} == \
         {NOT_COMPARABLE}
+
+
+LATENCY = GOLDEN / "report-latency"
+
+
+def _slow_openvino_steps(record: dict[str, Any]) -> None:
+    """OpenVINO's streamed steps 3x as long, in a run of another id (its whole-sequence p99s, of 30 calls in
+    the smoke profile, spread 30x over its processes: no three a side would tell 3x apart there)."""
+    record["run_id"] = "another-run"
+    if record["backend"] == "openvino":
+        steps = record["latency"]["streaming"]
+        steps.update({key: 3 * value for key, value in steps.items() if key.endswith("_s") and key != "budget_s"
+                      and not isinstance(value, list)})
+        steps["samples_s"] = [3 * s for s in steps["samples_s"]]
+
+
+def test_latency_runs_are_compared_on_each_process_p99_and_streaming_p50(tmp_path):
+    itself = compare_runs(LATENCY, LATENCY)
+    assert {(c.kind, c.basis, c.n_base, c.outcome, c.ratio) for c in itself.comparisons} == {
+        (kind, "paired rounds", 3, "not significant", 1.0) for kind in ("whole p99", "stream p50")}
+    slowed = compare_runs(LATENCY, _copy_run(tmp_path / "slowed", LATENCY, _slow_openvino_steps))
+    found = {(c.case_id.split("/")[0], c.case_id.split("/")[2], c.kind): c for c in slowed.comparisons}
+    assert len(found) == 12 and {c.basis for c in found.values()} == {"processes"}  # 3 backends x 2 cells x 2
+    slower = {key: c.ratio for key, c in found.items() if c.outcome == "slower"}
+    assert slower == {("openvino", cell, "stream p50"): pytest.approx(3.0) for cell in ("gru", "lstm")}
+    assert {c.outcome for key, c in found.items() if key not in slower} == {"not significant"}
+    assert list(slowed.spreads) == ["latency"]
