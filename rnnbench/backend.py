@@ -10,7 +10,9 @@ What a backend must satisfy, and where each part is written down:
 ==========================  ==================================================
 the methods                 ``Backend``, ``Model`` and ``InferenceModel`` below
 the streaming step          ``InferenceModel.step``; its state's layout in
-                            ``rnnbench.params`` (``zero_state``)
+                            ``rnnbench.params`` (``zero_state``); the core
+                            checks the inputs and the state it returns, so
+                            a step checks nothing in its timed call
 the network                 ``rnnbench.spec.ModelSpec``: cells, input, head
 the parameter layout        ``rnnbench.params`` (canonical names, shapes and
                             gate order; PyTorch/cuDNN conventions)
@@ -175,6 +177,9 @@ class InferenceModel(ABC):
         state, both NumPy arrays. T calls from the zero state give what
         ``predict`` gives for those T steps. The default has no step: a
         backend without one is checked and timed on whole sequences only.
+        The core hands it only steps of a batch it checked and the states it
+        returned, and checks those states (``check_state``) in conformance and
+        once per latency case: a check here would be timed as its latency.
         """
         raise NotImplementedError(f"{type(self).__name__} has no streaming step (InferenceModel.step)")
 

@@ -37,7 +37,7 @@ import numpy as np
 from rnnbench.backend import Backend, InferenceModel, Model, has_streaming_step
 from rnnbench.errors import UsageError
 from rnnbench.kit import parse_device
-from rnnbench.params import Params, init_params, zero_state
+from rnnbench.params import Params, check_state, init_params, zero_state
 from rnnbench.plugins.guard import describe_exception, fault_message
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec, precision_fields
@@ -303,10 +303,12 @@ STEP_VS_SEQUENCE = "step vs sequence"  # the reference's steps against its own w
 
 def streamed_steps(model: InferenceModel, spec: ModelSpec, x: np.ndarray
                    ) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
-    """Each step's output and state over the T steps of ``x`` (batch-first), from the zero state."""
+    """Each step's output and state over the T steps of ``x`` (batch-first), from the zero state; SpecError
+    where a step returns a state of another layout (the core checks the state, never the step itself)."""
     outputs, states, state = [], [], zero_state(spec, len(x))
     for t in range(x.shape[1]):
         output, state = model.step(x[:, t], state)
+        check_state(spec, state, len(x))
         outputs.append(np.asarray(output))
         states.append({name: np.asarray(value) for name, value in state.items()})
     return outputs, states

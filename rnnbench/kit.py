@@ -72,15 +72,6 @@ def check_inputs(spec: ModelSpec, x: np.ndarray) -> None:
         raise UsageError(f"x has shape {x.shape}. Accepted: at least one sample of at least one step")
 
 
-def check_step_input(spec: ModelSpec, x: np.ndarray) -> None:
-    """Raise UsageError unless ``x`` is one step of ``spec``'s input: int (B,) ids in [0, vocab), or floats (B, F)."""
-    x = np.asarray(x)
-    if x.ndim != (1 if spec.embedded else 2):
-        accepted = "integer token ids (B,)" if spec.embedded else f"floats (B, {spec.input_features})"
-        raise UsageError(f"a step's x has shape {x.shape}. Accepted: {accepted}")
-    check_inputs(spec, x[:, None])  # one step of a batch-first sequence
-
-
 def _check_y(spec: ModelSpec, y: np.ndarray, batch: int, steps: int) -> None:
     if spec.head == "lm":
         if y.shape != (batch, steps) or not np.issubdtype(y.dtype, np.integer):

@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from rnnbench.backends.numpy_backend import NumpyModel
 from rnnbench.conformance import (
     NORMWISE_TOLERANCE,
     OPTIMIZERS,
@@ -24,9 +25,10 @@ from rnnbench.conformance import (
     check_reference,
     compare,
     run_check,
+    streamed_steps,
 )
-from rnnbench.errors import UsageError
-from rnnbench.params import init_params
+from rnnbench.errors import SpecError, UsageError
+from rnnbench.params import State, init_params
 from rnnbench.plugins import make_plugin_manager
 from rnnbench.plugins.registry import Registry
 from rnnbench.spec import CELLS, HEADS, ModelSpec, OptimizerSpec
@@ -237,3 +239,18 @@ def test_a_backend_whose_build_raises_fails_its_report_in_one_line_naming_the_pl
     assert "'faulty' (rnnbench-faulty 0.1)" in report.error and "build() blew up" in report.error
     assert "RNNBENCH_BLOCK_PLUGINS=faulty" in report.error
     assert report.to_dict()["error"] == report.error
+
+
+class _ForgetsTheCell(NumpyModel):
+    """A step that returns an LSTM state without its cell: what the core, not the step, must catch."""
+
+    def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        output, after = super().step(x, state)
+        return output, {name: value for name, value in after.items() if not name.endswith(".c")}
+
+
+def test_a_step_that_returns_a_state_of_another_layout_is_caught_by_the_core():
+    spec = Case("lstm", "regress", 1, "float64").spec()
+    model = _ForgetsTheCell(spec, init_params(spec, 0), OPTIMIZERS[0])
+    with pytest.raises(SpecError, match=r"state does not match the spec: got \['l0.h'\]. Accepted: \['l0.c', 'l0.h'\]"):
+        streamed_steps(model, spec, batch(spec, 0)[0])

@@ -22,7 +22,11 @@ Three implementations differ only in how each layer is stepped (net.py's
 ``Loop``): "scan" (input projection inside each step, the CPU default),
 "hoisted" (one input matmul for all steps before the scan, the GPU
 default) and "unroll" (per-step projection, ``UNROLL`` steps per scan
-iteration).
+iteration). A fourth, "exported" (listed last, CPU only, inference only:
+``Implementation.trains`` False), is the "scan" network's predict and
+streaming step shipped as ``jax.export`` artifacts, serialised to bytes and
+deserialised before they compute (export.py); it builds an
+``InferenceModel`` in float32 or float64.
 """
 
 from __future__ import annotations
@@ -30,14 +34,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnnbench import hookimpl
-from rnnbench.backend import Backend, Implementation, ParitySettings, RuntimeInfo, device_kind, installed_versions
+from rnnbench.backend import (
+    Backend,
+    Implementation,
+    InferenceModel,
+    ParitySettings,
+    RuntimeInfo,
+    device_kind,
+    installed_versions,
+)
 from rnnbench.errors import UsageError
 from rnnbench.spec import LOSS_SCALING
 
 from . import runtime
 
 if TYPE_CHECKING:
-    from rnnbench.backend import Model
     from rnnbench.params import Params
     from rnnbench.spec import ModelSpec, OptimizerSpec
 
@@ -48,6 +59,7 @@ DISTRIBUTIONS = ("jax", "jaxlib", "optax", "jax-cuda12-plugin", "jax-cuda12-pjrt
                  "jax-cuda13-plugin", "jax-cuda13-pjrt")
 
 UNROLL = 8  # lax.scan's unroll in the "unroll" implementation
+EXPORTED = "exported"  # the export path (export.py), which does not train
 
 IMPLEMENTATIONS = (
     Implementation("scan", "lax.scan over the steps, the input projection x_t @ W_ih inside each step"),
@@ -55,6 +67,9 @@ IMPLEMENTATIONS = (
                    "only h @ W_hh and the gates (the cuDNN recipe)"),
     Implementation("unroll", f"lax.scan(unroll={UNROLL}): {UNROLL} steps per loop iteration for XLA to fuse, "
                    "the input projection inside each step"),
+    Implementation(EXPORTED, "inference only: the scan network's predict and step exported with jax.export "
+                   "(symbolic batch and time), serialised to bytes, deserialised and called", ("cpu",),
+                   trains=False),
 )
 # What each implementation asks of net.py's Loop: (hoist, unroll).
 LOOPS: dict[str, tuple[bool, int]] = {"scan": (False, 1), "hoisted": (True, 1), "unroll": (False, UNROLL)}
@@ -117,18 +132,38 @@ class JaxBackend(Backend):
         accepted = ", ".join(self.devices())
         raise UsageError(f"Unknown device {device!r} for backend 'jax'. Accepted: {accepted}")
 
-    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
+    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu"
+              ) -> InferenceModel:
         jax = runtime.import_jax()
         if spec.dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # process-wide and permanent; see the module docstring
         jax_device = self.resolve_device(device)
         implementation = self.checked_implementation(device, spec)
+        if implementation == EXPORTED:
+            return self._build_exported(jax, jax_device, spec, params)
         from .model import JaxModel
         from .net import Loop
 
         loop = Loop(*LOOPS[implementation])
         info = self._runtime_info(jax, jax_device, implementation, loop, spec)
         return JaxModel(spec, params, optimizer, jax_device, loop, info)
+
+    def _build_exported(self, jax: Any, device: Any, spec: ModelSpec, params: Params) -> InferenceModel:
+        if spec.autocast is not None:
+            raise UsageError(f"Implementation {EXPORTED!r} of backend 'jax' does not compute {spec.precision}. "
+                             "Accepted: float32, float64")
+        from .export import ExportedModel
+
+        settings = dict(self._settings) or {"configure": "not called: framework defaults"}
+        settings |= {
+            "implementation": EXPORTED,
+            "device": f"{device.platform}:{device.id}",
+            "xla": "the deserialised StableHLO, compiled by jax.jit(Exported.call) once per input shape",
+            "input_projection": "per step, inside the scanned cell (the scan network)",
+            "jax_enable_x64": str(jax.config.jax_enable_x64),
+            "matmul_precision": "highest (true float32 products)",
+        }
+        return ExportedModel(spec, params, device, settings)
 
     def _runtime_info(self, jax: Any, device: Any, implementation: str, loop: Loop, spec: ModelSpec) -> RuntimeInfo:
         from .model import donates

@@ -19,8 +19,8 @@ import numpy as np
 import optax
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
-from rnnbench.kit import check_step_input, model_inputs
-from rnnbench.params import Params, State, check_state
+from rnnbench.kit import model_inputs
+from rnnbench.params import Params, State
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import net as jax_net
@@ -42,11 +42,32 @@ def donates(platform: str) -> bool:
     return platform != "cpu"
 
 
+def _compute(spec: ModelSpec) -> Any:
+    """The dtype the network computes in under mixed precision (bfloat16, float16); None: the tree's own."""
+    return None if spec.autocast is None else jnp.dtype(spec.autocast)
+
+
+def inference_functions(spec: ModelSpec, loop: jax_net.Loop) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(predict, stream: the streaming step), pure and not jitted: what ``_jitted`` jits and export.py exports."""
+    compute = _compute(spec)
+    precision = jax_net.matmul_precision(spec.tf32)  # every matmul traced below
+
+    def predict(tree: Tree, x: jax.Array) -> jax.Array:
+        with jax.default_matmul_precision(precision):
+            return jax_net.predict(spec.cell, spec.head, loop, tree, x, compute)
+
+    def stream(tree: Tree, x: jax.Array, carries: list[jax_net.Carry]) -> tuple[jax.Array, list[jax_net.Carry]]:
+        with jax.default_matmul_precision(precision):
+            return jax_net.step(spec.cell, loop, tree, x, carries, compute)
+
+    return predict, stream
+
+
 def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, loop: jax_net.Loop,
             donate: bool = False) -> tuple[Callable[..., Any], ...]:
     """(loss_and_grads, train_step, predict, stream: the streaming step), each one jax.jit."""
 
-    compute = None if spec.autocast is None else jnp.dtype(spec.autocast)  # mixed precision: bfloat16, float16
+    compute = _compute(spec)
     precision = jax_net.matmul_precision(spec.tf32)  # every matmul traced below, and its transposes
 
     def loss(tree: Tree, x: jax.Array, y: jax.Array) -> jax.Array:
@@ -68,14 +89,7 @@ def _jitted(spec: ModelSpec, tx: optax.GradientTransformation, loop: jax_net.Loo
         updates, opt_state = tx.update(grads, opt_state, tree)
         return optax.apply_updates(tree, updates), opt_state, value
 
-    def predict(tree: Tree, x: jax.Array) -> jax.Array:
-        with jax.default_matmul_precision(precision):
-            return jax_net.predict(spec.cell, spec.head, loop, tree, x, compute)
-
-    def stream(tree: Tree, x: jax.Array, carries: list[jax_net.Carry]) -> tuple[jax.Array, list[jax_net.Carry]]:
-        with jax.default_matmul_precision(precision):
-            return jax_net.step(spec.cell, loop, tree, x, carries, compute)
-
+    predict, stream = inference_functions(spec, loop)
     return (jax.jit(loss_and_grads),
             jax.jit(step, donate_argnums=(0, 1) if donate else ()),  # donated: updated in place
             jax.jit(predict),
@@ -117,8 +131,6 @@ class JaxModel(Model):
         return np.array(self._predict(self._tree, *self._inputs(x)))
 
     def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        check_step_input(self.spec, x)
-        check_state(self.spec, state, len(x))
         out, carries = self._stream(self._tree, *self._inputs(x), to_carries(self.spec, state))
         return np.array(out), from_carries(self.spec, carries)
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnbench.backend import Model, RuntimeInfo
-from rnnbench.kit import check_batch, check_inputs, check_step_input
-from rnnbench.params import Params, State, check_params, check_state, copy_params, layer_keys
+from rnnbench.kit import check_batch, check_inputs
+from rnnbench.params import Params, State, check_params, copy_params, layer_keys
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import heads
@@ -79,8 +79,6 @@ class NumpyModel(Model):
         return heads.present(self.spec, ws.out, *ws.x.shape[:2])
 
     def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        check_step_input(self.spec, x)
-        check_state(self.spec, state, len(x))
         p, dtype = self._params, self.spec.dtype
         h = p["embedding"][x] if self.spec.embedded else np.asarray(x, dtype)  # (B, I_0)
         new: State = {}

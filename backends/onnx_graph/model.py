@@ -14,8 +14,7 @@ import numpy as np
 import onnx
 
 from rnnbench.backend import InferenceModel
-from rnnbench.kit import check_step_input
-from rnnbench.params import Params, State, check_params, check_state, copy_params, state_shapes, zero_state
+from rnnbench.params import Params, State, check_params, copy_params, state_shapes, zero_state
 from rnnbench.spec import ModelSpec
 
 from .graph import build_model, state_input, state_output
@@ -45,8 +44,6 @@ class GraphModel(InferenceModel):
         return self.run(self._feeds(x, self._zero_state(len(x))), [OUTPUT])[0]
 
     def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        check_step_input(self.spec, x)
-        check_state(self.spec, state, len(x))
         names = list(state_shapes(self.spec, 1))
         output, *after = self.run(self._feeds(np.asarray(x)[:, None], state),
                                   [OUTPUT, *(state_output(name) for name in names)])

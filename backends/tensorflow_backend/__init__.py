@@ -3,10 +3,12 @@
 Importing this module imports neither TensorFlow nor Keras; ``devices``,
 ``configure`` and ``build`` import them on first use.
 
-Three implementations: "graph" (Keras layers in ``tf.function``, cuDNN for
-LSTM and GRU on a GPU), "xla" (the same with ``jit_compile``) and "hoisted"
-(the input projection of every step before the loop). The default follows
-the measured rule of ``default_implementation``.
+Four implementations: "graph" (Keras layers in ``tf.function``, cuDNN for
+LSTM and GRU on a GPU), "xla" (the same with ``jit_compile``), "hoisted"
+(the input projection of every step before the loop) and "saved-model", an
+export path that does not train (``Implementation.trains`` False): the
+network saved as a SavedModel, loaded back and served from it on the CPU
+(export.py). The default follows the measured rule of ``default_implementation``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rnnbench.backend import Backend, Implementation, ParitySettings, device_kin
 from rnnbench.errors import UsageError
 
 if TYPE_CHECKING:
-    from rnnbench.backend import Model
+    from rnnbench.backend import InferenceModel
     from rnnbench.params import Params
     from rnnbench.spec import ModelSpec, OptimizerSpec
 
@@ -33,6 +35,10 @@ TF_DISTRIBUTIONS: tuple[str, ...] = (
 # XLA on the CPU only up to this hidden size; see TensorflowBackend.default_implementation.
 XLA_CPU_MAX_HIDDEN = 64
 
+# The export path (export.py): a SavedModel served on the CPU; it does not train.
+EXPORT = "saved-model"
+EXPORT_DTYPES = ("float32", "float64")  # Keras' mixed-precision policies are not exported
+
 IMPLEMENTATIONS = (
     Implementation("graph", "Keras SimpleRNN/LSTM/GRU in tf.function on the graph executor (tf.while_loop); "
                    "Keras' cuDNN kernel for LSTM and GRU on a GPU"),
@@ -40,6 +46,9 @@ IMPLEMENTATIONS = (
                    "cuDNN off on a GPU (XLA cannot compile it)"),
     Implementation("hoisted", "the Keras layers' math with the input projection of all steps as one matmul "
                    "before the loop, then tf.scan over the recurrence, on the graph executor (no XLA, no cuDNN)"),
+    Implementation(EXPORT, "predict and the streaming step each a tf.function saved as a SavedModel "
+                   "(tf.saved_model.save), loaded back (tf.saved_model.load) and called through its serving "
+                   "signature", ("cpu",), trains=False),
 )
 
 
@@ -98,7 +107,9 @@ class TensorflowBackend(Backend):
             return "xla for rnn (SimpleRNN has no cuDNN kernel), else graph (cuDNN for lstm, gru)"
         return f"xla when hidden_size <= {XLA_CPU_MAX_HIDDEN}, else graph"
 
-    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu") -> Model:
+    def build(self, spec: ModelSpec, params: Params, optimizer: OptimizerSpec, device: str = "cpu"
+              ) -> InferenceModel:
+        """A ``Model`` that trains, or for "saved-model" an ``InferenceModel`` served from a SavedModel."""
         from . import runtime
 
         accepted = self.devices()
@@ -106,9 +117,21 @@ class TensorflowBackend(Backend):
             raise UsageError(f"device {device!r} is not available to tensorflow. Accepted: {', '.join(accepted)}")
         implementation = self.checked_implementation(device, spec)
         settings = runtime.model_settings(device, spec.tf32)  # GPU memory growth: before Keras starts the GPUs
+        if implementation == EXPORT:
+            return _export_model(spec, params, settings)
         from .model import TensorflowModel
 
         return TensorflowModel(spec, params, optimizer, device, implementation, settings)
+
+
+def _export_model(spec: ModelSpec, params: Params, settings: dict[str, str]) -> InferenceModel:
+    """The export path's model; UsageError for a precision it does not export."""
+    if spec.precision not in EXPORT_DTYPES:
+        raise UsageError(f"Implementation {EXPORT!r} of backend 'tensorflow' does not export {spec.precision}. "
+                         f"Accepted: {', '.join(EXPORT_DTYPES)}")
+    from .export import SavedModelExport
+
+    return SavedModelExport(spec, params, settings)
 
 
 @hookimpl

@@ -21,7 +21,8 @@ optimiser state, both counted in the clipping norm), and the Keras bias is
 reset to their sum after each step. So get_params returns the canonical
 parameters, not only their function.
 
-Imported only by TensorflowBackend.build: importing it imports TensorFlow.
+Imported only by TensorflowBackend.build and export.py (the "saved-model"
+implementation exports this network): importing it imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ import tensorflow as tf  # noqa: E402
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo  # noqa: E402
 from rnnbench.errors import RnnbenchError  # noqa: E402
-from rnnbench.kit import check_step_input, model_inputs  # noqa: E402
-from rnnbench.params import Params, State, check_params, check_state, copy_params  # noqa: E402
+from rnnbench.kit import model_inputs  # noqa: E402
+from rnnbench.params import Params, State, check_params, copy_params  # noqa: E402
 from rnnbench.spec import LOSS_SCALING, ModelSpec, OptimizerSpec  # noqa: E402
 
 from .hoisted import HoistedRecurrent  # noqa: E402
@@ -86,6 +87,29 @@ def build_network(spec: ModelSpec, use_cudnn: bool, hoisted: bool = False) -> ke
             layers.append(_recurrent_layer(spec, sequences, use_cudnn))
     layers.append(keras.layers.Dense(spec.output_size, dtype=layer_dtype(spec)))
     return keras.Sequential(layers)
+
+
+def network_output(spec: ModelSpec, net: keras.Sequential, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    """The network's output in the model dtype (under mixed precision, the head's bfloat16 cast back,
+    as Keras' mixed-precision guide has the loss computed in float32)."""
+    return tf.cast(net(x, training=training), spec.dtype)
+
+
+def network_step(spec: ModelSpec, net: keras.Sequential, x: tf.Tensor, states: list[list[tf.Tensor]]
+                 ) -> tuple[tf.Tensor, list[list[tf.Tensor]]]:
+    """The head's output (B, O) on one step x, (B,) ids or (B, F), and each recurrent layer's new states,
+    all in the model dtype (mixed precision: cast back from 16 bits, as ``network_output`` does)."""
+    *recurrent, head = net.layers[1:] if spec.embedded else net.layers
+    h = net.layers[0](x) if spec.embedded else x  # (B, I)
+    new = []
+    for layer, carried in zip(recurrent, states, strict=True):
+        if isinstance(layer, HoistedRecurrent):  # a sequence of one step: projected, then scanned
+            _, carried = layer(h[:, None], initial_state=carried)
+        else:
+            _, carried = layer.cell(h, carried, training=False)
+        new.append([tf.cast(s, spec.dtype) for s in carried])
+        h = carried[0]  # (B, H): the new h is the first state of every cell
+    return tf.cast(head(h), spec.dtype), new
 
 
 def loss_fn(head: str, out: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
@@ -159,9 +183,7 @@ class TensorflowModel(Model):
     # --- compiled bodies (traced once per input signature) -------------------------------
 
     def _output(self, x: tf.Tensor, training: bool) -> tf.Tensor:
-        """The network's output in the model dtype (under mixed precision, the head's bfloat16 cast back,
-        as Keras' mixed-precision guide has the loss computed in float32)."""
-        return tf.cast(self.net(x, training=training), self.spec.dtype)
+        return network_output(self.spec, self.net, x, training)
 
     def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         return loss_fn(self.spec.head, self._output(x, training=True), y)
@@ -206,20 +228,8 @@ class TensorflowModel(Model):
             return self._output(x, training=False)
 
     def _step_body(self, x: tf.Tensor, states: list[list[tf.Tensor]]) -> tuple[tf.Tensor, list[list[tf.Tensor]]]:
-        """The head's output (B, O) on one step x, (B,) ids or (B, F), and each recurrent layer's new states,
-        all in the model dtype (mixed precision: cast back from 16 bits, as ``_output`` does)."""
         with tf.device(self._tf_device):
-            *recurrent, head = self.net.layers[1:] if self.spec.embedded else self.net.layers
-            h = self.net.layers[0](x) if self.spec.embedded else x  # (B, I)
-            new = []
-            for layer, carried in zip(recurrent, states, strict=True):
-                if isinstance(layer, HoistedRecurrent):  # a sequence of one step: projected, then scanned
-                    _, carried = layer(h[:, None], initial_state=carried)
-                else:
-                    _, carried = layer.cell(h, carried, training=False)
-                new.append([tf.cast(s, self.spec.dtype) for s in carried])
-                h = carried[0]  # (B, H): the new h is the first state of every cell
-            return tf.cast(head(h), self.spec.dtype), new
+            return network_step(self.spec, self.net, x, states)
 
     # --- the Model interface ------------------------------------------------------------
 
@@ -252,8 +262,6 @@ class TensorflowModel(Model):
             return self._predict(*self._tensors(x)).numpy()
 
     def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        check_step_input(self.spec, x)
-        check_state(self.spec, state, len(x))
         with tf.device(self._tf_device):
             out, states = self._step(*self._tensors(x), to_cell_states(self.spec, state))
         return out.numpy(), from_cell_states(self.spec, [[s.numpy() for s in layer] for layer in states])

@@ -24,7 +24,7 @@ from rnnbench.backend import Backend, InferenceModel, Model, has_streaming_step
 from rnnbench.case import Case
 from rnnbench.errors import UsageError
 from rnnbench.flops import forward_flops, train_step_flops
-from rnnbench.params import zero_state
+from rnnbench.params import check_state, zero_state
 from rnnbench.results.stats import latency_summary, summarize
 from rnnbench.spec import ModelSpec, OptimizerSpec
 from rnnbench.task import Batch, Budget, Task
@@ -288,12 +288,19 @@ def latency(setup: Setup) -> ModeResult:
 
 def streamer(setup: Setup, model: InferenceModel) -> Callable[[], object]:
     """One streaming step per call over the pre-fetched sequences, step after step, the state carried; a new
-    sequence starts from the zero state, as a service's next stream does."""
+    sequence starts from the zero state, as a service's next stream does.
+
+    The steps of a checked batch are valid inputs, and the state a model returns is checked once, on its
+    first step: a step need not check its inputs, and a check in every call would be timed as its latency."""
     def steps() -> Iterator[object]:
+        checked = False
         for x, _ in itertools.cycle(setup.batches):
             state = zero_state(setup.spec, setup.batch_size)
             for t in range(setup.seq_len):
                 output, state = model.step(x[:, t], state)
+                if not checked:
+                    check_state(setup.spec, state, setup.batch_size)
+                    checked = True
                 yield output
     return steps().__next__
 

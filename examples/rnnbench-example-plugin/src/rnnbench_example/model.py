@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from rnnbench.backend import MemoryStats, Model, RuntimeInfo
-from rnnbench.kit import check_step_input, model_inputs
-from rnnbench.params import Params, State, check_params, check_state
+from rnnbench.kit import model_inputs
+from rnnbench.params import Params, State, check_params
 from rnnbench.spec import ModelSpec, OptimizerSpec
 
 from . import layout, net, runtime
@@ -60,8 +60,6 @@ class TorchLoopModel(Model):
 
     def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """One step of streaming inference; the state in the canonical layout (``rnnbench.params``)."""
-        check_step_input(self.spec, x)
-        check_state(self.spec, state, len(x))
         tensors = {name: torch.from_numpy(np.asarray(a, self.spec.dtype)).to(self.device) for name, a in state.items()}
         lstm = self.spec.cell == "lstm"
         states = [(tensors[f"l{k}.h"], tensors[f"l{k}.c"] if lstm else tensors[f"l{k}.h"])
