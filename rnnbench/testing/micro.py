@@ -160,10 +160,11 @@ def run_micro(benchmark: Any, backend: Backend, case: MicroCase, kind: str,
     """Time ``kind`` ("forward" or "train_step") of ``case`` on pytest-benchmark's ``benchmark`` fixture."""
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r} is not valid. Accepted: {', '.join(KINDS)}")
-    if kind == "train_step" and not backend.trains_with(backend.implementation_for(case.device, case.spec()),
-                                                         case.device):
-        pytest.skip(f"backend {backend.name!r} does not train here (inference only): its forward pass is "
-                    "benchmarked")
+    implementation = backend.implementation_for(case.device, case.spec())
+    if kind == "train_step" and not backend.trains_with(implementation, case.device):
+        who = f"backend {backend.name!r}" if not backend.trains else \
+            f"implementation {implementation!r} of backend {backend.name!r}"
+        pytest.skip(f"{who} does not train (inference only): its forward pass is benchmarked")
     setup = configured(backend)
     backend, spec = setup.backend, case.spec()
     from rnnbench.params import init_params

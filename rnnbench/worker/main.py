@@ -111,6 +111,7 @@ def run_cases(cases: list[Case], registry: Registry | None = None, process_setti
                 gc.collect()
                 setup = prepare(case, registry, process_settings or {}, doc)
             record_mode(doc, MODES[case.mode](setup))
+            record_runtime(doc, setup)
         except (Exception, SystemExit) as exc:  # every failure of the case (plugin code's sys.exit too) is its status
             record_failure(doc, exc)
             setup = None
@@ -166,9 +167,16 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
             check_batch(spec, x, y, setup.batch_size, setup.seq_len)
     setup.model = backend.build(spec, init_params(spec, case.seed), optimizer, case.device)
     setup.seconds = time.perf_counter() - begun
-    info = setup.model.runtime_info()
-    doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
+    record_runtime(doc, setup)
     return setup
+
+
+def record_runtime(doc: Document, setup: Setup) -> None:
+    """The model's kernel path and settings over what the process applied: read once it is built, and again
+    after its mode, where what a model knows only after its first calls (an export path's artifacts and their
+    seconds, the kernel a package calls) is then in the record."""
+    info = setup.require_model().runtime_info()
+    doc["runtime"] = {"kernel_path": info.kernel_path, "settings": {**doc["runtime"]["settings"], **info.settings}}
 
 
 def default_batch_size(task: Task, case: Case) -> int:

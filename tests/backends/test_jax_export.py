@@ -10,6 +10,8 @@ compile costs a fraction of a second.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -21,9 +23,13 @@ from rnnbench.backends.jax_backend import JaxBackend  # noqa: E402
 from rnnbench.backends.jax_backend import export as jax_export  # noqa: E402
 from rnnbench.backends.jax_backend import net as jax_net  # noqa: E402
 from rnnbench.backends.numpy_backend import NumpyBackend  # noqa: E402
+from rnnbench.case import Case  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
 from rnnbench.params import init_params, zero_state  # noqa: E402
+from rnnbench.plugins import make_plugin_manager  # noqa: E402
+from rnnbench.plugins.registry import Registry  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
+from rnnbench.worker.main import run_case  # noqa: E402
 
 NAME = "exported"
 SGD = OptimizerSpec("sgd", lr=0.1)  # unused by an export path; build's signature asks for one
@@ -122,3 +128,15 @@ def test_set_params_gives_the_references_outputs_for_the_new_parameters_without_
     np.testing.assert_allclose(model.predict(x), want, rtol=1e-4, atol=1e-6)
     assert not np.allclose(before, want)
     assert model._artifacts["predict"] is predict and predict.call._cache_size() == 1
+
+
+def test_a_worker_records_the_artifacts_its_first_calls_made() -> None:
+    """runtime.settings is read again after the mode: what jax's export path made is known only then."""
+    case = Case(backend="jax", task="airline", cell="gru", device="cpu", mode="latency", profile="smoke",
+                implementation="exported", hidden_size=8, latency_calls=20)
+    doc = run_case(case, Registry(make_plugin_manager(load_entry_points=False)))
+    assert doc["status"] == "ok", doc["error"]
+    assert doc["implementation"] == {"name": "exported", "default": False}
+    export = doc["runtime"]["settings"]["export"]
+    assert re.search(r"exported\+serialised\+loaded: predict \d+\.\d+ s \(\d+ bytes\), step \d+\.\d+ s", export), \
+        export
