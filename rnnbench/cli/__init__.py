@@ -192,6 +192,8 @@ def run_command(config_path: Path | None, results_dir: Path, resume: Path | None
 @click.option("--backend", multiple=True, help="Backend (repeatable) or 'all' [default: all].")
 @click.option("--task", multiple=True, help="Task (repeatable) [default: forecasting].")
 @click.option("--cell", multiple=True, help="rnn, lstm, gru (repeatable) or 'all' [default: lstm].")
+@click.option("--implementation", multiple=True,
+              help="How each backend computes the network (repeatable), as for run [default: default].")
 @click.option("--profile", type=click.Choice(["smoke", "quick", "full"]), help="[default: quick]")
 @click.option("--rounds", type=int, help="Processes a side of the A/A comparison [default: the profile's].")
 @click.option("--mode", multiple=True, type=click.Choice(["throughput", "latency"]),

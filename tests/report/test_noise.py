@@ -51,7 +51,8 @@ def test_noise_runs_an_a_a_and_the_next_verdict_on_the_machine_quotes_it(cli, tm
 def test_a_latency_a_a_compares_each_process_p99_and_streaming_p50_and_latency_verdicts_quote_it(
         cli, tmp_path: Path) -> None:
     results = tmp_path / "results"
-    code, out, err = cli("noise", "--mode", "latency", "--backend", "numpy", "--task", "airline", "--cell", "gru",
+    code, out, err = cli("noise", "--mode", "latency", "--backend", "numpy", "--implementation", "reference",
+                         "--task", "airline", "--cell", "gru",
                          "--profile", "smoke", "--rounds", "3", "--threads", "1", "--results-dir", str(results),
                          "--quiet")
     assert code == 0, err
@@ -59,6 +60,7 @@ def test_a_latency_a_a_compares_each_process_p99_and_streaming_p50_and_latency_v
     summary = json.loads((run / NOISE_FILE).read_text())
     records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
     assert {r["mode"] for r in records} == {"latency"} and len(records) == 6
+    assert {r["config"]["implementation"] for r in records} == {"reference"}  # chosen, as run chooses it
     assert summary["mode"] == "latency" and [c["kind"] for c in summary["cases"]] == ["whole p99", "stream p50"]
     assert summary["tests"] == 2 and all(c["processes"] == [3, 3] for c in summary["cases"])
     machine = records[0]["machine"]
