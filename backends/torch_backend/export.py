@@ -96,11 +96,27 @@ def _quiet_export() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _legacy_cudnn_flags() -> Iterator[None]:
+    """cuDNN's TF32 flags at torch's defaults while exporting, then as they were.
+
+    torch.export reads them through the legacy ``allow_tf32`` getter, which raises unless cuDNN's conv and RNN
+    precisions are both "tf32" (checked, torch 2.13); every run turns TF32 off through the new API
+    (``runtime.float32_matmuls``). cuDNN computes nothing on the CPU, where this implementation runs."""
+    cudnn = torch.backends.cudnn
+    saved = cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision  # type: ignore[attr-defined]
+    cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "tf32"  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = saved  # type: ignore[attr-defined]
+
+
 def export_package(module: nn.Module, args: tuple[Any, ...], dynamic_shapes: tuple[Any, ...], path: Path
                    ) -> Package:
     """``module`` exported on the example ``args``, compiled and packaged to ``path``, and loaded back."""
     start = time.perf_counter()
-    with _quiet_export(), torch.no_grad():
+    with _quiet_export(), _legacy_cudnn_flags(), torch.no_grad():
         program = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
         torch._inductor.aoti_compile_and_package(program, package_path=str(path))
         runner = torch._inductor.aoti_load_package(str(path))

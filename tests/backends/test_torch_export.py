@@ -20,6 +20,7 @@ torch = pytest.importorskip("torch")
 from rnnbench.backend import InferenceModel, Model  # noqa: E402
 from rnnbench.backends.numpy_backend import NumpyBackend  # noqa: E402
 from rnnbench.backends.torch_backend import AOTI, TorchBackend, compile_blockers  # noqa: E402
+from rnnbench.backends.torch_backend import runtime as torch_runtime  # noqa: E402
 from rnnbench.errors import UsageError  # noqa: E402
 from rnnbench.params import init_params, zero_state  # noqa: E402
 from rnnbench.spec import ModelSpec, OptimizerSpec  # noqa: E402
@@ -93,9 +94,19 @@ def test_predict_is_the_loaded_package_made_once_for_every_batch_size(backend: T
     assert exports(model) == made
 
 
+@pytest.fixture
+def tf32_off_as_a_run_sets_it():
+    """cuDNN's TF32 off through the new API, as every run's configure does (torch.export reads the legacy flag)."""
+    cudnn = torch.backends.cudnn
+    saved = cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision
+    torch_runtime.float32_matmuls(False)
+    yield
+    cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = saved
+
+
 @pytest.mark.slow
 @needs_compiler
-def test_set_params_reaches_the_next_step(backend: TorchBackend) -> None:
+def test_set_params_reaches_the_next_step(backend: TorchBackend, tf32_off_as_a_run_sets_it) -> None:
     model = backend.build(SPEC, init_params(SPEC, 0), SGD)
     x = features(2)[:, 0]  # one step (B, F)
     before, _ = model.step(x, zero_state(SPEC, 2))
