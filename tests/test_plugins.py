@@ -382,3 +382,19 @@ def test_an_export_path_of_a_plugin_that_trains_is_served_checked_and_tuned_as_a
 def test_an_implementation_says_whether_it_trains_with_a_bool():
     with pytest.raises(PluginError, match=r"trains='no'. Accepted: True or False"):
         Implementation("served", "an export path", ("cpu",), trains="no")  # type: ignore[arg-type]
+
+
+def test_a_run_names_the_export_path_whose_training_cases_it_skipped(install_fake_plugin, tmp_path):
+    install_fake_plugin("exports_too", "exports_too")
+    result = rnnbench("run", "--backend", "exports_too", "--implementation", "all", "--mode", "memory",
+                      "--profile", "smoke", "--task", "airline", "--cell", "gru", "--no-check", "--quiet",
+                      "--results-dir", str(tmp_path / "results"), env=OTHERS_BLOCKED)
+    assert result.returncode == 0, result.stderr
+    [run_dir] = (tmp_path / "results").iterdir()
+    lines = (run_dir / "records.jsonl").read_text().splitlines()
+    records = {r["config"]["implementation"]: r for r in map(json.loads, lines)}
+    assert records["served"]["status"] == "skipped"
+    assert records["served"]["implementation"] == {"name": "served", "default": False}
+    assert records["reference"]["status"] == "ok"
+    assert "caveat: exports_too[served] does not train: its 1 memory and accuracy cases are skipped by design" \
+        in result.stdout

@@ -252,7 +252,17 @@ def _record_skipped(report: RunReport, options: RunOptions, registry: Registry, 
     for case, reason in reasons:
         if case.case_id not in done:
             writer.append(build_record_of(case, run_id=report.run_id, status="skipped", error=reason,
-                                          machine=machine, started_at=now_iso(), duration_s=0.0))
+                                          machine=machine, started_at=now_iso(), duration_s=0.0,
+                                          measured=_named_implementation(case, registry)))
+
+
+def _named_implementation(case: Case, registry: Registry) -> dict[str, Any]:
+    """The implementation a skipped case names (an export path's training case), as a worker records it, so
+    reports name the contender that skipped it; nothing for the default."""
+    if case.implementation is None:
+        return {}
+    default = registry.backend(case.backend).default_implementation(case.device, _spec(case, registry))
+    return {"implementation": {"name": case.implementation, "default": case.implementation == default}}
 
 
 def _order_seed(options: RunOptions) -> int:
