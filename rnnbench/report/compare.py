@@ -229,9 +229,10 @@ def measured_run_spread(paths: PathsArg, frame: pd.DataFrame, mode: str = "throu
     where there is none."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     machines = sorted({str(m) for m in frame.machine.dropna()}) if not frame.empty else []
+    keys = set(frame.loc[frame["mode"] == mode, "case_key"]) if not frame.empty else set()
     for run_dir in run_dirs(paths):
         for machine in machines:
-            noise = find_noise(run_dir, machine, mode)
+            noise = find_noise(run_dir, machine, mode, keys)
             if noise is not None and isinstance(noise.get("run_spread"), (int, float)):
                 return float(noise["run_spread"]), f"rnnbench noise {noise.get('run_id')} ({mode})"
     return None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +97,11 @@ def noise_line(noise: dict[str, Any]) -> str:
             f"{noise['tests']} identical comparisons significant at p < {noise['alpha']:g} (rnnbench noise).")
 
 
-def find_noise(run_dir: Path, machine: str, mode: str = "throughput") -> dict[str, Any] | None:
-    """The newest A/A summary of ``machine`` and ``mode`` in ``run_dir`` or the folders beside it; None when there
-    is none (an A/A run made before modes were named is a throughput one)."""
+def find_noise(run_dir: Path, machine: str, mode: str = "throughput", cases: Collection[str] = ()
+               ) -> dict[str, Any] | None:
+    """The A/A summary of ``machine`` and ``mode`` in ``run_dir`` or the folders beside it that measured most of
+    ``cases`` (case keys: what it resolves is a property of the cases too), the newest among those; None when
+    there is none (an A/A run made before modes were named is a throughput one)."""
     candidates = [run_dir / NOISE_FILE, *sorted(run_dir.parent.glob(f"*/{NOISE_FILE}"))]
     found = []
     for path in dict.fromkeys(candidates):
@@ -108,5 +111,6 @@ def find_noise(run_dir: Path, machine: str, mode: str = "throughput") -> dict[st
             continue  # none there, or not one of ours: the verdict goes without it
         if (isinstance(noise, dict) and noise.get("machine") == machine and isinstance(noise.get("tests"), int)
                 and noise.get("mode", "throughput") == mode):
-            found.append((path.stat().st_mtime, noise))
+            shared = len(set(cases) & {str(c.get("case_key")) for c in noise.get("cases") or [] if isinstance(c, dict)})
+            found.append(((shared, path.stat().st_mtime), noise))
     return max(found, key=lambda pair: pair[0])[1] if found else None

@@ -342,7 +342,9 @@ def noise_caveats(data: ReportData) -> list[str]:
     for mode, what, flag in (("throughput", "", ""), ("latency", "latency ", " --mode latency")):
         timed = data.frame[data.frame["mode"] == mode]
         for machine in sorted({str(m) for m in timed.machine.dropna()}):
-            found = next((n for d in data.run_dirs if (n := find_noise(Path(d), machine, mode)) is not None), None)
+            keys = set(timed.loc[timed.machine == machine, "case_key"])
+            found = next((n for d in data.run_dirs if (n := find_noise(Path(d), machine, mode, keys)) is not None),
+                         None)
             lines.append(noise_line(found).replace("On this machine", f"On {machine}", 1) if found else
                          f"No {what}A/A run of {machine} beside these results: `rnnbench noise{flag}` measures "
                          "which differences the protocol resolves there, and how often it calls identical cases "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -77,3 +78,20 @@ def test_a_latency_a_a_compares_each_process_p99_and_streaming_p50_and_latency_v
 def test_noise_needs_processes_to_compare(cli, tmp_path: Path) -> None:
     code, _, err = cli("noise", "--backend", "numpy", "--profile", "smoke", "--results-dir", str(tmp_path))
     assert code == 2 and "one process a side" in err and not any(tmp_path.iterdir())
+
+
+def test_the_a_a_run_of_the_same_cases_is_preferred_to_a_newer_one_of_others(tmp_path: Path) -> None:
+    def save(name: str, keys: list[str]) -> dict:
+        noise = {"machine": "vm", "mode": "latency", "tests": len(keys), "run_id": name,
+                 "cases": [{"case_key": key} for key in keys]}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / NOISE_FILE).write_text(json.dumps(noise))
+        return noise
+
+    same = save("older-same-cases", ["torch/airline/lstm", "torch/airline/lstm/impl=aoti"])
+    other = save("newer-other-cases", ["numpy/forecasting/lstm"])
+    os.utime(tmp_path / "older-same-cases" / NOISE_FILE, (1, 1))  # older, beyond any clock's doubt
+    run = tmp_path / "a-run"
+    assert find_noise(run, "vm", "latency") == other  # nothing known of the run's cases: the newest
+    assert find_noise(run, "vm", "latency", {"torch/airline/lstm/impl=aoti"}) == same
+    assert find_noise(run, "vm", "latency", {"jax/imdb/gru"}) == other  # no A/A of its cases: the newest
