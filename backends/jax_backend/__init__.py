@@ -67,7 +67,7 @@ IMPLEMENTATIONS = (
                    "only h @ W_hh and the gates (the cuDNN recipe)"),
     Implementation("unroll", f"lax.scan(unroll={UNROLL}): {UNROLL} steps per loop iteration for XLA to fuse, "
                    "the input projection inside each step"),
-    Implementation(EXPORTED, "inference only: the scan network's predict and step exported with jax.export "
+    Implementation(EXPORTED, "the scan network's predict and step exported with jax.export "
                    "(symbolic batch and time), serialised to bytes, deserialised and called", ("cpu",),
                    trains=False),
 )
