@@ -89,7 +89,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnnbench.errors import PluginError, UsageError
 from rnnbench.spec import GPU_ONLY_PRECISIONS
@@ -403,6 +403,15 @@ class Backend(ABC):
         if not self.trains:
             return False
         return self.implementation(implementation or self.default_implementation(device, spec)).trains
+
+    def implementation_record(self, device: str, spec: ModelSpec) -> dict[str, Any] | None:
+        """What a record says of the implementation ``build`` will use: its name and whether it is the default;
+        None where none runs on the device (``build`` then fails with its own message, naming the device)."""
+        try:
+            name = self.checked_implementation(device, spec)
+        except UsageError:
+            return None
+        return {"name": name, "default": name == self.default_implementation(device, spec)}
 
     def checked_implementation(self, device: str, spec: ModelSpec | None = None) -> str:
         """``implementation_for``, checked to run on ``device`` (and ``spec``'s precision): what ``build`` uses."""

@@ -115,6 +115,8 @@ class SavedModelExport(InferenceModel):
         self.spec = spec
         self._settings = settings
         self._artifacts: dict[str, Artifact] = {}  # by kind, exported on first use
+        # The canonical state names and the signature's, once: a step call only looks them up.
+        self._state_names = dict(zip(state_shapes(spec, 1), state_names(spec), strict=True))
         self.set_params(params)
 
     def _artifact(self, kind: str) -> Artifact:
@@ -131,8 +133,7 @@ class SavedModelExport(InferenceModel):
             return serve(x=tf.convert_to_tensor(model_inputs(self.spec, x, ids=np.int32)[0]))[OUTPUT].numpy()
 
     def step(self, x: np.ndarray, state: State) -> tuple[np.ndarray, State]:
-        serve = self._artifact("step").serve
-        names = dict(zip(state_shapes(self.spec, 1), state_names(self.spec), strict=True))  # canonical: signature's
+        serve, names = self._artifact("step").serve, self._state_names
         states = {names[name]: self._tensor(value) for name, value in state.items()}
         with tf.device(CPU):
             outputs = serve(x=tf.convert_to_tensor(model_inputs(self.spec, x, ids=np.int32)[0]), **states)

@@ -62,7 +62,7 @@ def implementation_fields(backend: Backend) -> dict:
     return {
         "trains": backend.trains,  # False: an inference runtime, measured in inference and latency only
         "implementations": [{"name": i.name, "description": i.description, "devices": list(i.devices),
-                             "trains": backend.trains and i.trains}  # False: an export path, or an inference runtime
+                             "trains": backend.trains_with(i.name)}  # False: an export path, or an inference runtime
                             for i in implementations],
         "default_implementation": {kind: backend.default_implementation(kind) if kind in kinds else None
                                    for kind in DEVICE_KINDS},

@@ -261,8 +261,9 @@ def _named_implementation(case: Case, registry: Registry) -> dict[str, Any]:
     reports name the contender that skipped it; nothing for the default."""
     if case.implementation is None:
         return {}
-    default = registry.backend(case.backend).default_implementation(case.device, _spec(case, registry))
-    return {"implementation": {"name": case.implementation, "default": case.implementation == default}}
+    backend = registry.backend(case.backend)
+    backend.use_implementation(case.implementation)
+    return {"implementation": backend.implementation_record(case.device, _spec(case, registry))}
 
 
 def _order_seed(options: RunOptions) -> int:

@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnbench.backend import Backend, ParitySettings
+from rnnbench.backend import ParitySettings
 from rnnbench.case import LATENCY_BATCH, Case, case_spec
 from rnnbench.document import KEYS, is_oom, write_document
 from rnnbench.errors import UsageError
@@ -154,7 +154,7 @@ def prepare(case: Case, registry: Registry, process_settings: dict[str, str], do
     task = bind_task(registry.task(case.task), case)
     spec, optimizer = case_spec(task, case), task.optimizer(case.cell)  # type: ignore[arg-type]
     backend.use_implementation(case.implementation)  # an unknown name is a UsageError here
-    doc["implementation"] = implementation_of(backend, case, spec)
+    doc["implementation"] = backend.implementation_record(case.device, spec)
     setup = Setup(case, backend, task, spec, optimizer, case.batch_size or default_batch_size(task, case),
                   case.seq_len or task.seq_len)
     describe(doc, setup)
@@ -182,18 +182,6 @@ def record_runtime(doc: Document, setup: Setup) -> None:
 def default_batch_size(task: Task, case: Case) -> int:
     """B when the case sets none: one request for latency, the task recipe's batch for the other modes."""
     return LATENCY_BATCH if case.mode == "latency" else task.recipe().batch_size
-
-
-def implementation_of(backend: Backend, case: Case, spec: ModelSpec) -> dict[str, Any] | None:
-    """The implementation build will use and whether it is the default; None where none runs on the device.
-
-    ``build`` then fails with its own message, which names the device.
-    """
-    try:
-        name = backend.checked_implementation(case.device, spec)
-        return {"name": name, "default": name == backend.default_implementation(case.device, spec)}
-    except UsageError:
-        return None
 
 
 def bind_task(task: Task, case: Case) -> Task:
